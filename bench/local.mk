@@ -1,0 +1,1 @@
+# bench/local.mk: automake fragment included by the top Makefile.am

@@ -1,0 +1,1 @@
+# plugin/local.mk: automake fragment included by the top Makefile.am

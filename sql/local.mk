@@ -1,0 +1,1 @@
+# sql/local.mk: automake fragment included by the top Makefile.am

@@ -1,0 +1,75 @@
+/*
+ * main.c - the `transgeo` command: dispatches to a subcommand (cmd_*.c).
+ * Exit codes: 0 ok, 1 error (bad data, unreadable file), 2 usage.
+ */
+#include "config.h"
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+/* Subcommands in the order `transgeo --help` lists them. */
+static const struct command commands[] = {
+#ifdef TG_CMD_DEMO
+    {"demo", cmd_demo, "build a demo world, index it, locate its photos, print recall"},
+#endif
+#ifdef TG_CMD_INDEX
+    {"index", cmd_index, "tile, embed and store aerial rasters in a database"},
+#endif
+#ifdef TG_CMD_LOCATE
+    {"locate", cmd_locate, "find where photos were taken (GeoPackage/CSV out)"},
+#endif
+#ifdef TG_CMD_EVAL
+    {"eval", cmd_eval, "recall and metre error on photos with known positions"},
+#endif
+#ifdef TG_CMD_EMBED
+    {"embed", cmd_embed, "run an encoder on an image or a .npy tensor"},
+#endif
+#ifdef TG_CMD_TILES
+    {"tiles", cmd_tiles, "cut a raster into north-up aerial tiles"},
+#endif
+#ifdef TG_CMD_INFO
+    {"info", cmd_info, "describe a model file or a database"},
+#endif
+    {NULL, NULL, NULL}
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: transgeo COMMAND [OPTIONS] [ARGS]\n\n"
+               "Find where a ground photo was taken by matching it against aerial imagery\n"
+               "(TransGeo, Jiang et al., CVPR 2022).\n\nCommands:\n");
+    for (const struct command *c = commands; c->name; c++)
+        fprintf(f, "  %-8s %s\n", c->name, c->summary);
+    fprintf(f, "\nOptions:\n  -h, --help     show this help\n  -V, --version  show the version\n\n"
+               "'transgeo COMMAND --help' describes a command; see also transgeo(1).\n"
+               "Exit status: 0 ok, 1 error, 2 usage error.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return TG_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help")) {
+        usage(stdout);
+        return TG_EXIT_OK;
+    }
+    if (!strcmp(name, "-V") || !strcmp(name, "--version")) {
+        printf("transgeo %s\n", tg_version());
+        return TG_EXIT_OK;
+    }
+    for (const struct command *c = commands; c->name; c++)
+        if (!strcmp(c->name, name)) return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "transgeo: unknown command '%s'\n", name);
+    usage(stderr);
+    return TG_EXIT_USAGE;
+}

@@ -1,0 +1,1 @@
+# src/engine.mk: automake fragment included by the top Makefile.am

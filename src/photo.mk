@@ -1,0 +1,1 @@
+# src/photo.mk: automake fragment included by the top Makefile.am

@@ -1,0 +1,1 @@
+# src/world.mk: automake fragment included by the top Makefile.am

@@ -1,0 +1,2 @@
+# tests/local.mk: the tests of the foundation itself.
+EXTRA_DIST += tests/man_check.sh

@@ -1,0 +1,1 @@
+# tilecache/local.mk: automake fragment included by the top Makefile.am

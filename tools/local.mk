@@ -1,0 +1,1 @@
+# tools/local.mk: automake fragment included by the top Makefile.am
