@@ -1,0 +1,1 @@
+# src/cli.mk: automake fragment (index/locate/eval commands, batch, evalmetrics)
