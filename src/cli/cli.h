@@ -47,5 +47,6 @@ int cmd_index(int argc, char **argv);
 int cmd_locate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_world(int argc, char **argv);
 
 #endif

@@ -34,6 +34,9 @@ static const struct command commands[] = {
 #ifdef TG_CMD_TILES
     {"tiles", cmd_tiles, "cut a raster into north-up aerial tiles"},
 #endif
+#ifdef TG_CMD_WORLD
+    {"world", cmd_world, "generate a synthetic town: orthophoto, panoramas, photos"},
+#endif
 #ifdef TG_CMD_INFO
     {"info", cmd_info, "describe a model file or a database"},
 #endif
