@@ -1,1 +1,15 @@
-# bench/local.mk: automake fragment included by the top Makefile.am
+# bench/local.mk: benchmarks. Never part of make or make check; each compares
+# transgeo with the reference tool in the same run and prints ratios.
+#   make bench            all of them
+#   make bench-image      photo decode + resize vs Pillow
+#   make bench-search     top-k search vs numpy and the memory-bandwidth floor (sql/local.mk)
+#   make bench-engine     encoders vs PyTorch (src/engine.mk)
+#   make bench-tiles      tilecache vs gdalwarp (tilecache/local.mk)
+EXTRA_PROGRAMS += bench/image_bench
+bench_image_bench_SOURCES = bench/image_bench.c
+bench_image_bench_LDADD = $(TG_TEST_LIBS)
+CLEANFILES += bench/image_bench
+EXTRA_DIST += bench/image_bench.sh
+bench-image: bench/image_bench$(EXEEXT)
+	PYTHON3='$(PYTHON3)' TG_SHARED_DATA='$(TG_SHARED_DATA)' $(SHELL) $(srcdir)/bench/image_bench.sh ./bench/image_bench
+.PHONY: bench-image

@@ -1,1 +1,15 @@
 # src/photo.mk: automake fragment included by the top Makefile.am
+# Photo input (GDAL decode, Pillow-exact resize), EXIF/XMP/Mapillary metadata,
+# geodesy and CRS transformations (PROJ).
+libtgcore_la_SOURCES += src/image.c src/image.h src/exif.c src/exif.h src/geo.c src/geo.h
+tginclude_HEADERS += src/image.h src/exif.h src/geo.h
+
+check_PROGRAMS += tests/test_image tests/test_exif tests/test_geo
+tests_test_image_SOURCES = tests/test_image.c tests/tap.h
+tests_test_image_LDADD = $(TG_TEST_LIBS)
+tests_test_exif_SOURCES = tests/test_exif.c tests/tap.h
+tests_test_exif_LDADD = $(TG_TEST_LIBS)
+tests_test_geo_SOURCES = tests/test_geo.c tests/tap.h
+tests_test_geo_LDADD = $(TG_TEST_LIBS)
+TG_TESTS += tests/test_image tests/test_exif tests/test_geo tests/exif_vs_exiftool.sh
+EXTRA_DIST += tests/exif_vs_exiftool.sh

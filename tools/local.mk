@@ -1,1 +1,43 @@
-# tools/local.mk: automake fragment included by the top Makefile.am
+# tools/local.mk: automake fragment included by the top Makefile.am.
+#
+# Offline Python tools (Debian's python3-torch, python3-numpy, python3-pil;
+# run with $(PYTHON3), never a pyenv python): the PyTorch reference model,
+# the checkpoint converter, golden-vector and test-checkpoint makers, and the
+# end-to-end parity check of the C engine against the reference.
+EXTRA_DIST += \
+	tools/convert_checkpoint.py \
+	tools/make_test_checkpoint.py \
+	tools/make_golden.py \
+	tools/parity_check.py \
+	tools/reference/README.md \
+	tools/reference/transgeo_ref.py \
+	tools/reference/safetensors_io.py \
+	tools/reference/taplib.py \
+	tests/golden \
+	tests/test_reference.py \
+	tests/test_convert.py \
+	tests/parity_tiny.sh \
+	tests/parity_cvusa.sh \
+	tests/parity_vigor.sh
+
+# Reference vs independent computations + golden reproducibility; converter;
+# C engine vs reference (tiny, then the official DeiT-S sized configs).
+TG_TESTS += \
+	tests/test_reference.py \
+	tests/test_convert.py \
+	tests/parity_tiny.sh \
+	tests/parity_cvusa.sh \
+	tests/parity_vigor.sh
+
+# ---- demo model (owned by the demo-model trainer; see models/MODEL_CARD.md) ----
+# The shipped model file, its card, the trainer (tools/train_demo.py, its data
+# module and the end-to-end retrain script) and the test of the shipped file.
+EXTRA_DIST += \
+	models/demo.safetensors \
+	models/MODEL_CARD.md \
+	tools/train_demo.py \
+	tools/train_demo.sh \
+	tools/demo_dataset.py \
+	tests/test_demo_model.py
+TG_TESTS += tests/test_demo_model.py
+# ---- end of demo model ----

@@ -104,3 +104,22 @@ void cli_progress_end(cli_progress *p)
 {
     if (p && p->enabled) fprintf(stderr, "\n");
 }
+
+int cli_fail_msg(const char *cmd, const char *msg)
+{
+    cli_error(cmd, "%s", msg);
+    return TG_EXIT_ERROR;
+}
+
+const char *cli_default_model(void)
+{
+    const char *env = getenv("TRANSGEO_MODEL");
+    if (env && *env) return env;
+#ifdef TG_MODEL_SRC
+    if (access(TG_MODEL_SRC, R_OK) == 0) return TG_MODEL_SRC;
+#endif
+#ifdef TG_MODEL_INSTALLED
+    if (access(TG_MODEL_INSTALLED, R_OK) == 0) return TG_MODEL_INSTALLED;
+#endif
+    return NULL;
+}

@@ -39,6 +39,14 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, int *out);
 
 double cli_now(void); /* monotonic seconds */
 
+/* Print "transgeo NAME: msg" and return TG_EXIT_ERROR. */
+int cli_fail_msg(const char *cmd, const char *msg);
+
+/* The model used when none is given: $TRANSGEO_MODEL, else the shipped demo
+ * model of this build tree (uninstalled use), else the installed copy under
+ * $(pkgdatadir)/models. NULL when none of them exists. */
+const char *cli_default_model(void);
+
 /* The subcommands. */
 int cmd_info(int argc, char **argv);
 int cmd_embed(int argc, char **argv);

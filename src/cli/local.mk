@@ -4,3 +4,9 @@ bin_PROGRAMS += transgeo
 transgeo_SOURCES = src/cli/main.c src/cli/cli.c src/cli/cli.h
 transgeo_CPPFLAGS = $(AM_CPPFLAGS)
 transgeo_LDADD = libtgcore.la $(DEP_LIBS)
+
+# transgeo demo: the whole pipeline on a generated town (see cmd_demo.c).
+transgeo_SOURCES += src/cli/cmd_demo.c src/cli/demo_map.c src/cli/demo_map.h
+transgeo_CPPFLAGS += -DTG_CMD_DEMO \
+	-DTG_MODEL_SRC='"$(abs_top_srcdir)/models/demo.safetensors"' \
+	-DTG_MODEL_INSTALLED='"$(pkgdatadir)/models/demo.safetensors"'

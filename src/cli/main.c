@@ -47,7 +47,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: transgeo COMMAND [OPTIONS] [ARGS]\n\n"
                "Find where a ground photo was taken by matching it against aerial imagery\n"
-               "(TransGeo, Jiang et al., CVPR 2022).\n\nCommands:\n");
+               "(TransGeo, Zhu, Shah and Chen, CVPR 2022).\n\nCommands:\n");
     for (const struct command *c = commands; c->name; c++)
         fprintf(f, "  %-8s %s\n", c->name, c->summary);
     fprintf(f, "\nOptions:\n  -h, --help     show this help\n  -V, --version  show the version\n\n"

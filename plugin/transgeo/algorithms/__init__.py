@@ -1,0 +1,1 @@
+"""The TransGeo Processing algorithms, one class per module."""

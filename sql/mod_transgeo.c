@@ -1,0 +1,105 @@
+/*
+ * mod_transgeo.c - entry point of mod_transgeo, the SQLite/SpatiaLite
+ * extension of transgeo: where was this photo taken, in SQL.
+ *
+ *   $ sqlite3 town.sqlite
+ *   sqlite> .load mod_spatialite
+ *   sqlite> .load mod_transgeo
+ *   sqlite> SELECT tg_model_register('tiny', 'tests/golden/tiny/model.safetensors');
+ *   1
+ *   sqlite> SELECT tg_index_raster('m_4709963_se_14_1_20090818.tif', 'tiny', 640);
+ *   192
+ *   sqlite> SELECT tg_locate('street.jpg');
+ *   {"tile_id":118,"lon":-99.16,"lat":47.02,"footprint_wkt":"POLYGON((...))",
+ *    "score":0.91,"error_m":160,"gps_error_m":412.3,"model":"tiny"}
+ *   sqlite> SELECT rank, tile_id, round(error_m) FROM tg_matches('street.jpg', 3);
+ *
+ * Functions (sql/sql_functions.c): tg_version, tg_set, tg_model_register,
+ * tg_index_raster, tg_embed_ground, tg_embed_aerial, tg_photo_gps,
+ * tg_distance_m, tg_locate; table-valued function tg_matches
+ * (sql/sql_matches.c). The tables are those of sql/schema.sql, created on
+ * first use. Reference: man/transgeo-sql.7.
+ *
+ * Entry point names. Without an explicit entry point, sqlite3_load_extension
+ * (src/loadext.c) first looks up "sqlite3_extension_init" and only then the
+ * name derived from the file name ("mod_transgeo": the letters after the last
+ * '/' and before the first '.', without a "lib" prefix, lower case ->
+ * sqlite3_modtransgeo_init). The first lookup is a dlsym() on our handle,
+ * which also searches the libraries we depend on - and libgdal exports a
+ * sqlite3_extension_init of its own (its SQLite SQL dialect functions). So
+ * `.load mod_transgeo` would silently run GDAL's instead of ours: we export
+ * sqlite3_extension_init as well, and dlsym finds ours first (the object
+ * itself is searched before its dependencies). Both names do the same.
+ *
+ * Requirements checked here, each with a message naming what is missing:
+ *  - SQLite >= 3.31 (SQLITE_DIRECTONLY, SQLITE_INNOCUOUS);
+ *  - the host's SQLite is the shared libsqlite3 this module is linked with
+ *    (transgeo's store calls SQLite directly; a host with a private copy of
+ *    SQLite would hand it handles of another library);
+ *  - SpatiaLite already loaded in the connection (SELECT spatialite_version()).
+ */
+#include "config.h"
+
+#include <sqlite3ext.h>
+SQLITE_EXTENSION_INIT1
+
+#include <string.h>
+
+#include "tgsql.h"
+
+TG_API int sqlite3_modtransgeo_init(sqlite3 *db, char **err, const sqlite3_api_routines *api);
+TG_API int sqlite3_extension_init(sqlite3 *db, char **err, const sqlite3_api_routines *api);
+
+int sqlite3_modtransgeo_init(sqlite3 *db, char **err, const sqlite3_api_routines *api)
+{
+    SQLITE_EXTENSION_INIT2(api);
+    if (sqlite3_libversion_number() < 3031000) {
+        *err = sqlite3_mprintf("mod_transgeo needs SQLite 3.31 or later, this is %s",
+                               sqlite3_libversion());
+        return SQLITE_ERROR;
+    }
+    if ((void *)api->libversion_number != tg_store_sqlite_symbol()) {
+        *err = sqlite3_mprintf("mod_transgeo: this program runs its own copy of SQLite (%s), not "
+                               "the shared libsqlite3 mod_transgeo is linked with: load it from "
+                               "a program that uses the system SQLite (sqlite3, Python, QGIS)",
+                               sqlite3_libversion());
+        return SQLITE_ERROR;
+    }
+    sqlite3_stmt *s = NULL;
+    int have_spatialite = sqlite3_prepare_v2(db, "SELECT spatialite_version()", -1, &s, NULL) ==
+                          SQLITE_OK;
+    sqlite3_finalize(s);
+    if (!have_spatialite) {
+        *err = sqlite3_mprintf("mod_transgeo needs SpatiaLite: load mod_spatialite first "
+                               "(sqlite3 shell: .load mod_spatialite; SQL: SELECT "
+                               "load_extension('mod_spatialite'))");
+        return SQLITE_ERROR;
+    }
+
+    tgsql_conn *c = sqlite3_malloc(sizeof *c);
+    if (!c) return SQLITE_NOMEM;
+    memset(c, 0, sizeof *c);
+    c->db = db;
+    c->allow_files = TG_SQL_ALLOW_FILES_DEFAULT;
+    c->batch_tiles = 64;
+    if (tg_ctx_create(&c->ctx) != TG_OK) {
+        sqlite3_free(c);
+        return SQLITE_NOMEM;
+    }
+    /* Each registration holds a reference; the last destructor frees c. The
+     * extra reference taken here is dropped at the end so that a failed
+     * registration cannot free c under our feet. */
+    c->refs = 1;
+    int rc = tgsql_register_functions(db, c);
+    if (rc == SQLITE_OK) rc = tgsql_register_matches(db, c);
+    if (rc != SQLITE_OK)
+        *err = sqlite3_mprintf("mod_transgeo: registering the functions failed: %s",
+                               sqlite3_errmsg(db));
+    tgsql_conn_unref(c);
+    return rc;
+}
+
+int sqlite3_extension_init(sqlite3 *db, char **err, const sqlite3_api_routines *api)
+{
+    return sqlite3_modtransgeo_init(db, err, api);
+}

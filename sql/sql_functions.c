@@ -1,0 +1,502 @@
+/*
+ * sql_functions.c - the scalar SQL functions of mod_transgeo:
+ *
+ *   tg_version()                          -> TEXT  library version
+ *   tg_set(name, value)                   -> INTEGER the value now in effect
+ *   tg_model_register(name, path)         -> INTEGER tg_models.id
+ *   tg_index_raster(path [, model [, tile_m [, stride_m]]]) -> INTEGER tiles added
+ *   tg_embed_ground(photo [, model])      -> BLOB  out_dim float32, unit length
+ *   tg_embed_aerial(image [, model])      -> BLOB
+ *   tg_photo_gps(photo)                   -> POINT (SpatiaLite BLOB, EPSG:4326) or NULL
+ *   tg_distance_m(geom_a, geom_b)         -> REAL  geodesic metres (WGS84)
+ *   tg_locate(photo [, model])            -> TEXT  JSON
+ *
+ * See man/transgeo-sql.7 for each function's contract, errors and examples.
+ * Flags: only tg_version and tg_distance_m are pure (DETERMINISTIC |
+ * INNOCUOUS). Every other function may read files or the database and write
+ * (tg_index_raster, tg_model_register): SQLITE_DIRECTONLY, so that a view,
+ * trigger or CHECK constraint in a database someone else made cannot call
+ * them behind the user's back (the reasoning of ext/misc/fileio.c and csv.c).
+ */
+#include "config.h"
+#include "tgsql.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <spatialite/gaiageo.h> /* after sqlite3.h: it uses sqlite3_int64 */
+
+#include "geo.h"
+#include "model.h"
+#include "transgeo_model.h"
+
+static tgsql_conn *conn_of(sqlite3_context *ctx) { return sqlite3_user_data(ctx); }
+
+/* Optional model-name argument: TEXT or NULL ("the only model"). Returns 0,
+ * or -1 after setting the error. */
+static int model_arg(sqlite3_context *ctx, const char *fn, int argc, sqlite3_value **argv, int i,
+                     const char **name)
+{
+    *name = NULL;
+    if (argc <= i) return 0;
+    int t = sqlite3_value_type(argv[i]);
+    if (t == SQLITE_NULL) return 0;
+    if (t != SQLITE_TEXT) {
+        tgsql_error(ctx, fn, "argument %d: TEXT (model name) or NULL expected, got %s", i + 1,
+                    tgsql_type_name(t));
+        return -1;
+    }
+    *name = (const char *)sqlite3_value_text(argv[i]);
+    return 0;
+}
+
+/* Optional number argument (metres): INTEGER/REAL > 0, or NULL (= 0: default). */
+static int metres_arg(sqlite3_context *ctx, const char *fn, int argc, sqlite3_value **argv, int i,
+                      const char *what, double *out)
+{
+    *out = 0;
+    if (argc <= i) return 0;
+    int t = sqlite3_value_type(argv[i]);
+    if (t == SQLITE_NULL) return 0;
+    if (t != SQLITE_INTEGER && t != SQLITE_FLOAT) {
+        tgsql_error(ctx, fn, "argument %d (%s): a number of metres or NULL expected, got %s", i + 1,
+                    what, tgsql_type_name(t));
+        return -1;
+    }
+    double v = sqlite3_value_double(argv[i]);
+    if (!(v > 0) || !isfinite(v)) {
+        tgsql_error(ctx, fn, "argument %d (%s): %g m, expected a positive number of metres", i + 1,
+                    what, v);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* ---- tg_version, tg_set ------------------------------------------------- */
+
+static void fn_version(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    sqlite3_result_text(ctx, tg_version(), -1, SQLITE_STATIC);
+}
+
+static void fn_set(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const char *fn = "tg_set";
+    tgsql_conn *c = conn_of(ctx);
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
+        tgsql_error(ctx, fn, "argument 1: TEXT (a setting name) expected, got %s",
+                    tgsql_type_name(sqlite3_value_type(argv[0])));
+        return;
+    }
+    const char *name = (const char *)sqlite3_value_text(argv[0]);
+    int t = sqlite3_value_type(argv[1]);
+    if (t != SQLITE_INTEGER) {
+        tgsql_error(ctx, fn, "argument 2: INTEGER expected for '%s', got %s", name,
+                    tgsql_type_name(t));
+        return;
+    }
+    sqlite3_int64 v = sqlite3_value_int64(argv[1]);
+    if (strcmp(name, "allow_files") == 0) {
+        if (v != 0 && v != 1) {
+            tgsql_error(ctx, fn, "'allow_files' is 0 (off) or 1 (on), not %lld", (long long)v);
+            return;
+        }
+        c->allow_files = (int)v;
+    } else if (strcmp(name, "threads") == 0) {
+        if (v < 0 || v > 4096) {
+            tgsql_error(ctx, fn, "'threads' is 0 (all cores) or a thread count up to 4096, not %lld",
+                        (long long)v);
+            return;
+        }
+        tg_ctx_set_threads(c->ctx, (int)v);
+    } else if (strcmp(name, "batch_tiles") == 0) {
+        if (v < 1 || v > 100000) {
+            tgsql_error(ctx, fn, "'batch_tiles' is 1 to 100000 tiles per transaction, not %lld",
+                        (long long)v);
+            return;
+        }
+        c->batch_tiles = (int)v;
+    } else {
+        tgsql_error(ctx, fn, "unknown setting '%s' (settings: allow_files, threads, batch_tiles)",
+                    name);
+        return;
+    }
+    sqlite3_result_int64(ctx, v);
+}
+
+/* ---- models and indexing ------------------------------------------------ */
+
+static void fn_model_register(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const char *fn = "tg_model_register";
+    tgsql_conn *c = conn_of(ctx);
+    (void)argc;
+    for (int i = 0; i < 2; i++) {
+        int t = sqlite3_value_type(argv[i]);
+        if (t == SQLITE_NULL) return;
+        if (t != SQLITE_TEXT) {
+            tgsql_error(ctx, fn, "argument %d: TEXT (%s) expected, got %s", i + 1,
+                        i ? "model file path" : "model name", tgsql_type_name(t));
+            return;
+        }
+    }
+    if (!c->allow_files) {
+        tgsql_error(ctx, fn,
+                    "reading files is disabled (SELECT tg_set('allow_files', 1) enables it)");
+        return;
+    }
+    tg_store *st = tgsql_store(c, ctx, fn);
+    if (!st) return;
+    tg_store_model m;
+    int rc = tg_store_model_register(c->ctx, st, (const char *)sqlite3_value_text(argv[0]),
+                                     (const char *)sqlite3_value_text(argv[1]), &m);
+    if (rc) tgsql_error_tg(ctx, fn, c, rc);
+    else sqlite3_result_int64(ctx, m.id);
+}
+
+static void fn_index_raster(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const char *fn = "tg_index_raster";
+    tgsql_conn *c = conn_of(ctx);
+    int t = sqlite3_value_type(argv[0]);
+    if (t == SQLITE_NULL) return;
+    if (t != SQLITE_TEXT) {
+        tgsql_error(ctx, fn, "argument 1: TEXT (raster path) expected, got %s", tgsql_type_name(t));
+        return;
+    }
+    tg_store_index_opts o;
+    tg_store_index_opts_default(&o);
+    if (model_arg(ctx, fn, argc, argv, 1, &o.model) ||
+        metres_arg(ctx, fn, argc, argv, 2, "tile_m", &o.tile_m) ||
+        metres_arg(ctx, fn, argc, argv, 3, "stride_m", &o.stride_m))
+        return;
+    if (!c->allow_files) {
+        tgsql_error(ctx, fn,
+                    "reading files is disabled (SELECT tg_set('allow_files', 1) enables it)");
+        return;
+    }
+    o.batch_tiles = c->batch_tiles;
+    tg_store *st = tgsql_store(c, ctx, fn);
+    if (!st) return;
+    const char *path = (const char *)sqlite3_value_text(argv[0]);
+    tg_store_index_result r;
+    int rc = tg_store_index_raster(c->ctx, st, path, &o, &r);
+    if (rc) tgsql_error_tg(ctx, fn, c, rc);
+    else sqlite3_result_int64(ctx, r.n_added);
+}
+
+/* ---- embeddings --------------------------------------------------------- */
+
+static void embed(sqlite3_context *ctx, int argc, sqlite3_value **argv, int aerial)
+{
+    const char *fn = aerial ? "tg_embed_aerial" : "tg_embed_ground";
+    tgsql_conn *c = conn_of(ctx);
+    const char *model_name;
+    if (model_arg(ctx, fn, argc, argv, 1, &model_name)) return;
+    tgsql_photo ph;
+    int got = tgsql_photo_get(c, ctx, NULL, fn, 1, argv[0], TGSQL_PHOTO_IMAGE, &ph);
+    if (got) return; /* NULL, or the error is set */
+    tg_store *st = tgsql_store(c, ctx, fn);
+    float *emb = NULL;
+    tg_store_model m;
+    const tg_model *model = NULL;
+    int rc;
+    if (!st) goto done;
+    if ((rc = tg_store_model_find(c->ctx, st, model_name, &m)) ||
+        (rc = tg_store_model_get(c->ctx, st, &m, &model))) {
+        tgsql_error_tg(ctx, fn, c, rc);
+        goto done;
+    }
+    int dim = tg_model_config_get(model)->out_dim;
+    emb = malloc((size_t)dim * sizeof *emb);
+    if (!emb) {
+        sqlite3_result_error_nomem(ctx);
+        goto done;
+    }
+    rc = aerial ? tg_model_embed_aerial(c->ctx, model, ph.img, emb)
+                : tg_model_embed_ground(c->ctx, model, ph.img, emb);
+    if (rc) {
+        tgsql_error_tg(ctx, fn, c, rc);
+        goto done;
+    }
+    const uint16_t one = 1;
+    if (*(const unsigned char *)&one != 1) { /* BLOBs are little-endian float32 */
+        for (int i = 0; i < dim; i++) {
+            uint32_t u;
+            memcpy(&u, &emb[i], 4);
+            u = (u >> 24) | ((u >> 8) & 0xff00u) | ((u << 8) & 0xff0000u) | (u << 24);
+            memcpy(&emb[i], &u, 4);
+        }
+    }
+    sqlite3_result_blob(ctx, emb, dim * (int)sizeof *emb, free);
+    emb = NULL;
+done:
+    free(emb);
+    tgsql_photo_free(&ph);
+}
+
+static void fn_embed_ground(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    embed(ctx, argc, argv, 0);
+}
+
+static void fn_embed_aerial(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    embed(ctx, argc, argv, 1);
+}
+
+/* ---- geometry ----------------------------------------------------------- */
+
+/* A SpatiaLite POINT blob (EPSG:4326) made with libspatialite's gaia API. */
+static void result_point(sqlite3_context *ctx, double lon, double lat)
+{
+    gaiaGeomCollPtr g = gaiaAllocGeomColl();
+    if (!g) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    g->Srid = 4326;
+    g->DeclaredType = GAIA_POINT;
+    gaiaAddPointToGeomColl(g, lon, lat);
+    gaiaMbrGeometry(g);
+    unsigned char *blob = NULL;
+    int size = 0;
+    gaiaToSpatiaLiteBlobWkb(g, &blob, &size);
+    gaiaFreeGeomColl(g);
+    if (!blob) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    sqlite3_result_blob(ctx, blob, size, free);
+}
+
+static void fn_photo_gps(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const char *fn = "tg_photo_gps";
+    tgsql_conn *c = conn_of(ctx);
+    (void)argc;
+    tgsql_photo ph;
+    int got = tgsql_photo_get(c, ctx, NULL, fn, 1, argv[0], TGSQL_PHOTO_IMAGE | TGSQL_PHOTO_NO_DECODE,
+                              &ph);
+    if (got) return;
+    tg_photo_meta meta;
+    int rc = ph.path ? tg_photo_meta_read(c->ctx, ph.path, &meta)
+                     : tg_photo_meta_read_mem(c->ctx, ph.bytes, ph.n_bytes, &meta);
+    if (rc) tgsql_error(ctx, fn, "argument 1: %s", tg_errmsg(c->ctx));
+    else if (meta.has_gps) result_point(ctx, meta.lon_deg, meta.lat_deg);
+    /* else NULL: the photo has no position */
+    tgsql_photo_free(&ph);
+}
+
+/* Area centroid of a closed ring in its own coordinates (here lon/lat
+ * degrees), with the signed area, so either orientation works (the usual
+ * shoelace formula: P. Bourke, "Calculating the area and centroid of a
+ * polygon", 1988). libspatialite's gaiaRingCentroid gave wrong results for
+ * our counter-clockwise footprints. A degenerate ring (zero area) gives the
+ * mean of its vertices. */
+static void ring_centroid(gaiaRingPtr ring, double *cx, double *cy)
+{
+    int n = ring->Points;
+    int dims = ring->DimensionModel == GAIA_XY_Z_M ? 4
+               : ring->DimensionModel == GAIA_XY   ? 2
+                                                   : 3; /* XY, then Z and/or M */
+    const double *c = ring->Coords;
+    double a2 = 0, sx = 0, sy = 0, mx = 0, my = 0;
+    for (int i = 0; i < n; i++) {
+        int j = (i + 1) % n;
+        double x0 = c[i * dims], y0 = c[i * dims + 1], x1 = c[j * dims], y1 = c[j * dims + 1];
+        double cross = x0 * y1 - x1 * y0;
+        a2 += cross;
+        sx += (x0 + x1) * cross;
+        sy += (y0 + y1) * cross;
+        mx += x0;
+        my += y0;
+    }
+    if (fabs(a2) > 1e-300) {
+        *cx = sx / (3 * a2);
+        *cy = sy / (3 * a2);
+    } else {
+        *cx = mx / n;
+        *cy = my / n;
+    }
+}
+
+/* The point a geometry stands for in tg_distance_m: a POINT itself, or the
+ * centroid of a POLYGON's exterior ring (planar, in degrees: for tile-sized
+ * polygons it differs from the geodesic centroid by far less than a metre).
+ * Returns 0 or -1 with the error set. */
+static int geom_point(sqlite3_context *ctx, sqlite3_value *v, int argno, double *lon, double *lat)
+{
+    const char *fn = "tg_distance_m";
+    int t = sqlite3_value_type(v);
+    if (t != SQLITE_BLOB) {
+        tgsql_error(ctx, fn, "argument %d: BLOB (SpatiaLite geometry) expected, got %s", argno,
+                    tgsql_type_name(t));
+        return -1;
+    }
+    int n = sqlite3_value_bytes(v);
+    gaiaGeomCollPtr g = n > 0 ? gaiaFromSpatiaLiteBlobWkb(sqlite3_value_blob(v), (unsigned)n) : NULL;
+    if (!g) {
+        tgsql_error(ctx, fn,
+                    "argument %d: not a SpatiaLite geometry BLOB (make one with MakePoint(lon, "
+                    "lat, 4326) or GeomFromText(wkt, 4326))",
+                    argno);
+        return -1;
+    }
+    int n_pts = 0, n_lines = 0, n_polys = 0;
+    for (gaiaPointPtr p = g->FirstPoint; p; p = p->Next) n_pts++;
+    for (gaiaLinestringPtr l = g->FirstLinestring; l; l = l->Next) n_lines++;
+    for (gaiaPolygonPtr p = g->FirstPolygon; p; p = p->Next) n_polys++;
+    int rc = 0;
+    if (g->Srid != 4326) {
+        tgsql_error(ctx, fn,
+                    "argument %d: geometry has SRID %d, expected 4326 (WGS 84 lon/lat): use "
+                    "ST_Transform(geom, 4326)",
+                    argno, g->Srid);
+        rc = -1;
+    } else if (n_pts == 1 && !n_lines && !n_polys) {
+        *lon = g->FirstPoint->X;
+        *lat = g->FirstPoint->Y;
+    } else if (n_polys == 1 && !n_pts && !n_lines) {
+        ring_centroid(g->FirstPolygon->Exterior, lon, lat);
+    } else {
+        tgsql_error(ctx, fn,
+                    "argument %d: a POINT or a POLYGON expected, got a geometry of %d point(s), "
+                    "%d line(s) and %d polygon(s) (use ST_Centroid(geom))",
+                    argno, n_pts, n_lines, n_polys);
+        rc = -1;
+    }
+    gaiaFreeGeomColl(g);
+    return rc;
+}
+
+static void fn_distance_m(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    tgsql_conn *c = conn_of(ctx);
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL || sqlite3_value_type(argv[1]) == SQLITE_NULL)
+        return;
+    double lon1, lat1, lon2, lat2, d;
+    if (geom_point(ctx, argv[0], 1, &lon1, &lat1) || geom_point(ctx, argv[1], 2, &lon2, &lat2))
+        return;
+    int rc = tg_geo_distance_m(c->ctx, lon1, lat1, lon2, lat2, &d);
+    if (rc) tgsql_error_tg(ctx, "tg_distance_m", c, rc);
+    else sqlite3_result_double(ctx, d);
+}
+
+/* ---- tg_locate ---------------------------------------------------------- */
+
+static void fn_locate(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const char *fn = "tg_locate";
+    tgsql_conn *c = conn_of(ctx);
+    const char *model_name;
+    if (model_arg(ctx, fn, argc, argv, 1, &model_name)) return;
+    tgsql_photo ph;
+    int got = tgsql_photo_get(c, ctx, NULL, fn, 1, argv[0],
+                              TGSQL_PHOTO_IMAGE | TGSQL_PHOTO_EMBEDDING, &ph);
+    if (got) return;
+    tg_store *st = tgsql_store(c, ctx, fn);
+    float *emb = NULL;
+    char *wkt = NULL, *text = NULL;
+    json_t *o = NULL;
+    const tg_tileset *ts = NULL;
+    tg_store_model m;
+    tg_match best[1];
+    int n = 0, rc;
+    if (!st) goto done;
+    if ((rc = tg_store_model_find(c->ctx, st, model_name, &m)) ||
+        (rc = tg_store_tileset(c->ctx, st, &m, &ts)))
+        goto fail;
+    if (tg_tileset_count(ts) == 0) {
+        tgsql_error(ctx, fn, "model '%s' has no tiles: index a raster with it first "
+                             "(SELECT tg_index_raster('ortho.tif'))", m.name);
+        goto done;
+    }
+    if ((rc = tgsql_photo_embedding(c, &ph, &m, &emb)) ||
+        (rc = tg_tileset_match(c->ctx, ts, emb, 1, NULL, 0, best, &n)))
+        goto fail;
+    if (n == 0) { /* every tile scored NaN: nothing to report */
+        tgsql_error(ctx, fn, "no tile could be scored (the embedding is not finite)");
+        goto done;
+    }
+    if ((rc = tg_store_tile_wkt(c->ctx, st, best[0].tile_id, &wkt))) goto fail;
+    o = json_object();
+    json_object_set_new(o, "tile_id", json_integer(best[0].tile_id));
+    json_object_set_new(o, "lon", json_real(best[0].lon));
+    json_object_set_new(o, "lat", json_real(best[0].lat));
+    json_object_set_new(o, "footprint_wkt", json_string(wkt));
+    json_object_set_new(o, "score", json_real(best[0].score));
+    json_object_set_new(o, "error_m", json_real(best[0].error_m));
+    if (ph.img) { /* a photo (not an embedding): its own GPS, if any */
+        tg_photo_meta meta;
+        int mrc = ph.path ? tg_photo_meta_read(c->ctx, ph.path, &meta)
+                          : tg_photo_meta_read_mem(c->ctx, ph.bytes, ph.n_bytes, &meta);
+        double d;
+        if (mrc == 0 && meta.has_gps &&
+            tg_geo_distance_m(c->ctx, meta.lon_deg, meta.lat_deg, best[0].lon, best[0].lat, &d) == 0)
+            json_object_set_new(o, "gps_error_m", json_real(d));
+    }
+    json_object_set_new(o, "model", json_string(m.name));
+    text = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(12));
+    if (!text) {
+        sqlite3_result_error_nomem(ctx);
+        goto done;
+    }
+    sqlite3_result_text(ctx, text, -1, SQLITE_TRANSIENT);
+    goto done;
+fail:
+    tgsql_error_tg(ctx, fn, c, rc);
+done:
+    free(text);
+    json_decref(o);
+    free(wkt);
+    free(emb);
+    tgsql_photo_free(&ph);
+}
+
+/* ---- registration ------------------------------------------------------- */
+
+int tgsql_register_functions(sqlite3 *db, tgsql_conn *c)
+{
+    static const struct {
+        const char *name;
+        int n_arg;
+        int flags;
+        void (*fn)(sqlite3_context *, int, sqlite3_value **);
+    } fns[] = {
+#define PURE (SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS)
+#define DIRECT (SQLITE_UTF8 | SQLITE_DIRECTONLY)
+        {"tg_version", 0, PURE, fn_version},
+        {"tg_distance_m", 2, PURE, fn_distance_m},
+        {"tg_set", 2, DIRECT, fn_set},
+        {"tg_model_register", 2, DIRECT, fn_model_register},
+        {"tg_index_raster", 1, DIRECT, fn_index_raster},
+        {"tg_index_raster", 2, DIRECT, fn_index_raster},
+        {"tg_index_raster", 3, DIRECT, fn_index_raster},
+        {"tg_index_raster", 4, DIRECT, fn_index_raster},
+        {"tg_embed_ground", 1, DIRECT, fn_embed_ground},
+        {"tg_embed_ground", 2, DIRECT, fn_embed_ground},
+        {"tg_embed_aerial", 1, DIRECT, fn_embed_aerial},
+        {"tg_embed_aerial", 2, DIRECT, fn_embed_aerial},
+        {"tg_photo_gps", 1, DIRECT, fn_photo_gps},
+        {"tg_locate", 1, DIRECT, fn_locate},
+        {"tg_locate", 2, DIRECT, fn_locate},
+#undef PURE
+#undef DIRECT
+    };
+    int rc = SQLITE_OK;
+    for (size_t i = 0; rc == SQLITE_OK && i < sizeof fns / sizeof *fns; i++) {
+        c->refs++; /* released by the destructor, also when registration fails */
+        rc = sqlite3_create_function_v2(db, fns[i].name, fns[i].n_arg, fns[i].flags, c, fns[i].fn,
+                                        NULL, NULL, tgsql_conn_unref);
+    }
+    return rc;
+}

@@ -1,0 +1,89 @@
+/*
+ * tgsql.h - what the files of mod_transgeo (the SQLite extension) share: the
+ * per-connection state and the argument helpers. Not installed.
+ *
+ * One tgsql_conn per connection that loaded the extension: it holds the
+ * tg_ctx (threads, error messages), the tg_store over the connection (the
+ * model cache and the in-memory tiles: loaded once per connection and kept
+ * up to date, see store.h) and the tg_set() settings. Every function and the
+ * tg_matches module get it as user data; it is freed by the destructor of
+ * the last of them (reference count), i.e. when the connection closes.
+ */
+#ifndef TG_SQL_H
+#define TG_SQL_H
+
+#include <sqlite3.h>
+
+#include "core.h"
+#include "exif.h"
+#include "image.h"
+#include "store.h"
+
+/* Whether functions may read files named by TEXT arguments, until
+ * tg_set('allow_files', ...) changes it. Build with
+ * CPPFLAGS=-DTG_SQL_ALLOW_FILES_DEFAULT=0 to start with files off. */
+#ifndef TG_SQL_ALLOW_FILES_DEFAULT
+#define TG_SQL_ALLOW_FILES_DEFAULT 1
+#endif
+
+typedef struct tgsql_conn {
+    sqlite3 *db;
+    tg_ctx *ctx;
+    tg_store *store;   /* created on first use (tg_store_wrap) */
+    int allow_files;   /* tg_set('allow_files') */
+    int batch_tiles;   /* tg_set('batch_tiles'): tiles per write transaction */
+    int refs;          /* registrations holding this struct */
+} tgsql_conn;
+
+/* Destructor for the user data of functions and the module. */
+void tgsql_conn_unref(void *p);
+
+/* The store of the connection (made on first call). On failure, an error
+ * "fn(): <message>" is set on ctx (when ctx is not NULL) and NULL returned. */
+tg_store *tgsql_store(tgsql_conn *c, sqlite3_context *ctx, const char *fn);
+
+/* sqlite3_result_error with "fn(): " + printf message. */
+void tgsql_error(sqlite3_context *ctx, const char *fn, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The same with the tg_ctx message; TG_ENOMEM becomes sqlite3_result_error_nomem. */
+void tgsql_error_tg(sqlite3_context *ctx, const char *fn, tgsql_conn *c, int rc);
+
+/* "INTEGER", "REAL", "TEXT", "BLOB", "NULL". */
+const char *tgsql_type_name(int type);
+
+/* A photo argument: image bytes (BLOB), a path (TEXT), or an embedding BLOB
+ * (out_dim float32 of unit length, as tg_embed_ground/aerial return). */
+typedef struct tgsql_photo {
+    tg_image *img;      /* decoded image, or NULL for an embedding */
+    float *emb;         /* embedding (malloc'ed), or NULL for an image */
+    int emb_dim;        /* floats in emb */
+    const void *bytes;  /* BLOB argument (valid during the call), or NULL */
+    size_t n_bytes;
+    const char *path;   /* TEXT argument (valid during the call), or NULL */
+} tgsql_photo;
+
+enum {
+    TGSQL_PHOTO_IMAGE = 1,     /* accept image bytes and paths */
+    TGSQL_PHOTO_EMBEDDING = 2, /* accept embeddings too */
+    TGSQL_PHOTO_NO_DECODE = 4  /* only check the type and access; don't decode */
+};
+
+/* Read argument argno (1-based, for messages) of fn into *ph. Returns 1 when
+ * the argument is NULL (the caller returns NULL), 0 on success, -1 after
+ * reporting an error (on ctx, or into *errmsg when ctx is NULL: the vtab). */
+int tgsql_photo_get(tgsql_conn *c, sqlite3_context *ctx, char **errmsg, const char *fn, int argno,
+                    sqlite3_value *v, int accept, tgsql_photo *ph);
+void tgsql_photo_free(tgsql_photo *ph);
+
+/* The query embedding of a photo for model m (ground encoder, or the
+ * embedding itself after checking its size). [out] *emb malloc'ed, m->out_dim
+ * floats. Returns 0 or a TG_E* code with the message in c->ctx. */
+int tgsql_photo_embedding(tgsql_conn *c, const tgsql_photo *ph, const tg_store_model *m,
+                          float **emb);
+
+/* Registration of the functions (sql/sql_functions.c) and of the tg_matches
+ * module (sql/sql_matches.c); each takes one reference per registration. */
+int tgsql_register_functions(sqlite3 *db, tgsql_conn *c);
+int tgsql_register_matches(sqlite3 *db, tgsql_conn *c);
+
+#endif /* TG_SQL_H */

@@ -1,0 +1,1730 @@
+/*
+ * batch.c - batch georeferencing (see batch.h): photo enumeration, the
+ * GeoPackage/CSV output with resume, and the threaded locate loop.
+ */
+#include "config.h"
+#include "batch.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_hash_set.h>
+#include <cpl_string.h>
+#include <gdal.h>
+#include <ogr_api.h>
+#include <ogr_srs_api.h>
+#include <sqlite3.h>
+
+#include "exif.h"
+#include "geo.h"
+#include "image.h"
+#include "model.h"
+#include "store.h"
+#include "transgeo_model.h"
+
+/* ======================================================================== */
+/* photo enumeration                                                        */
+/* ======================================================================== */
+
+struct dirframe {
+    char *path;    /* the directory, as it will prefix its entries */
+    char **names;  /* its entries, sorted by strcmp, hidden ones left out */
+    size_t n, i;   /* count, next to visit */
+    dev_t dev;     /* identity, to walk a directory loop once */
+    ino_t ino;
+};
+
+struct tg_photo_list {
+    char **args;           /* copies of the arguments */
+    size_t n_args, next_arg;
+    FILE *listf;           /* the @LIST being read, or NULL */
+    int listf_is_stdin;
+    const char *list_name; /* its name, for messages */
+    char *line;            /* getline buffer */
+    size_t line_cap;
+    struct dirframe *stack; /* directories being walked, outermost first */
+    size_t depth, cap;
+    char *cur;             /* the path returned last */
+    char *err;             /* the error returned last */
+    char **excl;           /* real paths not to list */
+    size_t n_excl;
+    int uses_stdin;
+};
+
+static char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static char *path_join(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    int slash = a > 0 && dir[a - 1] != '/';
+    char *p = malloc(a + (size_t)slash + b + 1);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    if (slash) p[a] = '/';
+    memcpy(p + a + slash, name, b + 1);
+    return p;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int tg_photo_list_open(tg_ctx *ctx, const char *const *args, size_t n_args, tg_photo_list **out)
+{
+    if (out) *out = NULL;
+    if (!out || (!args && n_args)) return tg_set_error(ctx, TG_EINVAL, "photo list: NULL argument");
+    if (n_args == 0) return tg_set_error(ctx, TG_EINVAL, "no photo given (PHOTO, DIR or @LIST)");
+    tg_photo_list *l = calloc(1, sizeof *l);
+    if (!l) goto nomem;
+    l->args = calloc(n_args, sizeof *l->args);
+    if (!l->args) goto nomem;
+    l->n_args = n_args;
+    for (size_t i = 0; i < n_args; i++) {
+        if (!args[i] || !args[i][0] || !strcmp(args[i], "@")) {
+            tg_photo_list_free(l);
+            return tg_set_error(ctx, TG_EINVAL, "photo argument %zu is empty", i + 1);
+        }
+        if (!(l->args[i] = xstrdup(args[i]))) goto nomem;
+        if (!strcmp(args[i], "@-")) l->uses_stdin = 1;
+    }
+    *out = l;
+    return 0;
+nomem:
+    tg_photo_list_free(l);
+    return tg_set_error(ctx, TG_ENOMEM, "photo list: out of memory");
+}
+
+int tg_photo_list_exclude(tg_ctx *ctx, tg_photo_list *l, const char *path)
+{
+    if (!l || !path) return tg_set_error(ctx, TG_EINVAL, "photo list: NULL argument");
+    /* The file may not exist yet: resolve its directory and append the name. */
+    char *rp = realpath(path, NULL);
+    if (!rp) {
+        char *dup = xstrdup(path);
+        if (!dup) return tg_set_error(ctx, TG_ENOMEM, "photo list: out of memory");
+        char *slash = strrchr(dup, '/');
+        const char *dir = ".", *base = dup;
+        if (slash) {
+            *slash = '\0';
+            dir = slash == dup ? "/" : dup;
+            base = slash + 1;
+        }
+        char *rd = realpath(dir, NULL);
+        if (rd) rp = path_join(rd, base);
+        free(rd);
+        free(dup);
+        if (!rp) return 0; /* the directory does not exist: nothing there to exclude */
+    }
+    char **e = realloc(l->excl, (l->n_excl + 1) * sizeof *e);
+    if (!e) {
+        free(rp);
+        return tg_set_error(ctx, TG_ENOMEM, "photo list: out of memory");
+    }
+    l->excl = e;
+    l->excl[l->n_excl++] = rp;
+    return 0;
+}
+
+int tg_photo_list_uses_stdin(const tg_photo_list *l)
+{
+    return l ? l->uses_stdin : 0;
+}
+
+static int excluded(const tg_photo_list *l, const char *path)
+{
+    if (!l->n_excl) return 0;
+    char *rp = realpath(path, NULL);
+    if (!rp) return 0;
+    int hit = 0;
+    for (size_t i = 0; i < l->n_excl && !hit; i++)
+        hit = !strncmp(rp, l->excl[i], strlen(l->excl[i]));
+    free(rp);
+    return hit;
+}
+
+static void frame_free(struct dirframe *f)
+{
+    for (size_t i = 0; i < f->n; i++) free(f->names[i]);
+    free(f->names);
+    free(f->path);
+    memset(f, 0, sizeof *f);
+}
+
+/* Read directory `path` into a new frame on the stack. Returns 0, 1 when it
+ * is already being walked (a loop: skip it), -1 errno set (cannot read) or
+ * TG_ENOMEM. */
+static int push_dir(tg_photo_list *l, const char *path, const struct stat *st)
+{
+    for (size_t i = 0; i < l->depth; i++)
+        if (l->stack[i].dev == st->st_dev && l->stack[i].ino == st->st_ino) return 1;
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    struct dirframe f = {0};
+    size_t cap = 0;
+    struct dirent *de;
+    f.dev = st->st_dev;
+    f.ino = st->st_ino;
+    if (!(f.path = xstrdup(path))) goto nomem;
+    errno = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') continue; /* ., .. and hidden files */
+        if (f.n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **nn = realloc(f.names, cap * sizeof *nn);
+            if (!nn) goto nomem;
+            f.names = nn;
+        }
+        if (!(f.names[f.n] = xstrdup(de->d_name))) goto nomem;
+        f.n++;
+    }
+    closedir(d);
+    d = NULL;
+    if (f.n) qsort(f.names, f.n, sizeof *f.names, cmp_str);
+    if (l->depth == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 8;
+        struct dirframe *ns = realloc(l->stack, nc * sizeof *ns);
+        if (!ns) goto nomem;
+        l->stack = ns;
+        l->cap = nc;
+    }
+    l->stack[l->depth++] = f;
+    return 0;
+nomem:
+    if (d) closedir(d);
+    frame_free(&f);
+    return TG_ENOMEM;
+}
+
+/* Set the entry to return: path (taken over) and an optional error. */
+static int give(tg_ctx *ctx, tg_photo_list *l, char *path, const char *err, tg_photo_entry *e)
+{
+    free(l->cur);
+    free(l->err);
+    l->cur = path;
+    l->err = NULL;
+    if (err && !(l->err = xstrdup(err))) return tg_set_error(ctx, TG_ENOMEM, "out of memory");
+    e->path = l->cur;
+    e->error = l->err;
+    return 1;
+}
+
+/* One item (argument, list line or directory entry): returns 1 with *e set,
+ * 0 when it produced nothing to return now (a directory pushed, an excluded
+ * file), or TG_ENOMEM. `path` is taken over. */
+static int visit(tg_ctx *ctx, tg_photo_list *l, char *path, tg_photo_entry *e)
+{
+    struct stat st;
+    char msg[300];
+    if (stat(path, &st) != 0) {
+        snprintf(msg, sizeof msg, "cannot read: %s", strerror(errno));
+        return give(ctx, l, path, msg, e);
+    }
+    if (S_ISDIR(st.st_mode)) {
+        int rc = push_dir(l, path, &st);
+        if (rc == TG_ENOMEM) {
+            free(path);
+            return tg_set_error(ctx, TG_ENOMEM, "photo list: out of memory");
+        }
+        if (rc < 0) {
+            snprintf(msg, sizeof msg, "directory cannot be read: %s", strerror(errno));
+            return give(ctx, l, path, msg, e);
+        }
+        free(path);
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode)) return give(ctx, l, path, "not a regular file", e);
+    if (excluded(l, path)) {
+        free(path);
+        return 0;
+    }
+    return give(ctx, l, path, NULL, e);
+}
+
+int tg_photo_list_next(tg_ctx *ctx, tg_photo_list *l, tg_photo_entry *e)
+{
+    if (!l || !e) return tg_set_error(ctx, TG_EINVAL, "photo list: NULL argument");
+    for (;;) {
+        char *path = NULL;
+        if (l->depth > 0) {
+            struct dirframe *f = &l->stack[l->depth - 1];
+            if (f->i == f->n) {
+                frame_free(f);
+                l->depth--;
+                continue;
+            }
+            path = path_join(f->path, f->names[f->i++]);
+        } else if (l->listf) {
+            errno = 0;
+            ssize_t n = getline(&l->line, &l->line_cap, l->listf);
+            if (n < 0) {
+                int bad = ferror(l->listf);
+                int err = errno;
+                if (!l->listf_is_stdin) fclose(l->listf);
+                l->listf = NULL;
+                if (bad)
+                    return tg_set_error(ctx, TG_EIO, "photo list '%s' cannot be read: %s",
+                                        l->list_name, strerror(err));
+                continue;
+            }
+            /* trim the line end and surrounding blanks */
+            char *s = l->line;
+            while (*s == ' ' || *s == '\t') s++;
+            size_t len = strlen(s);
+            while (len && (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' ' ||
+                           s[len - 1] == '\t'))
+                s[--len] = '\0';
+            if (!len || s[0] == '#') continue;
+            path = xstrdup(s);
+        } else if (l->next_arg < l->n_args) {
+            const char *a = l->args[l->next_arg++];
+            if (a[0] == '@') {
+                l->list_name = a + 1;
+                if (!strcmp(a, "@-")) {
+                    l->listf = stdin;
+                    l->listf_is_stdin = 1;
+                    l->list_name = "(standard input)";
+                } else {
+                    l->listf_is_stdin = 0;
+                    l->listf = fopen(a + 1, "r");
+                    if (!l->listf)
+                        return tg_set_error(ctx, TG_EIO,
+                                            "photo list '%s' cannot be opened: %s "
+                                            "(@LIST is a text file with one path per line)",
+                                            a + 1, strerror(errno));
+                }
+                continue;
+            }
+            path = xstrdup(a);
+        } else {
+            return 0;
+        }
+        if (!path) return tg_set_error(ctx, TG_ENOMEM, "photo list: out of memory");
+        int rc = visit(ctx, l, path, e);
+        if (rc != 0) return rc;
+    }
+}
+
+void tg_photo_list_free(tg_photo_list *l)
+{
+    if (!l) return;
+    for (size_t i = 0; i < l->n_args; i++) free(l->args[i]);
+    free(l->args);
+    if (l->listf && !l->listf_is_stdin) fclose(l->listf);
+    free(l->line);
+    for (size_t i = 0; i < l->depth; i++) frame_free(&l->stack[i]);
+    free(l->stack);
+    free(l->cur);
+    free(l->err);
+    for (size_t i = 0; i < l->n_excl; i++) free(l->excl[i]);
+    free(l->excl);
+    free(l);
+}
+
+/* ======================================================================== */
+/* output                                                                   */
+/* ======================================================================== */
+
+/* Field layout of the layer "photos" (and the CSV columns, which add "error"). */
+enum { PF_FILE, PF_MODEL, PF_LON, PF_LAT, PF_SCORE, PF_ERROR_M, PF_TILE_ID, PF_GPS_LON,
+       PF_GPS_LAT, PF_GPS_ERROR_M, PF_HEADING, PF_COUNT };
+static const struct { const char *name; OGRFieldType type; } photo_fields[PF_COUNT] = {
+    {"file", OFTString},     {"model", OFTString},   {"lon", OFTReal},
+    {"lat", OFTReal},        {"score", OFTReal},     {"error_m", OFTReal},
+    {"tile_id", OFTInteger64}, {"gps_lon", OFTReal}, {"gps_lat", OFTReal},
+    {"gps_error_m", OFTReal}, {"heading", OFTReal},
+};
+enum { TF_FILE, TF_RANK, TF_TILE_ID, TF_SCORE, TF_LON, TF_LAT, TF_COUNT };
+static const struct { const char *name; OGRFieldType type; } tile_fields[TF_COUNT] = {
+    {"file", OFTString}, {"rank", OFTInteger}, {"tile_id", OFTInteger64},
+    {"score", OFTReal},  {"lon", OFTReal},     {"lat", OFTReal},
+};
+enum { FF_FILE, FF_ERROR, FF_COUNT };
+static const struct { const char *name; OGRFieldType type; } fail_fields[FF_COUNT] = {
+    {"file", OFTString}, {"error", OFTString},
+};
+
+#define LAYER_PHOTOS "photos"
+#define LAYER_TILES "matched_tiles"
+#define LAYER_FAILURES "failures"
+
+struct tg_batch_out {
+    int format;             /* tg_batch_format */
+    char *path;
+    CPLHashSet *done;       /* files already in the output (char*, owned) */
+    long n_existing;
+    /* GeoPackage */
+    GDALDatasetH ds;
+    OGRLayerH photos, tiles, fails;
+    int pidx[PF_COUNT], tidx[TF_COUNT], fidx[FF_COUNT]; /* field indices */
+    OGRSpatialReferenceH srs;
+    int in_tx;              /* a transaction is open */
+    /* CSV */
+    FILE *fp;
+    int fp_is_stdout;
+};
+
+int tg_batch_format_of(const char *path)
+{
+    if (!path) return 0;
+    if (!strcmp(path, "-")) return TG_BATCH_STDOUT;
+    size_t n = strlen(path);
+    if (n > 5 && !strcasecmp(path + n - 5, ".gpkg")) return TG_BATCH_GPKG;
+    if (n > 4 && !strcasecmp(path + n - 4, ".csv")) return TG_BATCH_CSV;
+    return 0;
+}
+
+int tg_batch_out_format(const tg_batch_out *o)
+{
+    return o ? o->format : 0;
+}
+
+int tg_batch_out_has(const tg_batch_out *o, const char *file)
+{
+    return o && file && CPLHashSetLookup(o->done, file) != NULL;
+}
+
+long tg_batch_out_n_existing(const tg_batch_out *o)
+{
+    return o ? o->n_existing : 0;
+}
+
+static int remember(tg_ctx *ctx, tg_batch_out *o, const char *file)
+{
+    if (!file || CPLHashSetLookup(o->done, file)) return 0;
+    char *d = xstrdup(file);
+    if (!d) return tg_set_error(ctx, TG_ENOMEM, "output '%s': out of memory", o->path);
+    CPLHashSetInsert(o->done, d);
+    return 0;
+}
+
+static int gdal_fail(tg_ctx *ctx, int code, const tg_batch_out *o, const char *what)
+{
+    tg_set_error(ctx, code, "output '%s': %s", o->path, what);
+    const char *m = CPLGetLastErrorMsg();
+    if (m && *m) tg_append_error(ctx, "%s", m);
+    return code;
+}
+
+/* Look up (or create, in a new file) a layer and its fields; idx[i] = index of
+ * field i. Existing layers must have every field (a file from another tool or
+ * version is refused rather than mixed). */
+static int gpkg_layer(tg_ctx *ctx, tg_batch_out *o, const char *name, OGRwkbGeometryType gt,
+                      const void *fields_, int n_fields, int *idx, OGRLayerH *out)
+{
+    const struct { const char *name; OGRFieldType type; } *fields = fields_;
+    OGRLayerH lyr = GDALDatasetGetLayerByName(o->ds, name);
+    if (!lyr) {
+        char **opts = NULL;
+        opts = CSLSetNameValue(opts, "FID", "fid");
+        if (gt != wkbNone) {
+            opts = CSLSetNameValue(opts, "GEOMETRY_NAME", "geom");
+            opts = CSLSetNameValue(opts, "SPATIAL_INDEX", "YES");
+        }
+        lyr = GDALDatasetCreateLayer(o->ds, name, gt != wkbNone ? o->srs : NULL, gt, opts);
+        CSLDestroy(opts);
+        if (!lyr) {
+            char what[128];
+            snprintf(what, sizeof what, "cannot create layer '%s'", name);
+            return gdal_fail(ctx, TG_EIO, o, what);
+        }
+        for (int i = 0; i < n_fields; i++) {
+            OGRFieldDefnH fd = OGR_Fld_Create(fields[i].name, fields[i].type);
+            if (i == 0) OGR_Fld_SetNullable(fd, FALSE); /* file */
+            OGRErr err = OGR_L_CreateField(lyr, fd, TRUE);
+            OGR_Fld_Destroy(fd);
+            if (err != OGRERR_NONE) {
+                char what[160];
+                snprintf(what, sizeof what, "cannot create field '%s' of layer '%s'",
+                         fields[i].name, name);
+                return gdal_fail(ctx, TG_EIO, o, what);
+            }
+        }
+    }
+    OGRFeatureDefnH defn = OGR_L_GetLayerDefn(lyr);
+    for (int i = 0; i < n_fields; i++) {
+        idx[i] = OGR_FD_GetFieldIndex(defn, fields[i].name);
+        if (idx[i] < 0)
+            return tg_set_error(ctx, TG_EIO,
+                                "output '%s': layer '%s' has no field '%s', so it was not "
+                                "written by transgeo locate; choose another output file",
+                                o->path, name, fields[i].name);
+    }
+    *out = lyr;
+    return 0;
+}
+
+static int read_done(tg_ctx *ctx, tg_batch_out *o, OGRLayerH lyr, int file_idx)
+{
+    OGR_L_ResetReading(lyr);
+    OGRFeatureH f;
+    while ((f = OGR_L_GetNextFeature(lyr)) != NULL) {
+        int rc = 0;
+        if (OGR_F_IsFieldSetAndNotNull(f, file_idx))
+            rc = remember(ctx, o, OGR_F_GetFieldAsString(f, file_idx));
+        OGR_F_Destroy(f);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int gpkg_open(tg_ctx *ctx, tg_batch_out *o)
+{
+    static const char *const drivers[] = {"GPKG", NULL};
+    struct stat st;
+    int exists = stat(o->path, &st) == 0;
+    if (exists && st.st_size == 0) { /* e.g. made by `touch`: start afresh */
+        unlink(o->path);
+        exists = 0;
+    }
+    if (exists) {
+        o->ds = GDALOpenEx(o->path, GDAL_OF_VECTOR | GDAL_OF_UPDATE, drivers, NULL, NULL);
+        if (!o->ds)
+            return gdal_fail(ctx, TG_EIO, o,
+                             "exists but cannot be opened for update as a GeoPackage "
+                             "(remove it or choose another output file)");
+    } else {
+        GDALDriverH drv = GDALGetDriverByName("GPKG");
+        if (!drv) return gdal_fail(ctx, TG_EIO, o, "this GDAL has no GPKG driver");
+        o->ds = GDALCreate(drv, o->path, 0, 0, 0, GDT_Unknown, NULL);
+        if (!o->ds) return gdal_fail(ctx, TG_EIO, o, "cannot create the GeoPackage");
+    }
+    int rc = gpkg_layer(ctx, o, LAYER_PHOTOS, wkbPoint, photo_fields, PF_COUNT, o->pidx, &o->photos);
+    if (!rc) rc = gpkg_layer(ctx, o, LAYER_TILES, wkbPolygon, tile_fields, TF_COUNT, o->tidx, &o->tiles);
+    if (!rc) rc = gpkg_layer(ctx, o, LAYER_FAILURES, wkbNone, fail_fields, FF_COUNT, o->fidx, &o->fails);
+    if (!rc && exists) rc = read_done(ctx, o, o->photos, o->pidx[PF_FILE]);
+    if (!rc && exists) rc = read_done(ctx, o, o->fails, o->fidx[FF_FILE]);
+    return rc;
+}
+
+/* CSV columns: the photos fields, then "error". */
+static void csv_put_str(FILE *fp, const char *s)
+{
+    if (!s) return;
+    if (strpbrk(s, ",\"\r\n") || (s[0] == ' ' || (s[0] && s[strlen(s) - 1] == ' '))) {
+        fputc('"', fp);
+        for (; *s; s++) {
+            if (*s == '"') fputc('"', fp);
+            fputc(*s, fp);
+        }
+        fputc('"', fp);
+    } else {
+        fputs(s, fp);
+    }
+}
+
+static void csv_header(FILE *fp)
+{
+    for (int i = 0; i < PF_COUNT; i++) fprintf(fp, "%s,", photo_fields[i].name);
+    fputs("error\n", fp);
+}
+
+/* Read the files of an existing CSV (through OGR's CSV reader, which knows the
+ * quoting rules) and cut an unfinished last line (a run killed mid-write). */
+static int csv_open_existing(tg_ctx *ctx, tg_batch_out *o)
+{
+    static const char *const drivers[] = {"CSV", NULL};
+    int rc;
+    FILE *fp = fopen(o->path, "r+");
+    if (!fp) return tg_set_error(ctx, TG_EIO, "output '%s' cannot be opened: %s", o->path, strerror(errno));
+    /* the last newline: everything after it is an unfinished row */
+    if (fseeko(fp, 0, SEEK_END) != 0) goto ioerr;
+    off_t size = ftello(fp), keep = 0;
+    {
+        char buf[4096];
+        off_t pos = size;
+        while (pos > 0 && keep == 0) {
+            size_t chunk = pos > (off_t)sizeof buf ? sizeof buf : (size_t)pos;
+            pos -= (off_t)chunk;
+            if (fseeko(fp, pos, SEEK_SET) != 0 || fread(buf, 1, chunk, fp) != chunk) goto ioerr;
+            for (size_t i = chunk; i > 0; i--)
+                if (buf[i - 1] == '\n') {
+                    keep = pos + (off_t)i;
+                    break;
+                }
+        }
+    }
+    if (keep < size && ftruncate(fileno(fp), keep) != 0) goto ioerr;
+    fclose(fp);
+    fp = NULL;
+    if (keep == 0) { /* nothing complete, not even the header: start afresh */
+        o->fp = fopen(o->path, "w");
+        if (!o->fp) goto ioerr;
+        csv_header(o->fp);
+        return 0;
+    }
+    GDALDatasetH ds = GDALOpenEx(o->path, GDAL_OF_VECTOR | GDAL_OF_READONLY, drivers, NULL, NULL);
+    OGRLayerH lyr = ds ? GDALDatasetGetLayer(ds, 0) : NULL;
+    int idx = lyr ? OGR_FD_GetFieldIndex(OGR_L_GetLayerDefn(lyr), "file") : -1;
+    int ierr = lyr ? OGR_FD_GetFieldIndex(OGR_L_GetLayerDefn(lyr), "error") : -1;
+    if (idx < 0 || ierr < 0) {
+        if (ds) GDALClose(ds);
+        return tg_set_error(ctx, TG_EIO,
+                            "output '%s' exists but is not a CSV written by transgeo locate "
+                            "(no 'file' and 'error' columns); choose another output file",
+                            o->path);
+    }
+    rc = read_done(ctx, o, lyr, idx);
+    GDALClose(ds);
+    if (rc) return rc;
+    o->fp = fopen(o->path, "a");
+    if (!o->fp) goto ioerr;
+    return 0;
+ioerr:
+    rc = tg_set_error(ctx, TG_EIO, "output '%s': %s", o->path, strerror(errno));
+    if (fp) fclose(fp);
+    return rc;
+}
+
+static int csv_open(tg_ctx *ctx, tg_batch_out *o)
+{
+    if (o->format == TG_BATCH_STDOUT) {
+        o->fp = stdout;
+        o->fp_is_stdout = 1;
+        csv_header(o->fp);
+        return 0;
+    }
+    struct stat st;
+    if (stat(o->path, &st) == 0 && st.st_size > 0) return csv_open_existing(ctx, o);
+    o->fp = fopen(o->path, "w");
+    if (!o->fp)
+        return tg_set_error(ctx, TG_EIO, "output '%s' cannot be created: %s", o->path, strerror(errno));
+    csv_header(o->fp);
+    return 0;
+}
+
+int tg_batch_out_open(tg_ctx *ctx, const char *path, tg_batch_out **out)
+{
+    if (out) *out = NULL;
+    if (!path || !out) return tg_set_error(ctx, TG_EINVAL, "batch output: NULL argument");
+    int fmt = tg_batch_format_of(path);
+    if (!fmt)
+        return tg_set_error(ctx, TG_EINVAL,
+                            "output '%s': unknown format; name it *.gpkg (GeoPackage), *.csv, "
+                            "or - (CSV on standard output)", path);
+    tg_batch_out *o = calloc(1, sizeof *o);
+    if (!o || !(o->path = xstrdup(path))) goto nomem;
+    o->format = fmt;
+    o->done = CPLHashSetNew(CPLHashSetHashStr, CPLHashSetEqualStr, free);
+    if (!o->done) goto nomem;
+    tg_gdal_init();
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    CPLErrorReset();
+    int rc;
+    if (fmt == TG_BATCH_GPKG) {
+        o->srs = OSRNewSpatialReference(NULL);
+        if (!o->srs || OSRImportFromEPSG(o->srs, 4326) != OGRERR_NONE) {
+            CPLPopErrorHandler();
+            rc = gdal_fail(ctx, TG_EGEO, o, "EPSG:4326 is unknown to PROJ (is proj.db installed?)");
+            tg_batch_out_free(o);
+            return rc;
+        }
+        OSRSetAxisMappingStrategy(o->srs, OAMS_TRADITIONAL_GIS_ORDER); /* x = lon */
+        rc = gpkg_open(ctx, o);
+    } else {
+        rc = csv_open(ctx, o);
+    }
+    CPLPopErrorHandler();
+    if (rc) {
+        tg_batch_out_free(o);
+        return rc;
+    }
+    o->n_existing = CPLHashSetSize(o->done);
+    *out = o;
+    return 0;
+nomem:
+    tg_batch_out_free(o);
+    return tg_set_error(ctx, TG_ENOMEM, "output '%s': out of memory", path);
+}
+
+static int gpkg_begin(tg_ctx *ctx, tg_batch_out *o)
+{
+    if (o->in_tx) return 0;
+    if (GDALDatasetStartTransaction(o->ds, FALSE) != OGRERR_NONE)
+        return gdal_fail(ctx, TG_EIO, o, "cannot start a transaction");
+    o->in_tx = 1;
+    return 0;
+}
+
+static void set_real_or_null(OGRFeatureH f, int idx, int has, double v)
+{
+    if (has)
+        OGR_F_SetFieldDouble(f, idx, v);
+    else
+        OGR_F_SetFieldNull(f, idx);
+}
+
+static int gpkg_add(tg_ctx *ctx, tg_batch_out *o, const tg_batch_record *r)
+{
+    int rc = gpkg_begin(ctx, o);
+    if (rc) return rc;
+    OGRFeatureH f = OGR_F_Create(OGR_L_GetLayerDefn(o->photos));
+    if (!f) return tg_set_error(ctx, TG_ENOMEM, "output '%s': out of memory", o->path);
+    const int *p = o->pidx;
+    OGR_F_SetFieldString(f, p[PF_FILE], r->file);
+    if (r->model)
+        OGR_F_SetFieldString(f, p[PF_MODEL], r->model);
+    else
+        OGR_F_SetFieldNull(f, p[PF_MODEL]);
+    OGR_F_SetFieldDouble(f, p[PF_LON], r->lon);
+    OGR_F_SetFieldDouble(f, p[PF_LAT], r->lat);
+    OGR_F_SetFieldDouble(f, p[PF_SCORE], r->score);
+    OGR_F_SetFieldDouble(f, p[PF_ERROR_M], r->error_m);
+    OGR_F_SetFieldInteger64(f, p[PF_TILE_ID], (GIntBig)r->tile_id);
+    set_real_or_null(f, p[PF_GPS_LON], r->has_gps, r->gps_lon);
+    set_real_or_null(f, p[PF_GPS_LAT], r->has_gps, r->gps_lat);
+    set_real_or_null(f, p[PF_GPS_ERROR_M], r->has_gps, r->gps_error_m);
+    set_real_or_null(f, p[PF_HEADING], r->has_heading, r->heading_deg);
+    OGRGeometryH pt = OGR_G_CreateGeometry(wkbPoint);
+    OGR_G_SetPoint_2D(pt, 0, r->lon, r->lat);
+    OGR_G_AssignSpatialReference(pt, o->srs);
+    OGR_F_SetGeometryDirectly(f, pt);
+    OGRErr err = OGR_L_CreateFeature(o->photos, f);
+    OGR_F_Destroy(f);
+    if (err != OGRERR_NONE) return gdal_fail(ctx, TG_EIO, o, "cannot write to layer 'photos'");
+
+    for (int i = 0; i < r->n_tiles; i++) {
+        const tg_batch_tile *t = &r->tiles[i];
+        f = OGR_F_Create(OGR_L_GetLayerDefn(o->tiles));
+        if (!f) return tg_set_error(ctx, TG_ENOMEM, "output '%s': out of memory", o->path);
+        const int *q = o->tidx;
+        OGR_F_SetFieldString(f, q[TF_FILE], r->file);
+        OGR_F_SetFieldInteger(f, q[TF_RANK], t->rank);
+        OGR_F_SetFieldInteger64(f, q[TF_TILE_ID], (GIntBig)t->tile_id);
+        OGR_F_SetFieldDouble(f, q[TF_SCORE], t->score);
+        OGR_F_SetFieldDouble(f, q[TF_LON], t->lon);
+        OGR_F_SetFieldDouble(f, q[TF_LAT], t->lat);
+        if (t->wkt) {
+            OGRGeometryH g = NULL;
+            char *w = (char *)t->wkt; /* OGR_G_CreateFromWkt advances its own copy of the pointer */
+            if (OGR_G_CreateFromWkt(&w, o->srs, &g) != OGRERR_NONE || !g) {
+                OGR_F_Destroy(f);
+                return tg_set_error(ctx, TG_EINTERNAL, "tile %lld: footprint '%.60s' is not WKT",
+                                    (long long)t->tile_id, t->wkt);
+            }
+            OGR_F_SetGeometryDirectly(f, g);
+        }
+        err = OGR_L_CreateFeature(o->tiles, f);
+        OGR_F_Destroy(f);
+        if (err != OGRERR_NONE) return gdal_fail(ctx, TG_EIO, o, "cannot write to layer 'matched_tiles'");
+    }
+    return 0;
+}
+
+static void csv_num(FILE *fp, int has, double v)
+{
+    if (has) fprintf(fp, "%.15g", v);
+    fputc(',', fp);
+}
+
+int tg_batch_out_add(tg_ctx *ctx, tg_batch_out *o, const tg_batch_record *r)
+{
+    if (!o || !r || !r->file || (r->n_tiles > 0 && !r->tiles))
+        return tg_set_error(ctx, TG_EINVAL, "batch output: NULL argument");
+    int rc;
+    if (o->format == TG_BATCH_GPKG) {
+        CPLPushErrorHandler(CPLQuietErrorHandler);
+        CPLErrorReset();
+        rc = gpkg_add(ctx, o, r);
+        CPLPopErrorHandler();
+    } else {
+        FILE *fp = o->fp;
+        csv_put_str(fp, r->file);
+        fputc(',', fp);
+        csv_put_str(fp, r->model);
+        fputc(',', fp);
+        csv_num(fp, 1, r->lon);
+        csv_num(fp, 1, r->lat);
+        csv_num(fp, 1, r->score);
+        csv_num(fp, 1, r->error_m);
+        fprintf(fp, "%lld,", (long long)r->tile_id);
+        csv_num(fp, r->has_gps, r->gps_lon);
+        csv_num(fp, r->has_gps, r->gps_lat);
+        csv_num(fp, r->has_gps, r->gps_error_m);
+        csv_num(fp, r->has_heading, r->heading_deg);
+        fputc('\n', fp); /* error: empty */
+        rc = ferror(fp) ? tg_set_error(ctx, TG_EIO, "output '%s': write failed: %s",
+                                       o->fp_is_stdout ? "-" : o->path, strerror(errno))
+                        : 0;
+    }
+    return rc ? rc : remember(ctx, o, r->file);
+}
+
+int tg_batch_out_add_failure(tg_ctx *ctx, tg_batch_out *o, const char *file, const char *error)
+{
+    if (!o || !file) return tg_set_error(ctx, TG_EINVAL, "batch output: NULL argument");
+    if (!error) error = "unknown error";
+    int rc = 0;
+    if (o->format == TG_BATCH_GPKG) {
+        CPLPushErrorHandler(CPLQuietErrorHandler);
+        CPLErrorReset();
+        rc = gpkg_begin(ctx, o);
+        if (!rc) {
+            OGRFeatureH f = OGR_F_Create(OGR_L_GetLayerDefn(o->fails));
+            OGR_F_SetFieldString(f, o->fidx[FF_FILE], file);
+            OGR_F_SetFieldString(f, o->fidx[FF_ERROR], error);
+            if (OGR_L_CreateFeature(o->fails, f) != OGRERR_NONE)
+                rc = gdal_fail(ctx, TG_EIO, o, "cannot write to layer 'failures'");
+            OGR_F_Destroy(f);
+        }
+        CPLPopErrorHandler();
+    } else {
+        csv_put_str(o->fp, file);
+        for (int i = 1; i < PF_COUNT; i++) fputc(',', o->fp);
+        fputc(',', o->fp);
+        csv_put_str(o->fp, error);
+        fputc('\n', o->fp);
+        if (ferror(o->fp))
+            rc = tg_set_error(ctx, TG_EIO, "output '%s': write failed: %s",
+                              o->fp_is_stdout ? "-" : o->path, strerror(errno));
+    }
+    return rc ? rc : remember(ctx, o, file);
+}
+
+int tg_batch_out_commit(tg_ctx *ctx, tg_batch_out *o)
+{
+    if (!o) return tg_set_error(ctx, TG_EINVAL, "batch output: NULL argument");
+    if (o->format == TG_BATCH_GPKG) {
+        if (!o->in_tx) return 0;
+        o->in_tx = 0;
+        CPLPushErrorHandler(CPLQuietErrorHandler);
+        CPLErrorReset();
+        int rc = GDALDatasetCommitTransaction(o->ds) != OGRERR_NONE
+                     ? gdal_fail(ctx, TG_EIO, o, "cannot commit") : 0;
+        CPLPopErrorHandler();
+        return rc;
+    }
+    if (fflush(o->fp) != 0 || ferror(o->fp))
+        return tg_set_error(ctx, TG_EIO, "output '%s': write failed: %s",
+                            o->fp_is_stdout ? "-" : o->path, strerror(errno));
+    return 0;
+}
+
+int tg_batch_out_close(tg_ctx *ctx, tg_batch_out *o)
+{
+    if (!o) return 0;
+    int rc = tg_batch_out_commit(ctx, o);
+    if (o->format == TG_BATCH_GPKG && o->ds) {
+        CPLPushErrorHandler(CPLQuietErrorHandler);
+        CPLErrorReset();
+        GDALClose(o->ds); /* builds the spatial indexes, writes gpkg_contents extents */
+        o->ds = NULL;
+        if (!rc && CPLGetLastErrorType() >= CE_Failure)
+            rc = gdal_fail(ctx, TG_EIO, o, "error while closing");
+        CPLPopErrorHandler();
+    } else if (o->fp && !o->fp_is_stdout) {
+        if (fclose(o->fp) != 0 && !rc)
+            rc = tg_set_error(ctx, TG_EIO, "output '%s': %s", o->path, strerror(errno));
+        o->fp = NULL;
+    }
+    tg_batch_out_free(o);
+    return rc;
+}
+
+void tg_batch_out_free(tg_batch_out *o)
+{
+    if (!o) return;
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    if (o->ds) {
+        if (o->in_tx) GDALDatasetRollbackTransaction(o->ds);
+        GDALClose(o->ds);
+    }
+    CPLPopErrorHandler();
+    if (o->fp && !o->fp_is_stdout) fclose(o->fp);
+    if (o->fp_is_stdout) fflush(stdout);
+    if (o->srs) OSRDestroySpatialReference(o->srs);
+    if (o->done) CPLHashSetDestroy(o->done);
+    free(o->path);
+    free(o);
+}
+
+/* ======================================================================== */
+/* the batch: locate and evaluate                                           */
+/* ======================================================================== */
+
+void tg_batch_opts_default(tg_batch_opts *o)
+{
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->k = 5;
+}
+
+enum { MODE_LOCATE, MODE_EVAL };
+
+/* One photo of the current batch. */
+typedef struct job {
+    char *file;            /* the path, as enumerated */
+    char *error;           /* enumeration error or why it failed (a failure row) */
+    int fatal;             /* a TG_E* code that must stop the run, else 0 */
+    tg_photo_meta meta;    /* zeroed when unreadable */
+    tg_match *m;           /* locate: the k best matches */
+    int n_m;
+    double gps_error_m;    /* locate, meta.has_gps: metres GPS -> best centre */
+    /* eval */
+    int has_truth;         /* 1: t_lon/t_lat set (from --truth, else from GPS) */
+    int truth_from_csv;
+    double t_lon, t_lat;
+    int labelled;          /* evaluated (has_truth and embedded) */
+    int64_t true_id, top1_id;
+    double top1_lon, top1_lat, top1_score;
+    long rank;
+    double err_m;
+} job;
+
+/* Tile centres of the model (eval: the true tile is the one nearest the truth). */
+typedef struct centres {
+    int64_t *id;           /* ascending */
+    double *lon, *lat;
+    size_t n;
+} centres;
+
+typedef struct shared {
+    job *jobs;
+    size_t n_jobs, next;
+    pthread_mutex_t mu;
+    int stop;              /* a fatal error happened: take no more jobs */
+    int mode;
+    const tg_model *model;
+    const tg_tileset *ts;
+    const int64_t *cand;   /* locate: the prior's tile ids, or NULL for all */
+    size_t n_cand;
+    int k;
+    int n_threads;         /* threads of the caller's context, shared by the workers */
+    const centres *cen;    /* eval */
+} shared;
+
+typedef struct worker {
+    shared *sh;
+    tg_ctx *ctx;
+    float *emb;            /* out_dim */
+    tg_hit *hits;          /* eval: every tile */
+    pthread_t th;
+} worker;
+
+static char *msgdup(const char *prefix, const char *msg)
+{
+    size_t a = prefix ? strlen(prefix) : 0, b = strlen(msg);
+    char *s = malloc(a + b + 1);
+    if (!s) return NULL;
+    if (a) memcpy(s, prefix, a);
+    memcpy(s + a, msg, b + 1);
+    return s;
+}
+
+/* Errors that concern one photo (it is listed in failures) rather than the run. */
+static int photo_error(int rc)
+{
+    return rc == TG_EIO || rc == TG_EIMAGE || rc == TG_EFORMAT;
+}
+
+/* Degrees of latitude/longitude to a rough metric distance: ranks tile
+ * centres before the exact geodesic check (equirectangular, fine for picking
+ * candidates within a few percent). */
+static double approx_d2(double lon1, double lat1, double lon2, double lat2)
+{
+    double k = cos((lat1 + lat2) * 0.5 * 3.14159265358979323846 / 180.0);
+    double dx = (lon2 - lon1) * k, dy = lat2 - lat1;
+    return dx * dx + dy * dy;
+}
+
+/* The tile whose centre is nearest (lon, lat), geodesically. */
+static int nearest_tile(tg_ctx *ctx, const centres *c, double lon, double lat, int64_t *id)
+{
+    double best = INFINITY;
+    for (size_t i = 0; i < c->n; i++) {
+        double d = approx_d2(lon, lat, c->lon[i], c->lat[i]);
+        if (d < best) best = d;
+    }
+    /* exact among those within 2 % (+1e-12 deg^2 for coincident points) of the best */
+    double lim = best * 1.0404 + 1e-12, dmin = INFINITY;
+    for (size_t i = 0; i < c->n; i++) {
+        if (approx_d2(lon, lat, c->lon[i], c->lat[i]) > lim) continue;
+        double d;
+        int rc = tg_geo_distance_m(ctx, lon, lat, c->lon[i], c->lat[i], &d);
+        if (rc) return rc;
+        if (d < dmin) { /* ties: the lowest id (ascending order) */
+            dmin = d;
+            *id = c->id[i];
+        }
+    }
+    return 0;
+}
+
+static int centre_of(const centres *c, int64_t id, double *lon, double *lat)
+{
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->id[mid] < id) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == c->n || c->id[lo] != id) return TG_ENOTFOUND;
+    *lon = c->lon[lo];
+    *lat = c->lat[lo];
+    return 0;
+}
+
+static void do_eval(worker *w, job *j)
+{
+    const shared *sh = w->sh;
+    tg_ctx *ctx = w->ctx;
+    const tg_index *ix = tg_tileset_index(sh->ts);
+    size_t n = tg_index_count(ix);
+    int nh = 0;
+    /* every tile, ranked exactly as tg_tileset_match ranks them (same search) */
+    int rc = tg_index_search(ctx, ix, w->emb, (int)n, w->hits, &nh);
+    if (!rc && nh < 1) rc = tg_set_error(ctx, TG_EINTERNAL, "evaluation: the search returned nothing");
+    if (!rc) rc = nearest_tile(ctx, sh->cen, j->t_lon, j->t_lat, &j->true_id);
+    if (!rc) rc = centre_of(sh->cen, w->hits[0].id, &j->top1_lon, &j->top1_lat);
+    if (!rc) rc = tg_geo_distance_m(ctx, j->top1_lon, j->top1_lat, j->t_lon, j->t_lat, &j->err_m);
+    if (rc) {
+        j->fatal = rc;
+        j->error = msgdup(NULL, tg_errmsg(ctx));
+        return;
+    }
+    j->top1_id = w->hits[0].id;
+    j->top1_score = w->hits[0].score;
+    float s_true = NAN;
+    for (int i = 0; i < nh; i++)
+        if (w->hits[i].id == j->true_id) {
+            s_true = w->hits[i].score;
+            break;
+        }
+    long above = 0; /* hits are sorted by score, descending */
+    if (isnan(s_true)) { /* a NaN score: ranked last */
+        above = nh;
+    } else {
+        while (above < nh && w->hits[above].score > s_true) above++;
+    }
+    j->rank = above + 1;
+    j->labelled = 1;
+}
+
+static void do_job(worker *w, job *j)
+{
+    const shared *sh = w->sh;
+    tg_ctx *ctx = w->ctx;
+    if (j->error) return; /* could not even be enumerated */
+    tg_image *img = NULL;
+    int rc = tg_image_load(ctx, j->file, &img);
+    if (rc) {
+        if (!photo_error(rc)) j->fatal = rc;
+        j->error = msgdup(NULL, tg_errmsg(ctx));
+        return;
+    }
+    /* metadata is optional: a photo without readable EXIF is still located */
+    if (tg_photo_meta_read(ctx, j->file, &j->meta) != 0) memset(&j->meta, 0, sizeof j->meta);
+    if (sh->mode == MODE_EVAL && !j->has_truth && j->meta.has_gps) {
+        j->has_truth = 1;
+        j->t_lon = j->meta.lon_deg;
+        j->t_lat = j->meta.lat_deg;
+    }
+    if (sh->mode == MODE_EVAL && !j->has_truth) { /* nothing to compare with: not embedded */
+        tg_image_free(img);
+        return;
+    }
+    rc = tg_model_embed_ground(ctx, sh->model, img, w->emb);
+    tg_image_free(img);
+    if (rc) {
+        if (!photo_error(rc)) j->fatal = rc;
+        j->error = msgdup(NULL, tg_errmsg(ctx));
+        return;
+    }
+    if (sh->mode == MODE_EVAL) {
+        do_eval(w, j);
+        return;
+    }
+    rc = tg_tileset_match(ctx, sh->ts, w->emb, sh->k, sh->cand, sh->n_cand, j->m, &j->n_m);
+    if (!rc && j->n_m < 1)
+        rc = tg_set_error(ctx, TG_EINTERNAL, "photo '%s': the search returned no tile", j->file);
+    if (!rc && j->meta.has_gps)
+        rc = tg_geo_distance_m(ctx, j->meta.lon_deg, j->meta.lat_deg, j->m[0].lon, j->m[0].lat,
+                               &j->gps_error_m);
+    if (rc) {
+        j->fatal = rc;
+        j->error = msgdup(NULL, tg_errmsg(ctx));
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    shared *sh = w->sh;
+    for (;;) {
+        pthread_mutex_lock(&sh->mu);
+        size_t i = sh->stop ? sh->n_jobs : sh->next++;
+        pthread_mutex_unlock(&sh->mu);
+        if (i >= sh->n_jobs) break;
+        job *j = &sh->jobs[i];
+        do_job(w, j);
+        if (j->fatal) {
+            pthread_mutex_lock(&sh->mu);
+            sh->stop = 1;
+            pthread_mutex_unlock(&sh->mu);
+        }
+    }
+    return NULL;
+}
+
+/* Run the workers over sh->jobs: n_workers - 1 threads plus the caller. */
+static int run_jobs(tg_ctx *ctx, shared *sh, worker *ws, int n_workers)
+{
+    sh->next = 0;
+    sh->stop = 0;
+    int started = 0, rc = 0;
+    int n = (size_t)n_workers > sh->n_jobs ? (int)sh->n_jobs : n_workers;
+    /* the cores are shared by the active workers: a lone photo gets them all
+     * (and then the same numbers as tg_store_locate, which uses one context) */
+    int per = sh->n_threads / (n > 0 ? n : 1);
+    for (int i = 0; i < n; i++) tg_ctx_set_threads(ws[i].ctx, per < 1 ? 1 : per);
+    for (int i = 1; i < n; i++) {
+        if (pthread_create(&ws[i].th, NULL, worker_main, &ws[i]) != 0) {
+            rc = tg_set_error(ctx, TG_ENOMEM, "cannot start a worker thread: %s", strerror(errno));
+            break;
+        }
+        started = i;
+    }
+    if (!rc) worker_main(&ws[0]);
+    for (int i = 1; i <= started; i++) pthread_join(ws[i].th, NULL);
+    if (rc) return rc;
+    for (size_t i = 0; i < sh->n_jobs; i++)
+        if (sh->jobs[i].fatal)
+            return tg_set_error(ctx, sh->jobs[i].fatal, "%s",
+                                sh->jobs[i].error ? sh->jobs[i].error : "out of memory");
+    return 0;
+}
+
+static void job_clear(job *j)
+{
+    free(j->file);
+    free(j->error);
+    tg_match *m = j->m;
+    memset(j, 0, sizeof *j);
+    j->m = m; /* the match buffer is reused */
+}
+
+/* What locate and eval share: the database, the model, its tiles, the workers. */
+typedef struct run {
+    tg_store *st;
+    tg_store_model m;
+    const tg_model *model;
+    const tg_tileset *ts;
+    shared sh;
+    worker *ws;
+    int n_workers;
+    job *jobs;
+    size_t batch;
+    CPLHashSet *seen;      /* files met in this run (a file named twice runs once) */
+} run;
+
+static int run_open(tg_ctx *ctx, run *r, const char *db_path, const tg_batch_opts *o, int mode)
+{
+    memset(r, 0, sizeof *r);
+    pthread_mutex_init(&r->sh.mu, NULL);
+    if (!db_path || !*db_path) return tg_set_error(ctx, TG_EINVAL, "no database given (--db DB)");
+    struct stat sb;
+    if (stat(db_path, &sb) != 0)
+        return tg_set_error(ctx, TG_EIO, "database '%s': %s (index rasters into it first: "
+                            "transgeo index RASTER --db %s)", db_path, strerror(errno), db_path);
+    int rc = tg_store_open(ctx, db_path, TG_STORE_READONLY, &r->st);
+    if (rc) return rc;
+    rc = tg_store_has_schema(ctx, r->st);
+    if (rc < 0) return rc;
+    if (rc == 0)
+        return tg_set_error(ctx, TG_ENOTFOUND, "database '%s' has no transgeo tables: index a "
+                            "raster into it first (transgeo index RASTER --db %s)", db_path, db_path);
+    rc = tg_store_model_find(ctx, r->st, o->model, &r->m);
+    if (!rc) rc = tg_store_model_get(ctx, r->st, &r->m, &r->model);
+    if (!rc) rc = tg_store_tileset(ctx, r->st, &r->m, &r->ts);
+    if (rc) return rc;
+    if (tg_tileset_count(r->ts) == 0)
+        return tg_set_error(ctx, TG_ENOTFOUND, "model '%s' has no tiles in '%s': index a raster "
+                            "with it first (transgeo index RASTER --db %s --model %s)",
+                            r->m.name, db_path, db_path, r->m.name);
+    int nt = o->threads > 0 ? o->threads : tg_ctx_threads(ctx);
+    if (nt < 1) nt = 1;
+    r->n_workers = nt;
+    r->batch = o->batch_size > 0 ? (size_t)o->batch_size : (size_t)(8 * nt < 16 ? 16 : 8 * nt);
+    r->jobs = calloc(r->batch, sizeof *r->jobs);
+    r->ws = calloc((size_t)nt, sizeof *r->ws);
+    r->seen = CPLHashSetNew(CPLHashSetHashStr, CPLHashSetEqualStr, free);
+    if (!r->jobs || !r->ws || !r->seen) return tg_set_error(ctx, TG_ENOMEM, "batch: out of memory");
+    int dim = tg_tileset_dim(r->ts);
+    size_t n_tiles = tg_tileset_count(r->ts);
+    if (mode == MODE_EVAL && n_tiles > (size_t)INT32_MAX)
+        return tg_set_error(ctx, TG_EINVAL, "evaluation: %zu tiles are too many", n_tiles);
+    int k = o->k;
+    for (size_t i = 0; i < r->batch && mode == MODE_LOCATE; i++)
+        if (!(r->jobs[i].m = calloc((size_t)k, sizeof(tg_match))))
+            return tg_set_error(ctx, TG_ENOMEM, "batch: out of memory");
+    r->sh.n_threads = tg_ctx_threads(ctx);
+    for (int i = 0; i < nt; i++) {
+        worker *w = &r->ws[i];
+        w->sh = &r->sh;
+        if (tg_ctx_create(&w->ctx) != 0)
+            return tg_set_error(ctx, TG_ENOMEM, "batch: out of memory");
+        w->emb = malloc((size_t)dim * sizeof *w->emb);
+        if (!w->emb) return tg_set_error(ctx, TG_ENOMEM, "batch: out of memory");
+        if (mode == MODE_EVAL && !(w->hits = malloc(n_tiles * sizeof *w->hits)))
+            return tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory for %zu tiles", n_tiles);
+    }
+    r->sh.jobs = r->jobs;
+    r->sh.mode = mode;
+    r->sh.model = r->model;
+    r->sh.ts = r->ts;
+    r->sh.k = k;
+    return 0;
+}
+
+static void run_close(run *r)
+{
+    for (size_t i = 0; r->jobs && i < r->batch; i++) {
+        job_clear(&r->jobs[i]);
+        free(r->jobs[i].m);
+    }
+    free(r->jobs);
+    for (int i = 0; r->ws && i < r->n_workers; i++) {
+        tg_ctx_free(r->ws[i].ctx);
+        free(r->ws[i].emb);
+        free(r->ws[i].hits);
+    }
+    free(r->ws);
+    if (r->seen) CPLHashSetDestroy(r->seen);
+    tg_store_close(r->st);
+    pthread_mutex_destroy(&r->sh.mu);
+}
+
+/* Count the entries of the inputs (for the progress total); 0 when unknown. */
+static long count_inputs(tg_ctx *ctx, const char *const *inputs, size_t n_inputs,
+                         const char *exclude)
+{
+    tg_photo_list *l = NULL;
+    if (tg_photo_list_open(ctx, inputs, n_inputs, &l) != 0) return 0;
+    long n = 0;
+    tg_photo_entry e;
+    if (!tg_photo_list_uses_stdin(l)) {
+        if (exclude) tg_photo_list_exclude(ctx, l, exclude);
+        while (tg_photo_list_next(ctx, l, &e) == 1) n++;
+    }
+    tg_photo_list_free(l);
+    tg_clear_error(ctx);
+    return n;
+}
+
+/* Fill the batch: the next photos not yet in out (or seen). Returns the count
+ * (>= 0) or a negative TG_E* code. */
+static long fill_batch(tg_ctx *ctx, run *r, tg_photo_list *l, const tg_batch_out *out,
+                       long *n_skipped)
+{
+    size_t n = 0;
+    tg_photo_entry e;
+    int rc = 0;
+    while (n < r->batch && (rc = tg_photo_list_next(ctx, l, &e)) == 1) {
+        if (CPLHashSetLookup(r->seen, e.path) || (out && tg_batch_out_has(out, e.path))) {
+            (*n_skipped)++;
+            continue;
+        }
+        char *key = xstrdup(e.path);
+        job *j = &r->jobs[n];
+        job_clear(j);
+        j->file = xstrdup(e.path);
+        if (e.error) j->error = xstrdup(e.error);
+        if (!key || !j->file || (e.error && !j->error)) {
+            free(key);
+            return tg_set_error(ctx, TG_ENOMEM, "batch: out of memory");
+        }
+        CPLHashSetInsert(r->seen, key);
+        n++;
+    }
+    if (rc < 0) return rc;
+    r->sh.n_jobs = n;
+    return (long)n;
+}
+
+int tg_batch_locate(tg_ctx *ctx, const char *db_path, const char *const *inputs, size_t n_inputs,
+                    const char *out_path, const tg_batch_opts *opts, tg_batch_summary *summary)
+{
+    tg_batch_opts def;
+    if (!opts) {
+        tg_batch_opts_default(&def);
+        opts = &def;
+    }
+    if (summary) memset(summary, 0, sizeof *summary);
+    if (opts->k < 1) return tg_set_error(ctx, TG_EINVAL, "k = %d: expected 1 or more matches", opts->k);
+    if (opts->has_near && (!isfinite(opts->radius_m) || opts->radius_m <= 0))
+        return tg_set_error(ctx, TG_EINVAL, "radius %g m: expected a distance > 0 metres",
+                            opts->radius_m);
+    if (!tg_batch_format_of(out_path))
+        return tg_set_error(ctx, TG_EINVAL,
+                            "output '%s': unknown format; name it *.gpkg (GeoPackage), *.csv, "
+                            "or - (CSV on standard output)", out_path ? out_path : "(none)");
+    tg_batch_summary sum = {0, 0, 0};
+    tg_photo_list *list = NULL;
+    tg_batch_out *out = NULL;
+    int64_t *cand = NULL;
+    size_t n_cand = 0;
+    run r;
+    int rc = tg_photo_list_open(ctx, inputs, n_inputs, &list);
+    if (rc) return rc;
+    rc = run_open(ctx, &r, db_path, opts, MODE_LOCATE);
+    if (rc) goto done;
+    if (opts->has_near) {
+        tg_store_prior prior = {NULL, 0, opts->near_lon, opts->near_lat, opts->radius_m};
+        rc = tg_store_candidates(ctx, r.st, &r.m, &prior, &cand, &n_cand);
+        if (rc) goto done;
+        if (n_cand == 0) {
+            rc = tg_set_error(ctx, TG_ENOTFOUND,
+                              "no tile of model '%s' has its centre within %g m of (%.7f, %.7f) "
+                              "(lon, lat): widen --radius or check --near",
+                              r.m.name, opts->radius_m, opts->near_lon, opts->near_lat);
+            goto done;
+        }
+        r.sh.cand = cand;
+        r.sh.n_cand = n_cand;
+    }
+    rc = tg_batch_out_open(ctx, out_path, &out);
+    if (rc) goto done;
+    if (tg_batch_out_format(out) != TG_BATCH_STDOUT) {
+        rc = tg_photo_list_exclude(ctx, list, out_path);
+        if (rc) goto done;
+    }
+    long total = opts->progress ? count_inputs(ctx, inputs, n_inputs,
+                                               tg_batch_out_format(out) != TG_BATCH_STDOUT
+                                                   ? out_path : NULL)
+                                : 0;
+    long done_n = 0;
+    for (;;) {
+        long skipped = 0;
+        long n = fill_batch(ctx, &r, list, out, &skipped);
+        sum.n_skipped += skipped;
+        done_n += skipped;
+        if (n < 0) {
+            rc = (int)n;
+            goto done;
+        }
+        if (n == 0) break;
+        rc = run_jobs(ctx, &r.sh, r.ws, r.n_workers);
+        if (rc) goto done;
+        for (long i = 0; i < n; i++) {
+            job *j = &r.jobs[i];
+            if (j->error) {
+                rc = tg_batch_out_add_failure(ctx, out, j->file, j->error);
+                if (rc) goto done;
+                sum.n_failed++;
+                continue;
+            }
+            tg_batch_tile tiles[64], *tp = tiles;
+            if (j->n_m > 64 && !(tp = calloc((size_t)j->n_m, sizeof *tp))) {
+                rc = tg_set_error(ctx, TG_ENOMEM, "batch: out of memory");
+                goto done;
+            }
+            for (int t = 0; t < j->n_m; t++) {
+                tp[t].rank = j->m[t].rank;
+                tp[t].tile_id = j->m[t].tile_id;
+                tp[t].score = j->m[t].score;
+                tp[t].lon = j->m[t].lon;
+                tp[t].lat = j->m[t].lat;
+                tp[t].wkt = NULL;
+                if (tg_batch_out_format(out) == TG_BATCH_GPKG && !rc) {
+                    char *wkt = NULL;
+                    rc = tg_store_tile_wkt(ctx, r.st, j->m[t].tile_id, &wkt);
+                    tp[t].wkt = wkt;
+                }
+            }
+            tg_batch_record rec = {
+                .file = j->file, .model = r.m.name, .lon = j->m[0].lon, .lat = j->m[0].lat,
+                .score = j->m[0].score, .error_m = j->m[0].error_m, .tile_id = j->m[0].tile_id,
+                .has_gps = j->meta.has_gps, .gps_lon = j->meta.lon_deg,
+                .gps_lat = j->meta.lat_deg, .gps_error_m = j->gps_error_m,
+                .has_heading = j->meta.has_heading, .heading_deg = j->meta.heading_deg,
+                .n_tiles = j->n_m, .tiles = tp};
+            if (!rc) rc = tg_batch_out_add(ctx, out, &rec);
+            for (int t = 0; t < j->n_m; t++) free((char *)tp[t].wkt);
+            if (tp != tiles) free(tp);
+            if (rc) goto done;
+            sum.n_located++;
+        }
+        rc = tg_batch_out_commit(ctx, out);
+        if (rc) goto done;
+        done_n += n;
+        if (opts->progress &&
+            !opts->progress((double)done_n, (double)(total > done_n ? total : done_n), NULL,
+                            opts->progress_user)) {
+            rc = tg_set_error(ctx, TG_ECANCEL, "cancelled after %ld photos; run the same command "
+                              "again to resume", done_n);
+            goto done;
+        }
+    }
+    rc = tg_batch_out_close(ctx, out);
+    out = NULL;
+done:
+    if (out) { /* a fatal error: keep what was committed, drop the batch in progress */
+        tg_batch_out_free(out);
+    }
+    free(cand);
+    run_close(&r);
+    tg_photo_list_free(list);
+    if (summary) *summary = sum;
+    return rc;
+}
+
+/* ---- evaluation --------------------------------------------------------- */
+
+/* --truth CSV: file,lat,lon (header row; column order free). */
+typedef struct truth {
+    CPLHashSet *by_path;   /* entries keyed by path */
+    CPLHashSet *by_base;   /* keyed by basename; ambiguous basenames are dropped */
+    struct truth_row { char *key; double lat, lon; } *rows;
+} truth;
+
+static unsigned long truth_hash(const void *p)
+{
+    return CPLHashSetHashStr(((const struct truth_row *)p)->key);
+}
+static int truth_eq(const void *a, const void *b)
+{
+    return !strcmp(((const struct truth_row *)a)->key, ((const struct truth_row *)b)->key);
+}
+static void truth_row_free(void *p)
+{
+    struct truth_row *r = p;
+    free(r->key);
+    free(r);
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static int truth_load(tg_ctx *ctx, const char *path, truth *t)
+{
+    static const char *const drivers[] = {"CSV", NULL};
+    memset(t, 0, sizeof *t);
+    t->by_path = CPLHashSetNew(truth_hash, truth_eq, truth_row_free);
+    t->by_base = CPLHashSetNew(truth_hash, truth_eq, truth_row_free);
+    if (!t->by_path || !t->by_base) return tg_set_error(ctx, TG_ENOMEM, "out of memory");
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return tg_set_error(ctx, TG_EIO, "truth file '%s': %s", path, strerror(errno));
+    tg_gdal_init();
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, drivers, NULL, NULL);
+    CPLPopErrorHandler();
+    OGRLayerH lyr = ds ? GDALDatasetGetLayer(ds, 0) : NULL;
+    int rc = 0;
+    if (!lyr) {
+        rc = tg_set_error(ctx, TG_EFORMAT, "truth file '%s' is not a CSV file (expected a header "
+                          "row file,lat,lon)", path);
+        goto done;
+    }
+    OGRFeatureDefnH d = OGR_L_GetLayerDefn(lyr);
+    int ifile = OGR_FD_GetFieldIndex(d, "file"), ilat = OGR_FD_GetFieldIndex(d, "lat"),
+        ilon = OGR_FD_GetFieldIndex(d, "lon");
+    if (ifile < 0 || ilat < 0 || ilon < 0) {
+        rc = tg_set_error(ctx, TG_EFORMAT, "truth file '%s': the header must name the columns "
+                          "file, lat and lon (degrees WGS84)", path);
+        goto done;
+    }
+    OGRFeatureH f;
+    long line = 1;
+    CPLHashSet *dup_base = CPLHashSetNew(CPLHashSetHashStr, CPLHashSetEqualStr, free);
+    while ((f = OGR_L_GetNextFeature(lyr)) != NULL) {
+        line++;
+        const char *file = OGR_F_GetFieldAsString(f, ifile);
+        const char *slat = OGR_F_GetFieldAsString(f, ilat), *slon = OGR_F_GetFieldAsString(f, ilon);
+        char *e1, *e2;
+        double lat = strtod(slat, &e1), lon = strtod(slon, &e2);
+        if (!*file || e1 == slat || *e1 || e2 == slon || *e2 || !isfinite(lat) ||
+            !isfinite(lon) || fabs(lat) > 90 || fabs(lon) > 180) {
+            rc = tg_set_error(ctx, TG_EFORMAT, "truth file '%s', line %ld: '%s', '%s', '%s' is not "
+                              "a file with lat and lon in degrees", path, line, file, slat, slon);
+            OGR_F_Destroy(f);
+            break;
+        }
+        struct truth_row *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+        char *bk = xstrdup(base_name(file));
+        if (a) a->key = xstrdup(file);
+        if (b) b->key = xstrdup(base_name(file));
+        if (!a || !b || !a->key || !b->key || !bk) {
+            if (a) free(a->key);
+            if (b) free(b->key);
+            free(a);
+            free(b);
+            free(bk);
+            OGR_F_Destroy(f);
+            rc = tg_set_error(ctx, TG_ENOMEM, "out of memory");
+            break;
+        }
+        a->lat = b->lat = lat;
+        a->lon = b->lon = lon;
+        CPLHashSetInsert(t->by_path, a); /* a later row for the same file wins */
+        if (CPLHashSetLookup(dup_base, bk)) {
+            free(bk);
+            truth_row_free(b);
+        } else if (CPLHashSetLookup(t->by_base, b)) { /* ambiguous basename */
+            CPLHashSetRemove(t->by_base, b);
+            truth_row_free(b);
+            CPLHashSetInsert(dup_base, bk);
+        } else {
+            free(bk);
+            CPLHashSetInsert(t->by_base, b);
+        }
+        OGR_F_Destroy(f);
+    }
+    CPLHashSetDestroy(dup_base);
+done:
+    if (ds) GDALClose(ds);
+    return rc;
+}
+
+static const struct truth_row *truth_find(const truth *t, const char *file)
+{
+    struct truth_row key = {(char *)file, 0, 0};
+    const struct truth_row *r = CPLHashSetLookup(t->by_path, &key);
+    if (r) return r;
+    key.key = (char *)base_name(file);
+    return CPLHashSetLookup(t->by_base, &key);
+}
+
+static void truth_free(truth *t)
+{
+    if (t->by_path) CPLHashSetDestroy(t->by_path);
+    if (t->by_base) CPLHashSetDestroy(t->by_base);
+}
+
+static int centres_load(tg_ctx *ctx, tg_store *st, int64_t model_id, centres *c)
+{
+    memset(c, 0, sizeof *c);
+    sqlite3 *db = tg_store_db(st);
+    sqlite3_stmt *s = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    if (sqlite3_prepare_v2(db, "SELECT id, center_lon, center_lat FROM tg_tiles "
+                               "WHERE model_id = ?1 ORDER BY id", -1, &s, NULL) != SQLITE_OK)
+        return tg_set_error(ctx, TG_EDB, "reading tile centres: %s", sqlite3_errmsg(db));
+    sqlite3_bind_int64(s, 1, model_id);
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (c->n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            int64_t *id = realloc(c->id, cap * sizeof *id);
+            if (id) c->id = id;
+            double *lo = realloc(c->lon, cap * sizeof *lo);
+            if (lo) c->lon = lo;
+            double *la = realloc(c->lat, cap * sizeof *la);
+            if (la) c->lat = la;
+            if (!id || !lo || !la) {
+                rc = tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory for tile centres");
+                break;
+            }
+        }
+        c->id[c->n] = sqlite3_column_int64(s, 0);
+        c->lon[c->n] = sqlite3_column_double(s, 1);
+        c->lat[c->n] = sqlite3_column_double(s, 2);
+        c->n++;
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = tg_set_error(ctx, TG_EDB, "reading tile centres: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static void centres_free(centres *c)
+{
+    free(c->id);
+    free(c->lon);
+    free(c->lat);
+}
+
+/* 1 when (lon, lat) is inside tile id's footprint (SpatiaLite ST_Contains,
+ * the boundary counts as inside: ST_Covers). */
+static int tile_covers(tg_ctx *ctx, tg_store *st, int64_t id, double lon, double lat, int *hit)
+{
+    sqlite3 *db = tg_store_db(st);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT ST_Covers(geom, MakePoint(?2, ?3, 4326)) FROM tg_tiles "
+                               "WHERE id = ?1", -1, &s, NULL) != SQLITE_OK)
+        return tg_set_error(ctx, TG_EDB, "hit test: %s", sqlite3_errmsg(db));
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_double(s, 2, lon);
+    sqlite3_bind_double(s, 3, lat);
+    int rc = 0;
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_INTEGER)
+        *hit = sqlite3_column_int(s, 0) == 1;
+    else
+        rc = tg_set_error(ctx, TG_EDB, "hit test on tile %lld failed: %s", (long long)id,
+                          sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, size_t n_inputs,
+                  const char *truth_csv, const tg_batch_opts *opts, tg_eval_report **out)
+{
+    tg_batch_opts def;
+    if (out) *out = NULL;
+    if (!out) return tg_set_error(ctx, TG_EINVAL, "tg_batch_eval: NULL argument");
+    if (!opts) {
+        tg_batch_opts_default(&def);
+        opts = &def;
+    }
+    tg_photo_list *list = NULL;
+    truth tr = {0};
+    centres cen = {0};
+    tg_eval_report *rep = calloc(1, sizeof *rep);
+    tg_eval_item *items = NULL;
+    size_t cap = 0;
+    run r;
+    int rc = tg_photo_list_open(ctx, inputs, n_inputs, &list);
+    if (rc) {
+        free(rep);
+        return rc;
+    }
+    rc = run_open(ctx, &r, db_path, opts, MODE_EVAL);
+    if (!rc && !rep) rc = tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory");
+    if (!rc && truth_csv) rc = truth_load(ctx, truth_csv, &tr);
+    if (!rc) rc = centres_load(ctx, r.st, r.m.id, &cen);
+    if (rc) goto done;
+    if (cen.n != tg_tileset_count(r.ts)) {
+        rc = tg_set_error(ctx, TG_EBUSY, "database '%s' changed during the evaluation (%zu tiles, "
+                          "then %zu): run it again", db_path, tg_tileset_count(r.ts), cen.n);
+        goto done;
+    }
+    r.sh.cen = &cen;
+    snprintf(rep->model, sizeof rep->model, "%s", r.m.name);
+    rep->n_tiles = (long)cen.n;
+    long total = opts->progress ? count_inputs(ctx, inputs, n_inputs, NULL) : 0, done_n = 0;
+    for (;;) {
+        long skipped = 0;
+        long n = fill_batch(ctx, &r, list, NULL, &skipped);
+        done_n += skipped;
+        if (n < 0) {
+            rc = (int)n;
+            goto done;
+        }
+        if (n == 0) break;
+        for (long i = 0; i < n && truth_csv; i++) {
+            const struct truth_row *t = truth_find(&tr, r.jobs[i].file);
+            if (t) {
+                r.jobs[i].has_truth = r.jobs[i].truth_from_csv = 1;
+                r.jobs[i].t_lon = t->lon;
+                r.jobs[i].t_lat = t->lat;
+            }
+        }
+        rc = run_jobs(ctx, &r.sh, r.ws, r.n_workers);
+        if (rc) goto done;
+        for (long i = 0; i < n; i++) {
+            job *j = &r.jobs[i];
+            tg_eval_photo p;
+            memset(&p, 0, sizeof p);
+            if (j->error) {
+                rep->n_failed++;
+                p.error = j->error;
+                j->error = NULL;
+            } else if (!j->labelled) {
+                rep->n_unlabelled++;
+            } else {
+                p.labelled = 1;
+                p.truth_from_csv = j->truth_from_csv;
+                p.true_lon = j->t_lon;
+                p.true_lat = j->t_lat;
+                p.true_tile_id = j->true_id;
+                p.top1_tile_id = j->top1_id;
+                p.top1_lon = j->top1_lon;
+                p.top1_lat = j->top1_lat;
+                p.top1_score = j->top1_score;
+                p.item.rank = j->rank;
+                p.item.error_m = j->err_m;
+                rc = tile_covers(ctx, r.st, j->top1_id, j->t_lon, j->t_lat, &p.item.hit);
+            }
+            p.file = j->file;
+            j->file = NULL;
+            if (!rc && rep->n_photos == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                tg_eval_photo *np = realloc(rep->photos, nc * sizeof *np);
+                if (np) {
+                    rep->photos = np;
+                    cap = nc;
+                } else {
+                    rc = tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory");
+                }
+            }
+            if (rc) {
+                free(p.file);
+                free(p.error);
+                goto done;
+            }
+            rep->photos[rep->n_photos++] = p;
+        }
+        done_n += n;
+        if (opts->progress &&
+            !opts->progress((double)done_n, (double)(total > done_n ? total : done_n), NULL,
+                            opts->progress_user)) {
+            rc = tg_set_error(ctx, TG_ECANCEL, "evaluation cancelled after %ld photos", done_n);
+            goto done;
+        }
+    }
+    /* the summary over the labelled photos */
+    long n_lab = 0;
+    for (size_t i = 0; i < rep->n_photos; i++) n_lab += rep->photos[i].labelled;
+    if (n_lab == 0) {
+        rc = tg_set_error(ctx, TG_ENOTFOUND,
+                          "evaluation: none of the %zu photos has a known position (%ld without "
+                          "GPS%s, %ld unreadable): give photos with GPS EXIF or --truth CSV",
+                          rep->n_photos, rep->n_unlabelled, truth_csv ? " or --truth row" : "",
+                          rep->n_failed);
+        goto done;
+    }
+    items = malloc((size_t)n_lab * sizeof *items);
+    if (!items) {
+        rc = tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory");
+        goto done;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < rep->n_photos; i++)
+        if (rep->photos[i].labelled) items[m++] = rep->photos[i].item;
+    rc = tg_eval_compute(ctx, items, m, rep->n_tiles, &rep->stats);
+done:
+    free(items);
+    centres_free(&cen);
+    truth_free(&tr);
+    run_close(&r);
+    tg_photo_list_free(list);
+    if (rc) {
+        tg_eval_report_free(rep);
+        return rc;
+    }
+    *out = rep;
+    return 0;
+}
+
+void tg_eval_report_free(tg_eval_report *rep)
+{
+    if (!rep) return;
+    for (size_t i = 0; i < rep->n_photos; i++) {
+        free(rep->photos[i].file);
+        free(rep->photos[i].error);
+    }
+    free(rep->photos);
+    free(rep);
+}

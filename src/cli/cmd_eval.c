@@ -1,0 +1,203 @@
+/*
+ * cmd_eval.c - `transgeo eval --db DB PHOTOS...`: recall and metre-level
+ * error on photos with known positions (tg_batch_eval, src/evalmetrics.h).
+ */
+#include "config.h"
+#include "cli.h"
+#include "cli_sig.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "batch.h"
+
+static const char *const CMD = "eval";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: transgeo eval --db DB PHOTO|DIR|@LIST... [OPTIONS]\n"
+            "Measure how well the model of DB locates photos whose position is known:\n"
+            "from --truth, else from their GPS EXIF (photos with neither are skipped).\n"
+            "Each photo is ranked against every tile of the model. Prints:\n"
+            "  R@1, R@5, R@10  share of photos whose true tile (the tile whose centre is\n"
+            "                  nearest the true position) is among the best 1, 5, 10\n"
+            "  R@1%%            the same within the best 1%% of the tiles (at least 1)\n"
+            "  hit rate        share whose true position lies in the best tile (VIGOR)\n"
+            "  error           geodesic metres from the best tile's centre to the true\n"
+            "                  position: median, mean, share within 5, 10, 25, 50 m\n"
+            "\n"
+            "Options:\n"
+            "  -d, --db DB          the database (required)\n"
+            "  -t, --truth CSV      true positions: a CSV file with the header file,lat,lon\n"
+            "                       (degrees WGS84; a row matches a photo by path, else by\n"
+            "                       base name)\n"
+            "      --json           print JSON instead of a table\n"
+            "  -m, --model NAME     model registered in DB (default: the only one)\n"
+            "  -j, --threads N      photos embedded at once (default: all cores)\n"
+            "  -q, --quiet          no progress bar, no per-photo warnings\n"
+            "  -h, --help           show this help\n"
+            "\n"
+            "Example:\n"
+            "  transgeo eval --db town.sqlite holdout/ --truth holdout.csv --json\n"
+            "\n"
+            "Exit status: 0 evaluated, 1 an error (no photo with a known position,\n"
+            "database missing), 2 usage error.\n");
+}
+
+static json_t *jnum(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static int print_json(const tg_eval_report *r)
+{
+    const tg_eval_stats *s = &r->stats;
+    json_t *root = json_object(), *photos = json_array();
+    json_object_set_new(root, "model", json_string(r->model));
+    json_object_set_new(root, "n_tiles", json_integer(r->n_tiles));
+    json_object_set_new(root, "n_photos", json_integer(s->n));
+    json_object_set_new(root, "n_failed", json_integer(r->n_failed));
+    json_object_set_new(root, "n_unlabelled", json_integer(r->n_unlabelled));
+    json_object_set_new(root, "k_1pct", json_integer(s->k_1pct));
+    json_object_set_new(root, "r1", jnum(s->r1));
+    json_object_set_new(root, "r5", jnum(s->r5));
+    json_object_set_new(root, "r10", jnum(s->r10));
+    json_object_set_new(root, "r1pct", jnum(s->r1pct));
+    json_object_set_new(root, "hit_rate", jnum(s->hit_rate));
+    json_t *err = json_object();
+    json_object_set_new(err, "median", jnum(s->err_median_m));
+    json_object_set_new(err, "mean", jnum(s->err_mean_m));
+    json_object_set_new(err, "within_5m", jnum(s->within_5m));
+    json_object_set_new(err, "within_10m", jnum(s->within_10m));
+    json_object_set_new(err, "within_25m", jnum(s->within_25m));
+    json_object_set_new(err, "within_50m", jnum(s->within_50m));
+    json_object_set_new(root, "error_m", err);
+    for (size_t i = 0; i < r->n_photos; i++) {
+        const tg_eval_photo *p = &r->photos[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "file", json_string(p->file));
+        if (p->labelled) {
+            json_object_set_new(o, "truth", json_string(p->truth_from_csv ? "csv" : "gps"));
+            json_object_set_new(o, "lon", jnum(p->true_lon));
+            json_object_set_new(o, "lat", jnum(p->true_lat));
+            json_object_set_new(o, "rank", json_integer(p->item.rank));
+            json_object_set_new(o, "hit", json_boolean(p->item.hit));
+            json_object_set_new(o, "error_m", jnum(p->item.error_m));
+            json_object_set_new(o, "true_tile_id", json_integer(p->true_tile_id));
+            json_object_set_new(o, "top1_tile_id", json_integer(p->top1_tile_id));
+            json_object_set_new(o, "top1_lon", jnum(p->top1_lon));
+            json_object_set_new(o, "top1_lat", jnum(p->top1_lat));
+            json_object_set_new(o, "top1_score", jnum(p->top1_score));
+        } else if (p->error) {
+            json_object_set_new(o, "error", json_string(p->error));
+        } else {
+            json_object_set_new(o, "error", json_string("no known position (no GPS, no truth row)"));
+        }
+        json_array_append_new(photos, o);
+    }
+    json_object_set_new(root, "photos", photos);
+    /* 17 significant digits: a fraction like 2/3 reads back as the same double */
+    int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+    fputc('\n', stdout);
+    json_decref(root);
+    return rc;
+}
+
+static void print_table(const tg_eval_report *r)
+{
+    const tg_eval_stats *s = &r->stats;
+    printf("model            %s (%ld tiles)\n", r->model, r->n_tiles);
+    printf("photos           %ld evaluated", s->n);
+    if (r->n_unlabelled) printf(", %ld without a known position", r->n_unlabelled);
+    if (r->n_failed) printf(", %ld unreadable", r->n_failed);
+    printf("\n");
+    printf("R@1              %6.2f %%\n", 100 * s->r1);
+    printf("R@5              %6.2f %%\n", 100 * s->r5);
+    printf("R@10             %6.2f %%\n", 100 * s->r10);
+    char label[64];
+    snprintf(label, sizeof label, "R@1%% (k=%ld)", s->k_1pct);
+    printf("%-17s%6.2f %%\n", label, 100 * s->r1pct);
+    printf("hit rate         %6.2f %%\n", 100 * s->hit_rate);
+    printf("error median     %9.2f m\n", s->err_median_m);
+    printf("error mean       %9.2f m\n", s->err_mean_m);
+    printf("within 5 m       %6.2f %%\n", 100 * s->within_5m);
+    printf("within 10 m      %6.2f %%\n", 100 * s->within_10m);
+    printf("within 25 m      %6.2f %%\n", 100 * s->within_25m);
+    printf("within 50 m      %6.2f %%\n", 100 * s->within_50m);
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"db", required_argument, NULL, 'd'},      {"truth", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'J'},          {"model", required_argument, NULL, 'm'},
+        {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    const char *db = NULL, *truth = NULL;
+    int json = 0, quiet = 0, c;
+    tg_batch_opts o;
+    tg_batch_opts_default(&o);
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":d:t:m:j:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 't': truth = optarg; break;
+        case 'J': json = 1; break;
+        case 'm': o.model = optarg; break;
+        case 'j':
+            if (cli_parse_int(CMD, "--threads", optarg, &o.threads)) return TG_EXIT_USAGE;
+            if (o.threads < 1) return cli_usage_error(CMD, "--threads: expected 1 or more");
+            break;
+        case 'q': quiet = 1; break;
+        case 'h': usage(stdout); return TG_EXIT_OK;
+        case ':': return cli_usage_error(CMD, "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (!db) return cli_usage_error(CMD, "no database: give --db DB");
+    if (optind >= argc) return cli_usage_error(CMD, "no photo given (PHOTO, DIR or @LIST)");
+
+    tg_ctx *ctx = NULL;
+    if (tg_ctx_create(&ctx) != 0) {
+        cli_error(CMD, "out of memory");
+        return TG_EXIT_ERROR;
+    }
+    cli_progress bar;
+    cli_progress_init(&bar, "photos", quiet);
+    cli_sig_install();
+    o.progress = cli_sig_progress;
+    o.progress_user = &bar;
+    tg_eval_report *rep = NULL;
+    int rc = tg_batch_eval(ctx, db, (const char *const *)argv + optind, (size_t)(argc - optind),
+                           truth, &o, &rep);
+    cli_progress_end(&bar);
+    int status = TG_EXIT_OK;
+    if (rc) {
+        status = cli_fail(CMD, ctx);
+    } else {
+        for (size_t i = 0; i < rep->n_photos && !quiet; i++)
+            if (rep->photos[i].error)
+                cli_error(CMD, "skipped: %s", rep->photos[i].error);
+            else if (!rep->photos[i].labelled)
+                cli_error(CMD, "skipped: '%s' has no known position (no GPS%s)",
+                          rep->photos[i].file, truth ? ", no row in the truth file" : "");
+        if (json) {
+            if (print_json(rep) != 0) {
+                cli_error(CMD, "cannot write the JSON");
+                status = TG_EXIT_ERROR;
+            }
+        } else {
+            print_table(rep);
+        }
+    }
+    fflush(stdout);
+    tg_eval_report_free(rep);
+    tg_ctx_free(ctx);
+    return status;
+}

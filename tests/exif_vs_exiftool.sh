@@ -1,0 +1,55 @@
+#!/bin/sh
+# tests/exif_vs_exiftool.sh - tg_photo_meta_read (via `tests/test_exif --dump`)
+# against the installed `exiftool -n` on every photo in shared/data/photos:
+# position to 1e-6 deg, altitude to 1e-6 m, heading to 1e-6 deg when exiftool
+# has a GPSImgDirection (EXIF or XMP; the Mapillary JSON heading is ours
+# alone), and Orientation (absent = 1). ExifTool's composite GPSLatitude/
+# GPSLongitude fall back to XMP as ours do. Skipped without exiftool
+# (Debian: libimage-exiftool-perl).
+set -u
+: "${TOP_BUILDDIR:=.}"
+: "${TG_SHARED_DATA:=$(dirname "$0")/../../shared/data}"
+: "${TG_TMPDIR:=/tmp}"
+dump="$TOP_BUILDDIR/tests/test_exif"
+
+if ! command -v exiftool >/dev/null 2>&1; then
+    echo "ok 1 - exiftool cross-check # SKIP exiftool not installed (apt-get install libimage-exiftool-perl)"
+    echo "1..1"
+    exit 0
+fi
+echo "# exiftool $(exiftool -ver)"
+ref="$TG_TMPDIR/exif_vs_exiftool.ref"
+ours="$TG_TMPDIR/exif_vs_exiftool.ours"
+# One exiftool run and one dump for all files (perl start-up is slow).
+exiftool -n -f -q -p '$Directory/$FileName $GPSLatitude $GPSLongitude $GPSAltitude $GPSImgDirection $Orientation' \
+    "$TG_SHARED_DATA"/photos/*.jpg > "$ref" 2>/dev/null
+"$dump" --dump "$TG_SHARED_DATA"/photos/*.jpg > "$ours"
+
+awk '
+    FNR == NR { rlat[$1] = $2; rlon[$1] = $3; ralt[$1] = $4; rdir[$1] = $5; ror[$1] = $6; next }
+    function tap(ok, msg) { printf "%sok %d - %s\n", ok ? "" : "not ", ++n, msg; if (!ok) bad = 1 }
+    function absd(x) { return x < 0 ? -x : x }
+    {
+        f = $1; name = f; sub(".*/", "", name)
+        if (!(f in rlat)) { tap(0, name ": exiftool printed nothing for it"); next }
+        delete v
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        if ($2 == "ERROR") { tap(0, name ": " $0); next }
+        split(v["alt"], a, ":"); split(v["heading"], h, ":")
+        if (rlat[f] == "-") tap(v["gps"] == 0, name ": no GPS (exiftool has none)")
+        else tap(v["gps"] == 1 && absd(v["lat"] - rlat[f]) <= 1e-6 && absd(v["lon"] - rlon[f]) <= 1e-6,
+                 name ": lat/lon " v["lat"] " " v["lon"] " vs exiftool " rlat[f] " " rlon[f])
+        if (ralt[f] == "-") tap(a[1] == 0, name ": no altitude (exiftool has none)")
+        else tap(a[1] == 1 && absd(a[2] - ralt[f]) <= 1e-6, name ": altitude " a[2] " vs exiftool " ralt[f])
+        if (rdir[f] != "-")
+            tap(h[1] == 1 && absd(h[2] - rdir[f]) <= 1e-6, name ": heading " h[2] " vs exiftool " rdir[f])
+        o = ror[f] == "-" ? 1 : ror[f]
+        tap(v["orientation"] == o, name ": orientation " v["orientation"] " vs exiftool " o)
+        seen++
+    }
+    END {
+        if (seen == 0) tap(0, "no photo compared")
+        printf "1..%d\n", n
+        exit bad
+    }
+' "$ref" "$ours"

@@ -1,0 +1,10 @@
+#!/bin/sh
+# tests/parity_tiny.sh: end-to-end parity of the C engine (`transgeo embed`) with
+# the PyTorch reference on fixed-seed 'tiny' checkpoints in the official format
+# (tools/parity_check.py: converts them, runs both, compares outputs, attention
+# maps and kept patches). TAP. Needs Debian's python3-torch.
+: "${TOP_SRCDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${TOP_BUILDDIR:=$(pwd)}"
+: "${TG_TMPDIR:=${TMPDIR:-/tmp}}"
+exec "${PYTHON3:-/usr/bin/python3}" "$TOP_SRCDIR/tools/parity_check.py" --preset tiny \
+    --transgeo "$TOP_BUILDDIR/transgeo" --workdir "$TG_TMPDIR/parity_tiny"

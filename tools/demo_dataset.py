@@ -1,0 +1,227 @@
+#!/usr/bin/python3
+"""Data of the demo model: generated worlds (src/world, `transgeo world`).
+
+Used by tools/train_demo.py (training + evaluation) and
+tests/test_demo_model.py.  Run with Debian's /usr/bin/python3 (torch, numpy,
+PIL, GDAL).
+
+A world directory (see src/world/world.h) holds
+    aerial.tif       north-up RGB GeoTIFF (UTM), world.json's gsd_m m/px
+    pairs.csv        id,ground,aerial,lon,lat,easting,northing  (training pairs)
+    truth.csv        file,lon,lat,easting,northing,heading       (panos first)
+    world.json       geotransform, size, seed ...
+
+Preprocessing is the engine's (TEAM_NOTES "Preprocessing"): PIL RGB ->
+torchvision Resize((H, W)) = PIL resize((W, H), BILINEAR) (antialiased when
+shrinking) -> ToTensor -> Normalize(ImageNet mean/std).  The whole 512x256
+panorama is resized to the ground input (64x256 for the demo preset); it is
+never rolled or cropped (north stays in the centre column).
+
+Training crops: the aerial tile of a panorama is cut from aerial.tif around
+the panorama's position shifted by a random offset of up to `jitter_m`
+metres per axis, because at test time the panorama is matched against a
+fixed tiling grid (stride 32 m: the nearest tile centre is up to 16 m away
+per axis), not against a tile centred on it.
+
+Evaluation (`evaluate_world`): every tile of the world's tiling grid (tile_m
+square, stride_m apart, top-left aligned with the raster, only whole tiles)
+is embedded; each panorama of truth.csv is ranked against all of them.
+A panorama's true tile is the tile whose centre is nearest to its true
+position; R@k = share of panoramas whose true tile is among the k best;
+the metre error is the distance from the top-1 tile's centre to the true
+position (median and mean reported), next to the "oracle" error of the
+true tile itself (the floor set by the grid).
+"""
+
+import sys
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+
+import csv
+import json
+import os
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference"))
+import transgeo_ref as ref  # noqa: E402
+
+MEAN = np.array(ref.IMAGENET_MEAN, dtype=np.float32)
+STD = np.array(ref.IMAGENET_STD, dtype=np.float32)
+
+
+def resize_u8(img, hw):
+    """PIL image -> uint8 [H,W,3] resized like torchvision Resize((H,W))."""
+    img = img.convert("RGB")
+    if img.size != (hw[1], hw[0]):
+        img = img.resize((hw[1], hw[0]), Image.BILINEAR)
+    return np.asarray(img, dtype=np.uint8)
+
+
+def load_image_u8(path, hw):
+    with Image.open(path) as im:
+        return resize_u8(im, hw)
+
+
+def to_tensor(u8):
+    """uint8 [B,H,W,3] (numpy) -> normalised float32 [B,3,H,W] (ToTensor + Normalize)."""
+    x = torch.from_numpy(np.ascontiguousarray(u8)).float().div_(255.0)
+    x = x.permute(0, 3, 1, 2)
+    m = torch.from_numpy(MEAN)[None, :, None, None]
+    s = torch.from_numpy(STD)[None, :, None, None]
+    return ((x - m) / s).contiguous()
+
+
+def read_aerial(world_dir):
+    """(uint8 [H,W,3], geotransform, world.json dict) of a world's aerial.tif."""
+    from osgeo import gdal
+    gdal.UseExceptions()
+    ds = gdal.Open(os.path.join(world_dir, "aerial.tif"))
+    arr = np.stack([ds.GetRasterBand(b + 1).ReadAsArray() for b in range(3)], axis=-1)
+    gt = ds.GetGeoTransform()
+    ds = None
+    with open(os.path.join(world_dir, "world.json")) as f:
+        info = json.load(f)
+    if abs(gt[2]) > 0 or abs(gt[4]) > 0 or gt[5] >= 0:
+        raise ValueError("%s: aerial.tif is not north-up" % world_dir)
+    return np.ascontiguousarray(arr, dtype=np.uint8), gt, info
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+class World:
+    """One world in memory: aerial raster + panoramas (uint8, ground size)."""
+
+    def __init__(self, world_dir, ground_hw, source="pairs", max_items=None, cache_dir=None):
+        self.dir = world_dir
+        self.aerial, self.gt, self.info = read_aerial(world_dir)
+        self.gsd = self.gt[1]
+        if source == "pairs":
+            rows = read_csv(os.path.join(world_dir, "pairs.csv"))
+            files = [r["ground"] for r in rows]
+        else:  # truth.csv panoramas (the demo's held-out photos)
+            rows = [r for r in read_csv(os.path.join(world_dir, "truth.csv"))
+                    if r["file"].startswith("panos/")]
+            files = [r["file"] for r in rows]
+        if max_items is not None:
+            rows, files = rows[:max_items], files[:max_items]
+        self.en = np.array([[float(r["easting"]), float(r["northing"])] for r in rows], dtype=np.float64)
+        self.files = files
+        cache = None
+        if cache_dir:
+            os.makedirs(cache_dir, exist_ok=True)
+            cache = os.path.join(cache_dir, "%s_%s_%dx%d_%d.npy" % (
+                os.path.basename(os.path.normpath(world_dir)), source, ground_hw[0], ground_hw[1], len(files)))
+        if cache and os.path.exists(cache):
+            self.ground = np.load(cache)
+        else:
+            self.ground = np.stack([load_image_u8(os.path.join(world_dir, f), ground_hw) for f in files])
+            if cache:
+                np.save(cache + ".tmp.npy", self.ground)
+                os.replace(cache + ".tmp.npy", cache)
+
+    def __len__(self):
+        return len(self.files)
+
+    def en_to_px(self, e, n):
+        """Easting/northing -> continuous pixel coordinates (col, row)."""
+        return (e - self.gt[0]) / self.gt[1], (n - self.gt[3]) / self.gt[5]
+
+    def crop(self, e, n, tile_px):
+        """uint8 [tile_px,tile_px,3] centred (to the nearest pixel corner) on
+        (e, n), clamped inside the raster; returns (crop, centre_e, centre_n)."""
+        c, r = self.en_to_px(e, n)
+        h, w = self.aerial.shape[:2]
+        c0 = int(np.clip(np.round(c - tile_px / 2), 0, w - tile_px))
+        r0 = int(np.clip(np.round(r - tile_px / 2), 0, h - tile_px))
+        ce = self.gt[0] + (c0 + tile_px / 2) * self.gt[1]
+        cn = self.gt[3] + (r0 + tile_px / 2) * self.gt[5]
+        return self.aerial[r0:r0 + tile_px, c0:c0 + tile_px], ce, cn
+
+    def grid_tiles(self, tile_m, stride_m):
+        """The tiling grid: list of (row0, col0) pixel corners and [T,2]
+        centres (easting, northing) of every whole tile."""
+        tp = int(round(tile_m / self.gsd))
+        sp = int(round(stride_m / self.gsd))
+        h, w = self.aerial.shape[:2]
+        corners = [(r0, c0) for r0 in range(0, h - tp + 1, sp) for c0 in range(0, w - tp + 1, sp)]
+        cen = np.array([[self.gt[0] + (c0 + tp / 2) * self.gt[1], self.gt[3] + (r0 + tp / 2) * self.gt[5]]
+                        for r0, c0 in corners], dtype=np.float64)
+        return corners, cen, tp
+
+
+def aerial_inputs(tiles_u8, cfg, zoom):
+    """uint8 tiles [B,t,t,3] (native tile pixels) -> (x_net, x_scan): the
+    normalised inputs at zoom_hw (or aerial_hw without zoom) and at
+    aerial_hw, resized like torchvision Resize on PIL."""
+    def rs(hw):
+        if tiles_u8.shape[1:3] == tuple(hw):
+            return to_tensor(tiles_u8)
+        return to_tensor(np.stack([resize_u8(Image.fromarray(t), hw) for t in tiles_u8]))
+    x_scan = rs(cfg["aerial_hw"])
+    x_net = rs(cfg["zoom_hw"]) if zoom else x_scan
+    return x_net, x_scan
+
+
+def l2n(x):
+    return torch.nn.functional.normalize(x, dim=1)
+
+
+@torch.no_grad()
+def embed_aerial(model_or_fn, tiles_u8, cfg, zoom, batch=64):
+    """Embeddings (L2-normalised) of uint8 tiles with a reference TransGeo
+    (zoom: scan + zoom pass as the engine does) or a callable
+    fn(x_net, x_scan) -> raw output."""
+    out = []
+    for i in range(0, len(tiles_u8), batch):
+        x_net, x_scan = aerial_inputs(tiles_u8[i:i + batch], cfg, zoom)
+        if callable(model_or_fn) and not isinstance(model_or_fn, torch.nn.Module):
+            o = model_or_fn(x_net, x_scan)
+        elif zoom:
+            o, _d = model_or_fn.embed_aerial(x_net, x_scan)
+        else:
+            o = model_or_fn.embed_aerial_nozoom(x_net)
+        out.append(l2n(o))
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def embed_ground(net, ground_u8, batch=128):
+    out = []
+    for i in range(0, len(ground_u8), batch):
+        out.append(l2n(net(to_tensor(ground_u8[i:i + batch]))))
+    return torch.cat(out)
+
+
+def retrieval_metrics(q, db, q_en, db_en, ks=(1, 5, 10)):
+    """R@k (percent), median/mean metre error of the top-1 tile centre, and
+    the oracle (nearest tile centre) median error."""
+    sim = q @ db.t()
+    d_true = np.linalg.norm(q_en[:, None, :] - db_en[None, :, :], axis=2)   # [Q,T]
+    true_idx = d_true.argmin(axis=1)
+    order = torch.argsort(sim, dim=1, descending=True).numpy()
+    res = {}
+    for k in ks:
+        res["R@%d" % k] = 100.0 * float(np.mean([true_idx[i] in order[i, :k] for i in range(len(q))]))
+    top1 = order[:, 0]
+    err = d_true[np.arange(len(q)), top1]
+    res["median_err_m"] = float(np.median(err))
+    res["mean_err_m"] = float(np.mean(err))
+    res["within_32m"] = 100.0 * float(np.mean(err <= 32.0))
+    res["oracle_median_err_m"] = float(np.median(d_true[np.arange(len(q)), true_idx]))
+    res["n_queries"] = int(len(q))
+    res["n_tiles"] = int(len(db))
+    return res
+
+
+def evaluate_world(world, ground_net, aerial_fn, cfg, zoom, tile_m, stride_m):
+    """Full evaluation of one World (source 'truth' or 'pairs')."""
+    corners, cen, tp = world.grid_tiles(tile_m, stride_m)
+    tiles = np.stack([world.aerial[r0:r0 + tp, c0:c0 + tp] for r0, c0 in corners])
+    db = embed_aerial(aerial_fn, tiles, cfg, zoom)
+    q = embed_ground(ground_net, world.ground)
+    return retrieval_metrics(q, db, world.en, cen)

@@ -1,0 +1,465 @@
+#!/usr/bin/python3
+"""Train the demo TransGeo model on generated worlds (CPU, PyTorch).
+
+    train_demo.py stage1   --worlds DIR --val WORLD --state DIR [options]
+    train_demo.py stage2   --worlds DIR --val WORLD --state DIR [options]
+    train_demo.py export   --state DIR -o models/demo.safetensors
+    train_demo.py evaluate --model models/demo.safetensors WORLD [WORLD ...]
+
+The architecture is the reference's (tools/reference/transgeo_ref.py, preset
+"demo"): two separate DeiT-style distilled ViTs (cls + dist tokens, pre-norm
+blocks), a ground net and an aerial net, trained from scratch, the TransGeo
+way (Zhu, Shah & Chen, CVPR 2022; official train.py / criterion/soft_triplet.py):
+
+stage 1  ground net (ground_hw) + aerial net (aerial_hw) on panorama / aerial
+         tile pairs, soft-margin triplet loss over in-batch negatives in both
+         directions: mean log(1 + exp(alpha * (s_neg - s_pos))), alpha = 10,
+         cosine similarity; AdamW.
+stage 2  "attend and zoom in": the stage-1 aerial net, frozen, becomes the
+         scan net (aerial_scan); its last-block cls+dist attention map of
+         each tile is quantised to u8 exactly as the reference's quantize_map
+         (the official PNG), resized to the zoom grid, and the 64% most
+         attended patch tokens of the tile at zoom_hw are kept
+         (transgeo_ref zoom_order / forward_keep, the engine's own code
+         path).  The stage-2 aerial net starts from the stage-1 aerial net
+         with its pos_embed bilinearly resized from the aerial grid to the
+         zoom grid (official train.py --crop --sat_res); the ground net
+         continues from stage 1.  The official pipeline precomputes the maps
+         of its fixed tiles (train.py scan()); our tiles are cut at a new
+         random offset every step, so the map of each crop is computed on the
+         fly by the same frozen stage-1 net, which is what the engine does at
+         inference.
+
+Batches: `per_world` panoramas from each of `batch // per_world` random
+training worlds, at least `min_sep_m` apart within a world (no two
+positives share most of their tile); each panorama's aerial tile is cut from
+the world's aerial.tif around its position moved by a uniform random offset
+of up to `jitter_m` per axis (test tiles come from a fixed grid); mild
+brightness / contrast jitter; no panorama roll (north must stay in the centre
+column).  Learning rate: linear warm-up (steps) then cosine decay over the stage's
+time budget (wall clock; the machine is shared, so the number of steps is
+logged, not fixed).  State is saved every `save_every` steps and at the end
+(DIR/stageN.pt): a killed run started again with the same command resumes.
+
+Outputs (in --state DIR): stage1.pth.tar, stage2.pth.tar in the OFFICIAL
+checkpoint format ({'epoch', 'state_dict', 'best_acc1', 'optimizer'}; keys
+module.query_net.* / module.reference_net.*), so `export` is exactly
+    tools/convert_checkpoint.py --preset demo stage2.pth.tar --scan stage1.pth.tar -o OUT
+Log: DIR/train.log (one line per `log_every` steps, validation lines).
+"""
+
+import sys
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+
+import argparse
+import glob
+import json
+import math
+import os
+import subprocess
+import time
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "reference"))
+sys.path.insert(0, HERE)
+import transgeo_ref as ref  # noqa: E402
+import demo_dataset as dd  # noqa: E402
+
+PRESET = "demo"
+
+
+# --------------------------------------------------------------------------
+# model pieces
+# --------------------------------------------------------------------------
+
+def init_timm(net, seed):
+    """timm ViT init: trunc-normal(0.02) for linear weights, cls/dist tokens
+    and pos_embed; zero biases; LayerNorm 1/0; PyTorch default for the patch conv."""
+    g = torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name in ("cls_token", "dist_token", "pos_embed"):
+                ref._tn(p, 0.02, g)
+            elif name.startswith("patch_embed"):
+                fan_in = 3 * net.cfg["patch"] ** 2
+                b = 1.0 / math.sqrt(fan_in)
+                p.copy_((torch.rand(p.shape, generator=g) * 2 - 1) * b)
+            elif name.split(".")[-2].startswith("norm") or name.startswith("norm."):
+                p.fill_(1.0 if name.endswith("weight") else 0.0)
+            elif name.endswith(".weight"):
+                ref._tn(p, 0.02, g)
+            else:
+                p.zero_()
+    return net
+
+
+def resize_pos_embed(pos, n_prefix, old_grid, new_grid):
+    """Official train.py --crop: bilinear resize (align_corners=False) of the
+    patch part of pos_embed from the stage-1 grid to the zoom grid."""
+    d = pos.shape[-1]
+    grid = pos[:, n_prefix:, :].reshape(1, old_grid[0], old_grid[1], d).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid, new_grid, mode="bilinear", align_corners=False)
+    return torch.cat([pos[:, :n_prefix, :], grid.permute(0, 2, 3, 1).reshape(1, -1, d)], dim=1)
+
+
+def soft_triplet(q, k, alpha):
+    """Official SoftTripletBiLoss: both directions, cosine similarity,
+    in-batch negatives; returns (loss, mean pos sim, mean neg sim)."""
+    q = F.normalize(q, dim=1)
+    k = F.normalize(k, dim=1)
+    sim = q @ k.t()
+    n = sim.shape[0]
+    eye = torch.eye(n, dtype=torch.bool)
+    pos = sim.diagonal()
+    neg_qk = sim[~eye].reshape(n, n - 1)
+    neg_kq = sim.t()[~eye].reshape(n, n - 1)
+    l1 = F.softplus((neg_qk - pos[:, None]) * alpha).mean()   # log(1 + exp(.))
+    l2 = F.softplus((neg_kq - pos[:, None]) * alpha).mean()
+    return (l1 + l2) * 0.5, pos.mean().item(), sim[~eye].mean().item()
+
+
+def official_checkpoint(ground, aerial, epoch, best):
+    sd = OrderedDict()
+    for k, v in ground.state_dict().items():
+        sd["module.query_net." + k] = v.detach().clone()
+    for k, v in aerial.state_dict().items():
+        sd["module.reference_net." + k] = v.detach().clone()
+    return {"epoch": int(epoch), "state_dict": sd, "best_acc1": float(best), "optimizer": {}}
+
+
+# --------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------
+
+def world_dirs(root):
+    """Complete worlds (world.json is written last) under root, by seed."""
+    dirs = [d for d in glob.glob(os.path.join(root, "world_*"))
+            if os.path.exists(os.path.join(d, "world.json")) and os.path.exists(os.path.join(d, "pairs.csv"))]
+    return sorted(dirs, key=lambda d: int(d.rsplit("_", 1)[1]))
+
+
+class TrainData:
+    def __init__(self, root, cfg, cache, log, max_worlds=0):
+        self.root, self.cfg, self.cache, self.log = root, cfg, cache, log
+        self.max_worlds = max_worlds
+        self.worlds = []
+        self.loaded = set()
+        self.refresh()
+
+    def refresh(self):
+        """Load worlds that appeared since the last call (the generator may
+        still be running)."""
+        for d in world_dirs(self.root):
+            if self.max_worlds and len(self.worlds) >= self.max_worlds:
+                break
+            if d in self.loaded:
+                continue
+            w = dd.World(d, self.cfg["ground_hw"], "pairs", cache_dir=self.cache)
+            self.worlds.append(w)
+            self.loaded.add(d)
+            self.log("loaded %s: %d pairs (%d worlds, %d pairs in all)"
+                     % (os.path.basename(d), len(w), len(self.worlds), sum(len(x) for x in self.worlds)))
+
+    def batch(self, rng, batch, per_world, min_sep_m, jitter_m, tile_px):
+        nw = max(1, batch // per_world)
+        widx = rng.choice(len(self.worlds), size=nw, replace=len(self.worlds) < nw)
+        g, a = [], []
+        for wi in widx:
+            w = self.worlds[wi]
+            chosen = []
+            for i in rng.permutation(len(w)):
+                if all(np.hypot(*(w.en[i] - w.en[j])) >= min_sep_m for j in chosen):
+                    chosen.append(i)
+                    if len(chosen) == per_world:
+                        break
+            for i in chosen:
+                off = rng.uniform(-jitter_m, jitter_m, size=2)
+                crop, _e, _n = w.crop(w.en[i, 0] + off[0], w.en[i, 1] + off[1], tile_px)
+                g.append(w.ground[i])
+                a.append(crop)
+        return np.stack(g), np.stack(a)
+
+
+def jitter(x, rng, amount):
+    """Mild brightness / contrast jitter of a normalised batch [B,3,H,W]
+    (done in [0,1] space, then normalised again)."""
+    if amount <= 0:
+        return x
+    m = torch.tensor(dd.MEAN)[None, :, None, None]
+    s = torch.tensor(dd.STD)[None, :, None, None]
+    u = x * s + m
+    b = x.shape[0]
+    br = torch.from_numpy(rng.uniform(1 - amount, 1 + amount, size=(b, 1, 1, 1)).astype(np.float32))
+    ct = torch.from_numpy(rng.uniform(1 - amount, 1 + amount, size=(b, 1, 1, 1)).astype(np.float32))
+    mu = u.mean(dim=(1, 2, 3), keepdim=True)
+    u = ((u - mu) * ct + mu) * br
+    return (u.clamp(0, 1) - m) / s
+
+
+# --------------------------------------------------------------------------
+# training
+# --------------------------------------------------------------------------
+
+class Logger:
+    def __init__(self, path):
+        self.f = open(path, "a")
+
+    def __call__(self, msg):
+        line = "%s %s" % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), msg)
+        print(line, flush=True)
+        self.f.write(line + "\n")
+        self.f.flush()
+
+
+def lr_at(step, warm_steps, frac, base, floor=0.02):
+    """Linear warm-up over the first warm_steps steps, then cosine decay
+    over the time budget (frac = trained seconds / budget)."""
+    w = min(1.0, (step + 1) / max(1, warm_steps))
+    p = min(1.0, max(0.0, frac))
+    return base * w * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def build_nets(cfg, stage, state_dir, seed, log):
+    """(ground, aerial, scan or None) for a stage, fresh (before resume)."""
+    ground = ref.DistilledViT(cfg, cfg["ground_hw"])
+    if stage == 1:
+        aerial = ref.DistilledViT(cfg, cfg["aerial_hw"])
+        init_timm(ground, seed * 10 + 1)
+        init_timm(aerial, seed * 10 + 2)
+        return ground, aerial, None
+    ck = torch.load(os.path.join(state_dir, "stage1.pth.tar"), map_location="cpu")
+    sd = ck["state_dict"]
+    gsd = {k[len("module.query_net."):]: v for k, v in sd.items() if k.startswith("module.query_net.")}
+    asd = {k[len("module.reference_net."):]: v for k, v in sd.items() if k.startswith("module.reference_net.")}
+    ground.load_state_dict(gsd)
+    scan = ref.DistilledViT(cfg, cfg["aerial_hw"])
+    scan.load_state_dict(asd)
+    scan.eval()
+    for p in scan.parameters():
+        p.requires_grad_(False)
+    aerial = ref.DistilledViT(cfg, cfg["zoom_hw"])
+    asd2 = dict(asd)
+    asd2["pos_embed"] = resize_pos_embed(asd["pos_embed"], ref.n_prefix(cfg),
+                                         ref.grid(cfg, cfg["aerial_hw"]), ref.grid(cfg, cfg["zoom_hw"]))
+    aerial.load_state_dict(asd2)
+    log("stage 2: ground <- stage-1 ground, aerial_scan <- stage-1 aerial (frozen), aerial <- stage-1 "
+        "aerial with pos_embed %s -> %s" % (ref.grid(cfg, cfg["aerial_hw"]), ref.grid(cfg, cfg["zoom_hw"])))
+    return ground, aerial, scan
+
+
+def aerial_forward(cfg, aerial, scan, a_u8, train_jitter=None):
+    """Raw aerial output of a batch of native tiles (training path)."""
+    x_net, x_scan = dd.aerial_inputs(a_u8, cfg, scan is not None)
+    if train_jitter is not None:
+        rng, amount = train_jitter
+        # the same jitter on the scan and the zoom input of a tile
+        st = rng.bit_generator.state
+        x_net = jitter(x_net, rng, amount)
+        if scan is not None:
+            rng.bit_generator.state = st
+            x_scan = jitter(x_scan, rng, amount)
+    if scan is None:
+        return aerial(x_net)
+    with torch.no_grad():
+        _o, m = scan.forward_scan(x_scan)
+        keep, _mz = aerial.zoom_order(ref.quantize_map(m))
+    return aerial.forward_keep(x_net, keep)
+
+
+def validate(cfg, ground, aerial, scan, val_world, a):
+    ground.eval()
+    aerial.eval()
+    if scan is None:
+        fn = lambda xn, xs: aerial(xn)  # noqa: E731
+    else:
+        def fn(xn, xs):
+            _o, m = scan.forward_scan(xs)
+            return aerial.forward_zoom(xn, ref.quantize_map(m))[0]
+    with torch.no_grad():
+        r = dd.evaluate_world(val_world, ground, fn, cfg, scan is not None, a.tile_m, a.stride_m)
+    ground.train()
+    aerial.train()
+    return r
+
+
+def train(a):
+    cfg = ref.make_config(PRESET, "zoom")
+    torch.set_num_threads(a.threads)
+    os.makedirs(a.state, exist_ok=True)
+    log = Logger(os.path.join(a.state, "train.log"))
+    stage = 1 if a.cmd == "stage1" else 2
+    st_path = os.path.join(a.state, "stage%d.pt" % stage)
+    ground, aerial, scan = build_nets(cfg, stage, a.state, a.seed, log)
+    params = list(ground.parameters()) + list(aerial.parameters())
+    opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=a.wd)
+    rng = np.random.default_rng(a.seed * 100 + stage)
+    step, elapsed = 0, 0.0
+    if os.path.exists(st_path):
+        st = torch.load(st_path, map_location="cpu")
+        ground.load_state_dict(st["ground"])
+        aerial.load_state_dict(st["aerial"])
+        opt.load_state_dict(st["opt"])
+        rng.bit_generator.state = st["rng"]
+        torch.set_rng_state(st["torch_rng"])
+        step, elapsed = st["step"], st["elapsed"]
+        log("stage %d: resumed at step %d (%.0f s trained)" % (stage, step, elapsed))
+        if st.get("done"):
+            log("stage %d: already finished" % stage)
+            return 0
+    else:
+        log("stage %d: start; args %s" % (stage, json.dumps(vars(a), sort_keys=True)))
+        log("config %s" % json.dumps(ref.config_to_metadata(cfg), sort_keys=True))
+    data = TrainData(a.worlds, cfg, a.cache, log, a.max_worlds)
+    val = dd.World(a.val, cfg["ground_hw"], "truth", cache_dir=a.cache) if a.val else None
+    tile_px = int(round(cfg["aerial_tile_m"] / cfg["aerial_gsd_m"]))
+    ground.train()
+    aerial.train()
+
+    def save(done=False):
+        tmp = st_path + ".tmp"
+        torch.save({"ground": ground.state_dict(), "aerial": aerial.state_dict(), "opt": opt.state_dict(),
+                    "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "step": step,
+                    "elapsed": elapsed, "done": done}, tmp)
+        os.replace(tmp, st_path)
+
+    run_t0 = time.time()
+    t_last = time.time()
+    hist = []
+    while elapsed < a.budget_s and (a.max_steps <= 0 or step < a.max_steps):
+        frac = elapsed / a.budget_s
+        lr = lr_at(step, a.warmup_steps, frac, a.lr)
+        for gr in opt.param_groups:
+            gr["lr"] = lr
+        g_u8, a_u8 = data.batch(rng, a.batch, a.per_world, a.min_sep_m, a.jitter_m, tile_px)
+        xg = jitter(dd.to_tensor(g_u8), rng, a.color)
+        og = ground(xg)
+        oa = aerial_forward(cfg, aerial, scan, a_u8, (rng, a.color))
+        loss, ps, ns = soft_triplet(og, oa, a.alpha)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        step += 1
+        now = time.time()
+        elapsed += now - t_last
+        t_last = now
+        hist.append((loss.item(), ps, ns))
+        if step % a.log_every == 0:
+            h = np.array(hist)
+            hist = []
+            log("stage %d step %d  %.0f s  lr %.2e  loss %.4f  pos %.3f  neg %.3f"
+                % (stage, step, elapsed, lr, h[:, 0].mean(), h[:, 1].mean(), h[:, 2].mean()))
+        if step % a.save_every == 0:
+            save()
+            data.refresh()
+            t_last = time.time()   # loading time is not training time
+        if val is not None and a.val_every > 0 and step % a.val_every == 0:
+            r = validate(cfg, ground, aerial, scan, val, a)
+            log("stage %d step %d  VAL %s" % (stage, step, json.dumps(r, sort_keys=True)))
+            t_last = time.time()
+    save(done=True)
+    ck = official_checkpoint(ground, aerial, step, 0.0)
+    out = os.path.join(a.state, "stage%d.pth.tar" % stage)
+    torch.save(ck, out + ".tmp")
+    os.replace(out + ".tmp", out)
+    log("stage %d: done, %d steps, %.0f s training (%.0f s this run); wrote %s"
+        % (stage, step, elapsed, time.time() - run_t0, out))
+    if val is not None:
+        r = validate(cfg, ground, aerial, scan, val, a)
+        log("stage %d FINAL VAL %s" % (stage, json.dumps(r, sort_keys=True)))
+    return 0
+
+
+def export(a):
+    s1 = os.path.join(a.state, "stage1.pth.tar")
+    s2 = os.path.join(a.state, "stage2.pth.tar")
+    cmd = [sys.executable, os.path.join(HERE, "convert_checkpoint.py"), "--preset", PRESET,
+           s2, "--scan", s1, "-o", a.output]
+    print(" ".join(cmd), flush=True)
+    return subprocess.call(cmd)
+
+
+def evaluate(a):
+    torch.set_num_threads(a.threads)
+    model = ref.load_model(a.model)
+    cfg = model.cfg
+    res = {}
+    for wd in a.world_dirs:
+        w = dd.World(wd, cfg["ground_hw"], a.source, max_items=a.max_items)
+        for mode in (["zoom", "stage1"] if a.both else ["zoom"]):
+            if mode == "zoom":
+                r = dd.evaluate_world(w, model.ground, model, cfg, ref.zooms(cfg), a.tile_m, a.stride_m)
+            else:
+                r = dd.evaluate_world(w, model.ground, lambda xn, xs: model.aerial_scan(xs), cfg, True,
+                                      a.tile_m, a.stride_m)
+            r["world"] = os.path.basename(os.path.normpath(wd))
+            r["mode"] = mode
+            print(json.dumps(r, sort_keys=True), flush=True)
+            res["%s/%s" % (r["world"], mode)] = r
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1, sort_keys=True)
+    return 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("stage1", "stage2"):
+        p = sub.add_parser(name, help="train stage %s" % name[-1])
+        p.add_argument("--worlds", required=True, help="directory of world_<seed>/ training worlds")
+        p.add_argument("--val", default="", help="held-out world (panos + truth.csv) for validation")
+        p.add_argument("--state", required=True, help="state / checkpoint / log directory")
+        p.add_argument("--cache", default="", help="cache of decoded panoramas (default STATE/cache)")
+        p.add_argument("--budget-s", type=float, default=1500, help="training wall-clock seconds")
+        p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: no limit)")
+        p.add_argument("--max-worlds", type=int, default=0, help="use at most this many worlds (0: all)")
+        p.add_argument("--batch", type=int, default=64)
+        p.add_argument("--per-world", type=int, default=32, help="panoramas per world in a batch")
+        p.add_argument("--lr", type=float, default=3e-4 if name == "stage1" else 1e-4)
+        p.add_argument("--wd", type=float, default=0.03)
+        p.add_argument("--warmup-steps", type=int, default=40 if name == "stage1" else 20,
+                       help="linear learning-rate warm-up steps")
+        p.add_argument("--alpha", type=float, default=10.0, help="soft-margin triplet weight")
+        p.add_argument("--jitter-m", type=float, default=16.0, help="tile centre offset, m per axis")
+        p.add_argument("--min-sep-m", type=float, default=32.0, help="min distance of panoramas in a batch")
+        p.add_argument("--color", type=float, default=0.1, help="brightness/contrast jitter")
+        p.add_argument("--tile-m", type=float, default=64.0)
+        p.add_argument("--stride-m", type=float, default=32.0)
+        p.add_argument("--seed", type=int, default=1)
+        p.add_argument("--threads", type=int, default=1)
+        p.add_argument("--log-every", type=int, default=10)
+        p.add_argument("--save-every", type=int, default=50)
+        p.add_argument("--val-every", type=int, default=200)
+    p = sub.add_parser("export", help="convert the stage checkpoints into a model file")
+    p.add_argument("--state", required=True)
+    p.add_argument("-o", "--output", required=True)
+    p = sub.add_parser("evaluate", help="retrieval metrics of a model file on held-out worlds")
+    p.add_argument("--model", required=True)
+    p.add_argument("world_dirs", nargs="+")
+    p.add_argument("--source", default="truth", choices=("truth", "pairs"))
+    p.add_argument("--max-items", type=int, default=None)
+    p.add_argument("--tile-m", type=float, default=64.0)
+    p.add_argument("--stride-m", type=float, default=32.0)
+    p.add_argument("--both", action="store_true", help="also evaluate the stage-1 (no zoom) path")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", default="")
+    a = ap.parse_args(argv)
+    if a.cmd in ("stage1", "stage2"):
+        if not a.cache:
+            a.cache = os.path.join(a.state, "cache")
+        return train(a)
+    if a.cmd == "export":
+        return export(a)
+    return evaluate(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
