@@ -24,12 +24,14 @@ while [ $# -gt 0 ]; do
 done
 
 # Debian packages: build tools, the field's libraries, and what the tests use
-# (reference PyTorch model, GDAL/PROJ command-line tools, exiftool, man).
+# (reference PyTorch model, GDAL/PROJ command-line tools, exiftool, man,
+# headless QGIS for the Processing plugin tests).
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libgdal-dev libproj-dev libspatialite-dev libsqlite3-dev libopenblas-dev libtiff-dev libjansson-dev
 gdal-bin proj-bin sqlite3 libsqlite3-mod-spatialite
 python3 python3-torch python3-numpy python3-gdal python3-pil
-libimage-exiftool-perl man-db groff-base"
+libimage-exiftool-perl man-db groff-base
+python3-qgis qgis-providers xvfb"
 
 if [ "$apt" = yes ]; then
     missing=""

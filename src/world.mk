@@ -20,10 +20,7 @@ tests_test_world_LDADD = $(TG_TEST_LIBS)
 TG_TESTS += tests/test_world
 EXTRA_DIST += tools/gen_worlds.sh tests/world_cli.sh
 
-# `transgeo world` (src/cli/cmd_world.c) and its shell test. Automake needs
-# transgeo_SOURCES set with '=' (src/cli/local.mk) before any '+=', so these
-# lines only work once this fragment is included after src/cli/local.mk:
-# integrator, move `include $(srcdir)/src/world.mk` below it and uncomment.
-#transgeo_SOURCES += src/cli/cmd_world.c
-#transgeo_CPPFLAGS += -DTG_CMD_WORLD
-#TG_TESTS += tests/world_cli.sh
+# `transgeo world` (src/cli/cmd_world.c) and its shell test.
+transgeo_SOURCES += src/cli/cmd_world.c
+transgeo_CPPFLAGS += -DTG_CMD_WORLD
+TG_TESTS += tests/world_cli.sh

@@ -26,9 +26,9 @@ SELECT f_geometry_column, geometry_type, srid, spatial_index_enabled FROM geomet
 -- => 3|wal
 -- => geom|3|4326|1
 
--- test: model row: sha256 of the tensor data, config JSON from the file
-SELECT name, sha256, json_extract(config_json, '$.out_dim'), json_extract(config_json, '$.preset') FROM tg_models;
--- => tiny|8afdcbc7e088e476d01b16e239fce8872df8498755f4f8861dda623a2cc0c5b0|24|tiny
+-- test: model row: sha256 of the tensor data (the file's own field), config JSON from the file
+SELECT name, length(sha256), sha256 = json_extract(config_json, '$.sha256'), json_extract(config_json, '$.out_dim'), json_extract(config_json, '$.preset') FROM tg_models;
+-- => tiny|64|1|24|tiny
 
 -- test: index the raster: 163 tiles (165 in the 15 x 11 grid, 2 mostly outside)
 SELECT tg_index_raster('@NAIP@', 'tiny', 640);

@@ -723,6 +723,7 @@ static int choose_bands(tg_ctx *ctx, tg_tiler *t, int *palette)
     if (n == 1 && GDALGetRasterColorTable(GDALGetRasterBand(t->ds, other[0]))) {
         *palette = other[0];
         in->n_channels = 3;
+        in->alpha_band = 0; /* gdal_translate -expand takes one band: validity from nodata only */
         snprintf(t->band_reason, sizeof t->band_reason, "band %d's palette expanded to RGB", other[0]);
         return 0;
     }

@@ -6,8 +6,8 @@
 #
 #   -n COUNT       number of worlds (seeds FIRST_SEED .. FIRST_SEED + COUNT - 1)
 #   -o OUTDIR      output directory; world N goes to OUTDIR/world_N
-#   -s FIRST_SEED  first seed (default 1000: keeps training worlds apart from
-#                  the demo's own world, which uses seeds below 1000)
+#   -s FIRST_SEED  first seed (default 1000). Keep the range clear of the
+#                  demo's held-out world (DEMO_SEED in src/cli/cmd_demo.c)
 #   -j JOBS        worlds generated at once, one thread each (default: all cores)
 #   WORLD_OPTIONS  passed to `transgeo world` for every world, e.g.
 #                  --size-m 600 --panos 0 --photos 0 --pairs 500 --tile-m 64 --tile-px 128
@@ -23,7 +23,7 @@
 set -u
 
 usage() {
-    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 

@@ -183,6 +183,7 @@ int cmd_demo(int argc, char **argv)
     wo.size_m = size_m;
     wo.n_panos = n_panos;
     wo.n_photos = n_photos;
+    wo.supersample = 1; /* as the training worlds (tools/train_demo.sh), and 4x faster */
     wo.out_dir = world_dir;
     cli_progress pw;
     cli_progress_init(&pw, "world items", quiet);

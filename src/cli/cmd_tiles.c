@@ -212,9 +212,13 @@ static int write_tile_image(struct writer *w, const tg_tile *t, const char *path
     if (!out) {
         rc = tg_set_error(w->ctx, TG_EIO, "tile '%s' cannot be written (disk full? permissions?)", path);
         tg_append_error(w->ctx, "%s", CPLGetLastErrorMsg());
-    } else if (GDALClose(out) != CE_None) {
-        rc = tg_set_error(w->ctx, TG_EIO, "tile '%s' cannot be written (disk full?)", path);
-        tg_append_error(w->ctx, "%s", CPLGetLastErrorMsg());
+    } else {
+        CPLErrorReset();
+        GDALClose(out); /* flushes: a write error shows up as a CPL error */
+        if (CPLGetLastErrorType() >= CE_Failure) {
+            rc = tg_set_error(w->ctx, TG_EIO, "tile '%s' cannot be written (disk full?)", path);
+            tg_append_error(w->ctx, "%s", CPLGetLastErrorMsg());
+        }
     }
     return rc;
 }
