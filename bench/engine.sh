@@ -43,9 +43,8 @@ else
 fi
 [ -x "$bin" ] || { echo "engine.sh: $bin not found (make bench/engine_bench)" >&2; exit 1; }
 mkdir -p "$dir"
-results=$dir/results.$$.jsonl
+results=$dir/results-$(date +%Y%m%d-%H%M%S).jsonl   # kept: `engine_ref.py --summary FILE` re-reads it
 : > "$results"
-trap 'rm -f "$results"' EXIT INT TERM
 
 for p in $presets; do
     m=$dir/$p.safetensors
@@ -61,13 +60,16 @@ done
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# batch $batch, $rounds rounds x ${secs}s, kernel sets: $cores (inherited OPENBLAS_CORETYPE: $inherited)"
-run() { # impl core args...
-    impl=$1 core=$2
+run() { # threads core command...
+    # PyTorch never sets OpenBLAS's thread count (it calls sgemm_ directly),
+    # so without OPENBLAS_NUM_THREADS its "1 thread" would run sgemm on every
+    # core: both programs get the same limits.
+    t=$1 core=$2
     shift 2
     if [ "$core" = auto ]; then
-        env -u OPENBLAS_CORETYPE "$@" >> "$results"
+        env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" "$@" >> "$results"
     else
-        OPENBLAS_CORETYPE=$core "$@" >> "$results"
+        env OPENBLAS_CORETYPE="$core" OPENBLAS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" "$@" >> "$results"
     fi
 }
 for r in $(seq 1 "$rounds"); do
@@ -77,12 +79,12 @@ for r in $(seq 1 "$rounds"); do
             for t in $threads; do
                 for c in $cores; do
                     args="--model $dir/$p.safetensors --branch $b --threads $t --batch $batch --seconds $secs"
-                    run c "$c" "$bin" $args
-                    run torch "$c" "$py" "$here/engine_ref.py" $args
+                    run "$t" "$c" "$bin" $args
+                    run "$t" "$c" "$py" "$here/engine_ref.py" $args
                 done
             done
         done
     done
 done
 "$py" "$here/engine_ref.py" --summary "$results"
-echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg); raw results: $results"

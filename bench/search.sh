@@ -6,8 +6,11 @@
 #
 #   bench/search.sh [BENCH_BINARY]
 #   env: TG_BENCH_SIZES   rows to test      (default "10000 100000 1000000")
-#        TG_BENCH_DIMS    embedding sizes   (default "1000 256": TransGeo, demo)
+#        TG_BENCH_DIMS    embedding sizes   (default "1000 128": TransGeo, the demo model)
 #        TG_BENCH_THREADS BLAS/read threads (default 1)
+#        TG_BENCH_CLOCK   cpu (default with 1 thread: the thread's CPU time, so
+#                         time descheduled on a busy machine is not counted,
+#                         on all three sides) or wall
 #        TG_BENCH_QUERIES queries per size  (default 30)
 #        TG_BENCH_TMP     scratch directory (default ${TMPDIR:-/tmp})
 # Needs rows*dim*4 bytes twice in memory (C then numpy, one after the other)
@@ -21,9 +24,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=${1:-./bench/search_bench}
 py=${PYTHON3:-/usr/bin/python3}
 sizes=${TG_BENCH_SIZES:-10000 100000 1000000}
-dims=${TG_BENCH_DIMS:-1000 256}
+dims=${TG_BENCH_DIMS:-1000 128}
 threads=${TG_BENCH_THREADS:-1}
 nq=${TG_BENCH_QUERIES:-30}
+clock=${TG_BENCH_CLOCK:-cpu}
+[ "$threads" = 1 ] || clock=wall
 tmp=${TG_BENCH_TMP:-${TMPDIR:-/tmp}}/tg_search_bench.$$
 mkdir -p "$tmp"
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -32,8 +37,9 @@ export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
 printf '%-8s %-5s %-7s %9s %9s %9s %9s %9s %9s %7s %12s %8s\n' rows dim MB search_ms '(median)' batch_ms numpy_ms '(median)' floor_ms GB/s search/floor numpy/C
 for dim in $dims; do
     for n in $sizes; do
-        c=$("$bin" --rows "$n" --dim "$dim" --queries "$nq" --threads "$threads" --write-data "$tmp/data.f32")
-        p=$("$py" "$here/search.py" "$tmp/data.f32" "$n" "$dim" "$nq" 10)
+        c=$("$bin" --rows "$n" --dim "$dim" --queries "$nq" --threads "$threads" --clock "$clock" \
+            --write-data "$tmp/data.f32")
+        p=$("$py" "$here/search.py" "$tmp/data.f32" "$n" "$dim" "$nq" 10 "$clock")
         rm -f "$tmp/data.f32" "$tmp/data.f32.top1"
         get() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
         s=$(get "$c" search_ms); sm=$(get "$c" search_median_ms); b=$(get "$c" batch_ms_per_query)
@@ -45,5 +51,5 @@ for dim in $dims; do
                    n, d, by / 1048576, s, sm, b, np, npm, f, g, s / f, np / s, ag }'
     done
 done
-echo "threads=$threads queries=$nq k=10; search_ms/numpy_ms: best single query over 3 rounds (median beside it);"
+echo "threads=$threads queries=$nq k=10 clock=$clock; search_ms/numpy_ms: best single query over 3 rounds (median beside it);"
 echo "batch_ms: all queries in one sgemm pass / queries; ratios from the best times (same machine load)"

@@ -2,17 +2,25 @@
  * mod_transgeo.c - entry point of mod_transgeo, the SQLite/SpatiaLite
  * extension of transgeo: where was this photo taken, in SQL.
  *
- *   $ sqlite3 town.sqlite
+ *   $ sqlite3 town.sqlite          (real output: tiny test model, NAIP raster)
  *   sqlite> .load mod_spatialite
  *   sqlite> .load mod_transgeo
- *   sqlite> SELECT tg_model_register('tiny', 'tests/golden/tiny/model.safetensors');
+ *   sqlite> SELECT tg_model_register('tiny', 'tiny.safetensors');
  *   1
- *   sqlite> SELECT tg_index_raster('m_4709963_se_14_1_20090818.tif', 'tiny', 640);
- *   192
+ *   sqlite> SELECT tg_index_raster('naip.tif', 'tiny', 640);
+ *   163
  *   sqlite> SELECT tg_locate('street.jpg');
- *   {"tile_id":118,"lon":-99.16,"lat":47.02,"footprint_wkt":"POLYGON((...))",
- *    "score":0.91,"error_m":160,"gps_error_m":412.3,"model":"tiny"}
- *   sqlite> SELECT rank, tile_id, round(error_m) FROM tg_matches('street.jpg', 3);
+ *   {"tile_id":63,"lon":-99.1705406137,"lat":47.0225128711,"footprint_wkt":
+ *   "POLYGON((-99.174761 47.025386, -99.174742 47.019627, -99.166321 47.019639,
+ *   -99.166339 47.025399, -99.174761 47.025386))","score":0.111036971211,
+ *   "error_m":815.710231376,"gps_error_m":7258345.08484,"model":"tiny"}
+ *   sqlite> SELECT rank, tile_id, round(score, 3), round(error_m) FROM tg_matches('street.jpg', 3);
+ *   1|63|0.111|816.0
+ *   2|64|0.099|960.0
+ *   3|62|0.099|784.0
+ *
+ * (street.jpg is a Berlin photo and the raster is North Dakota, hence the
+ * 7258 km gps_error_m; the tiny model is random: these show the form only.)
  *
  * Functions (sql/sql_functions.c): tg_version, tg_set, tg_model_register,
  * tg_index_raster, tg_embed_ground, tg_embed_aerial, tg_photo_gps,

@@ -16,13 +16,14 @@
 --     return one non-zero integer and otherwise stops with this statement in
 --     the message.
 --
--- Example (what `sqlite3 db.sqlite` shows after one raster was indexed):
+-- Example (real output, after registering the tiny test model and indexing
+-- the NAIP test raster in 640 m tiles: see man/transgeo-sql.7):
 --   sqlite> SELECT name, sha256 <> '', n_inserted FROM tg_models;
---   tiny|1|300
+--   tiny|1|163
 --   sqlite> SELECT complete, n_tiles, tile_m, stride_m FROM tg_rasters;
---   1|300|320.0|160.0
+--   1|163|640.0|320.0
 --   sqlite> SELECT col, row, ST_IsValid(geom), length(embedding) FROM tg_tiles LIMIT 1;
---   0|0|1|128
+--   0|0|1|96
 
 -- Key/value facts about the database itself: schema_version (an integer;
 -- transgeo refuses a database made by a newer schema).

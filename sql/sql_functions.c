@@ -342,7 +342,10 @@ static int geom_point(sqlite3_context *ctx, sqlite3_value *v, int argno, double 
         return -1;
     }
     int n = sqlite3_value_bytes(v);
-    gaiaGeomCollPtr g = n > 0 ? gaiaFromSpatiaLiteBlobWkb(sqlite3_value_blob(v), (unsigned)n) : NULL;
+    const void *b = sqlite3_value_blob(v);
+    gaiaGeomCollPtr g = n > 0 && tg_store_geom_check(b, (size_t)n, NULL, NULL) == TG_OK
+                            ? gaiaFromSpatiaLiteBlobWkb(b, (unsigned)n)
+                            : NULL;
     if (!g) {
         tgsql_error(ctx, fn,
                     "argument %d: not a SpatiaLite geometry BLOB (make one with MakePoint(lon, "

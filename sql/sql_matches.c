@@ -18,10 +18,11 @@
  * DIRECTONLY (it may read files and runs the model): schema objects of an
  * untrusted database cannot use it.
  *
- *   sqlite> SELECT rank, tile_id, round(score, 3) FROM tg_matches('street.jpg', 3);
- *   1|118|0.912
- *   2|119|0.874
- *   3|87|0.861
+ *   sqlite> SELECT rank, tile_id, round(score, 3), round(error_m) FROM tg_matches('street.jpg', 3);
+ *   1|63|0.111|816.0
+ *   2|64|0.099|960.0
+ *   3|62|0.099|784.0
+ * (real output with the tiny test model, see sql/mod_transgeo.c)
  */
 #include "config.h"
 #include "tgsql.h"

@@ -919,14 +919,13 @@ typedef struct worker {
     pthread_t th;
 } worker;
 
-static char *msgdup(const char *prefix, const char *msg)
+/* Record why job j failed: a photo failure (fatal = 0: a row of failures) or
+ * an error that stops the run. Without memory for the text, the run stops. */
+static void job_fail(job *j, int fatal, const char *msg)
 {
-    size_t a = prefix ? strlen(prefix) : 0, b = strlen(msg);
-    char *s = malloc(a + b + 1);
-    if (!s) return NULL;
-    if (a) memcpy(s, prefix, a);
-    memcpy(s + a, msg, b + 1);
-    return s;
+    j->fatal = fatal;
+    j->error = xstrdup(msg);
+    if (!j->error) j->fatal = TG_ENOMEM;
 }
 
 /* Errors that concern one photo (it is listed in failures) rather than the run. */
@@ -991,13 +990,15 @@ static void do_eval(worker *w, job *j)
     int nh = 0;
     /* every tile, ranked exactly as tg_tileset_match ranks them (same search) */
     int rc = tg_index_search(ctx, ix, w->emb, (int)n, w->hits, &nh);
-    if (!rc && nh < 1) rc = tg_set_error(ctx, TG_EINTERNAL, "evaluation: the search returned nothing");
+    if (!rc && nh < 1) { /* every score NaN */
+        job_fail(j, 0, "no tile could be scored (the photo's embedding is not finite)");
+        return;
+    }
     if (!rc) rc = nearest_tile(ctx, sh->cen, j->t_lon, j->t_lat, &j->true_id);
     if (!rc) rc = centre_of(sh->cen, w->hits[0].id, &j->top1_lon, &j->top1_lat);
     if (!rc) rc = tg_geo_distance_m(ctx, j->top1_lon, j->top1_lat, j->t_lon, j->t_lat, &j->err_m);
     if (rc) {
-        j->fatal = rc;
-        j->error = msgdup(NULL, tg_errmsg(ctx));
+        job_fail(j, rc, tg_errmsg(ctx));
         return;
     }
     j->top1_id = w->hits[0].id;
@@ -1026,8 +1027,7 @@ static void do_job(worker *w, job *j)
     tg_image *img = NULL;
     int rc = tg_image_load(ctx, j->file, &img);
     if (rc) {
-        if (!photo_error(rc)) j->fatal = rc;
-        j->error = msgdup(NULL, tg_errmsg(ctx));
+        job_fail(j, photo_error(rc) ? 0 : rc, tg_errmsg(ctx));
         return;
     }
     /* metadata is optional: a photo without readable EXIF is still located */
@@ -1044,8 +1044,7 @@ static void do_job(worker *w, job *j)
     rc = tg_model_embed_ground(ctx, sh->model, img, w->emb);
     tg_image_free(img);
     if (rc) {
-        if (!photo_error(rc)) j->fatal = rc;
-        j->error = msgdup(NULL, tg_errmsg(ctx));
+        job_fail(j, photo_error(rc) ? 0 : rc, tg_errmsg(ctx));
         return;
     }
     if (sh->mode == MODE_EVAL) {
@@ -1053,15 +1052,14 @@ static void do_job(worker *w, job *j)
         return;
     }
     rc = tg_tileset_match(ctx, sh->ts, w->emb, sh->k, sh->cand, sh->n_cand, j->m, &j->n_m);
-    if (!rc && j->n_m < 1)
-        rc = tg_set_error(ctx, TG_EINTERNAL, "photo '%s': the search returned no tile", j->file);
+    if (!rc && j->n_m < 1) { /* every score NaN: this photo's embedding is not finite */
+        job_fail(j, 0, "no tile could be scored (the photo's embedding is not finite)");
+        return;
+    }
     if (!rc && j->meta.has_gps)
         rc = tg_geo_distance_m(ctx, j->meta.lon_deg, j->meta.lat_deg, j->m[0].lon, j->m[0].lat,
                                &j->gps_error_m);
-    if (rc) {
-        j->fatal = rc;
-        j->error = msgdup(NULL, tg_errmsg(ctx));
-    }
+    if (rc) job_fail(j, rc, tg_errmsg(ctx));
 }
 
 static void *worker_main(void *arg)

@@ -267,6 +267,13 @@ TG_API int tg_store_tile_wkt(tg_ctx *ctx, tg_store *st, int64_t tile_id, char **
  * characters + NUL in hex. Returns 0 or TG_EIO. */
 TG_API int tg_store_file_sha256(tg_ctx *ctx, const char *path, char hex[65]);
 
+/* 0 when blob[0..n) is a well-formed SpatiaLite BLOB-Geometry (every count
+ * fits in the bytes that follow it; TinyPoints included), else TG_EINVAL.
+ * [out] *srid, *class_type (GAIA class code, e.g. 3 POLYGON, 1001 POINT Z;
+ * either may be NULL). Check before gaiaFromSpatiaLiteBlobWkb: libspatialite
+ * trusts a polygon's ring count. */
+TG_API int tg_store_geom_check(const void *blob, size_t n, int *srid, int *class_type);
+
 /* The SQL of sql/schema.sql. */
 TG_API const char *tg_store_schema_sql(void);
 

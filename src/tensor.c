@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <cblas.h>
 
@@ -143,6 +144,17 @@ int tg_blas_suggest_coretype(const char **suggest)
 #else
     return 0;
 #endif
+}
+
+void tg_blas_reexec_preferred(char **argv)
+{
+    const char *core = NULL;
+    const char *done = getenv("TG_BLAS_REEXEC");
+    if ((done && *done) || !argv || !tg_blas_suggest_coretype(&core)) return;
+    if (setenv("OPENBLAS_CORETYPE", core, 0) || setenv("TG_BLAS_REEXEC", "1", 1)) return;
+    execv("/proc/self/exe", argv);
+    /* exec failed: go on with the kernels already loaded */
+    unsetenv("OPENBLAS_CORETYPE");
 }
 
 /* ======================================================================

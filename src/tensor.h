@@ -96,11 +96,25 @@ int tg_blas_set_threads(int n);
 /* Name of the OpenBLAS kernel set in use ("Haswell", "SkylakeX", ...) or
  * "unknown". */
 const char *tg_blas_corename(void);
-/* 1 when this CPU has AVX-512F, OpenBLAS chose a kernel set without it and
- * OPENBLAS_CORETYPE is not set: the caller may then set OPENBLAS_CORETYPE to
- * the returned *suggest ("SkylakeX") and re-execute before any BLAS use
- * (OpenBLAS reads it once, when the library is loaded). 0 otherwise. */
+/* OpenBLAS kernel choice (the engine's speed is mostly sgemm's): OpenBLAS
+ * picks its kernel set once, when the library is loaded, from the CPU or from
+ * OPENBLAS_CORETYPE. Policy: a user's OPENBLAS_CORETYPE is always kept (it may
+ * be set on purpose, e.g. Haswell for reproducible timings across machines);
+ * otherwise OpenBLAS's own detection stands, except when it chose a kernel
+ * set without AVX-512 on a CPU with AVX-512F/BW/DQ/VL (CPUs newer than the
+ * OpenBLAS release), where SkylakeX is about 1.8x faster for sgemm. Debian's
+ * 0.3.21 detects the Zen 5 used for the benchmarks as Cooperlake (AVX-512)
+ * by itself, so there nothing is changed.
+ * Returns 1 (and *suggest = "SkylakeX") when OPENBLAS_CORETYPE is unset and
+ * the loaded kernels lack AVX-512 on such a CPU; 0 otherwise. */
 int tg_blas_suggest_coretype(const char **suggest);
+/* For programs (the transgeo command), first thing in main(): when
+ * tg_blas_suggest_coretype() says so, set OPENBLAS_CORETYPE and re-execute
+ * /proc/self/exe with the same argv, once (TG_BLAS_REEXEC=1 marks the second
+ * run). Returns only when nothing was done or exec failed (the program then
+ * simply goes on with the kernels it has). Results do not change beyond
+ * float rounding (tests/test_engine.c passes under both kernel sets). */
+void tg_blas_reexec_preferred(char **argv);
 
 /* ---- kernels (row-wise; parallel over rows when pool != NULL) -------- */
 

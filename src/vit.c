@@ -3,11 +3,16 @@
 #include "vit.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cblas.h>
+
+/* Attention runs over blocks of QB query rows, so that a block of scores
+ * (QB x T floats) stays in L2 between the two products and the softmax. */
+#define QB 64
 
 /* A batch is cut into chunks of at most CHUNK_MAX images and about
  * CHUNK_BYTES of activations: larger chunks make the sgemm calls bigger
@@ -19,17 +24,29 @@
 /* ---- engine state ----------------------------------------------------- */
 
 /* How the big products are spread over threads:
- *  0 (default): OpenBLAS runs each product with the context's thread count;
- *  1: rows are split over the pool and every thread calls a single-threaded
- *     sgemm (TG_GEMM=split; kept for measurements on other machines). */
-static int gemm_split = -1;
+ *  split (default): rows are split over the pool and every thread calls a
+ *     single-threaded sgemm; OpenBLAS stays at 1 thread for the whole call;
+ *  blas (TG_GEMM=blas): OpenBLAS runs each product with the context's thread
+ *     count (heads still go over the pool, OpenBLAS switched to 1 thread for
+ *     them).
+ * Measured on the shared 2-core Zen 5 (bench/engine.sh, cvusa ground, batch 4,
+ * 4 alternating rounds): split 3.2-3.6 img/s and 0.09-0.10 CPU s/img, blas
+ * 2.5-3.4 img/s and 0.10-0.14 CPU s/img: OpenBLAS's worker threads spin
+ * between calls and lose their core to the pool (and to other processes).
+ * split also never touches OpenBLAS's process-wide thread count during a
+ * pass, so concurrent contexts do not fight over it. */
+static int gemm_split;
+static pthread_once_t gemm_once = PTHREAD_ONCE_INIT;
+
+static void gemm_pick(void)
+{
+    const char *s = getenv("TG_GEMM");
+    gemm_split = !(s && !strcmp(s, "blas"));
+}
 
 static int want_split(void)
 {
-    if (gemm_split < 0) {
-        const char *s = getenv("TG_GEMM");
-        gemm_split = s && !strcmp(s, "split");
-    }
+    pthread_once(&gemm_once, gemm_pick);
     return gemm_split;
 }
 
@@ -100,7 +117,7 @@ struct plan {
     float *x;     /* [R, D] residual stream */
     float *h;     /* [R, D] LayerNorm output, then attention output */
     float *big;   /* [R, max(3D, M, 3PP)] qkv / MLP hidden / im2col */
-    float *S;     /* [threads][T, T] attention probabilities */
+    float *S;     /* [threads][QB, T] attention probabilities of a block of queries */
     float *probs; /* [Bc][heads][np][N] last-block prefix rows (map), or NULL */
     float *xc;    /* [Bc*np, D] last block: prefix rows of the residual */
     float *hc;    /* [Bc*np, D] last block: attention output / LN2 output */
@@ -119,7 +136,7 @@ static void make_plan(tg_arena *a, const tg_vit *n, int Bc, int T, int threads, 
     p->x = tg_arena_floats(a, R * D);
     p->h = tg_arena_floats(a, R * D);
     p->big = tg_arena_floats(a, R * wide);
-    p->S = tg_arena_floats(a, (size_t)threads * (size_t)T * (size_t)T);
+    p->S = tg_arena_floats(a, (size_t)threads * (size_t)QB * (size_t)T);
     p->probs = want_map ? tg_arena_floats(a, (size_t)Bc * (size_t)n->heads * np * N) : NULL;
     p->xc = tg_arena_floats(a, (size_t)Bc * np * D);
     p->hc = tg_arena_floats(a, (size_t)Bc * np * D);
@@ -199,20 +216,24 @@ static void attn_task(void *arg, int task, int thread)
     int H = n->heads, D = n->D, dh = D / H, T = j->T, np = n->n_prefix;
     int b = task / H, h = task % H;
     const float *base = j->qkv + (size_t)b * (size_t)T * 3 * (size_t)D + (size_t)h * dh;
-    const float *Q = base, *K = base + D, *V = base + 2 * D;
-    float *S = j->S + (size_t)thread * (size_t)T * (size_t)T;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n_q, T, dh, j->scale, Q, 3 * D, K,
-                3 * D, 0.0f, S, T);
-    tg_softmax_rows(S, j->n_q, T, T);
-    if (j->probs) {
-        size_t N = (size_t)(T - np);
-        for (int r = 0; r < np; r++)
-            memcpy(j->probs + (((size_t)b * H + h) * np + r) * N, S + (size_t)r * T + np,
-                   N * sizeof(float));
-    }
+    const float *K = base + D, *V = base + 2 * D;
+    float *S = j->S + (size_t)thread * QB * (size_t)T;
     float *O = j->out + (size_t)b * (size_t)j->out_rows * (size_t)D + (size_t)h * dh;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->n_q, dh, T, 1.0f, S, T, V, 3 * D,
-                0.0f, O, D);
+    for (int q0 = 0; q0 < j->n_q; q0 += QB) {
+        int nq = j->n_q - q0 < QB ? j->n_q - q0 : QB;
+        const float *Q = base + (size_t)q0 * 3 * (size_t)D;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, T, dh, j->scale, Q, 3 * D, K,
+                    3 * D, 0.0f, S, T);
+        tg_softmax_rows(S, nq, T, T);
+        if (j->probs && q0 == 0) {
+            size_t N = (size_t)(T - np);
+            for (int r = 0; r < np; r++)
+                memcpy(j->probs + (((size_t)b * H + h) * np + r) * N, S + (size_t)r * T + np,
+                       N * sizeof(float));
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, dh, T, 1.0f, S, T, V, 3 * D,
+                    0.0f, O + (size_t)q0 * D, D);
+    }
 }
 
 static void attention(tg_engine *e, struct attn_job *j, int Bc)

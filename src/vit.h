@@ -20,9 +20,15 @@
  *   Q = qkv[:, h*dh : (h+1)*dh], K = qkv[:, D + h*dh ...], V = qkv[:, 2D + h*dh ...]
  *   S = softmax_rows(scale * Q K^T)  [T, T], scale = dh^-0.5 (float)
  *   O[:, h*dh ...] = S V
- * as cblas_sgemm(RowMajor, NoTrans, Trans, T, T, dh, scale, Q, 3D, K, 3D, 0, S, T)
- * and cblas_sgemm(RowMajor, NoTrans, NoTrans, T, dh, T, 1, S, T, V, 3D, 0, O, D):
+ * per block of up to 64 query rows q (so that S stays in L2), as
+ *   cblas_sgemm(RowMajor, NoTrans, Trans, q, T, dh, scale, Q, 3D, K, 3D, 0, S, T)
+ *   cblas_sgemm(RowMajor, NoTrans, NoTrans, q, dh, T, 1, S, T, V, 3D, 0, O, D):
  * Q, K, V are read in place from the qkv matrix through its leading dimension.
+ * Heads (and images) are spread over the thread pool, each with a
+ * single-threaded sgemm; the big products (qkv, proj, fc1, fc2, patch
+ * embedding) have their rows split over the pool, each part a
+ * single-threaded sgemm (TG_GEMM=blas lets OpenBLAS thread them instead;
+ * see vit.c for the measurements behind the default).
  *
  * Stage-1 map (train.py scan(), Deit.py forward_features_save): in the last
  * block, m[p] = sum over rows r < n_prefix of (sum over heads h of S_h[r, n_prefix + p]),

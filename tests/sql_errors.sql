@@ -137,6 +137,26 @@ SELECT tg_distance_m(GeomFromText('LINESTRING(1 2, 3 4)', 4326), MakePoint(1, 2,
 -- => Error: tg_distance_m(): argument 2: geometry has SRID 32633, expected 4326 (WGS 84 lon/lat): use ST_Transform(geom, 4326)
 -- => Error: tg_distance_m(): argument 1: a POINT or a POLYGON expected, got a geometry of 0 point(s), 1 line(s) and 0 polygon(s) (use ST_Centroid(geom))
 
+-- test: tg_distance_m reads every BLOB-Geometry form: Z/M/ZM, compressed, TinyPoint
+SELECT round(tg_distance_m(GeomFromText('POLYGONZM((0 0 1 2, 0.01 0 1 2, 0.01 0.01 1 2, 0 0.01 1 2, 0 0 1 2))', 4326), MakePoint(0.005, 0.005, 4326)), 3);
+SELECT round(tg_distance_m(CompressGeometry(GeomFromText('POLYGON((0 0, 0.01 0, 0.01 0.01, 0 0.01, 0 0))', 4326)), MakePoint(0.005, 0.005, 4326)), 3);
+SELECT round(tg_distance_m(CompressGeometry(GeomFromText('POLYGONZ((0 0 1, 0.01 0 1, 0.01 0.01 1, 0 0.01 1, 0 0 1))', 4326)), MakePointZ(0.005, 0.005, 7, 4326)), 3);
+SELECT EnableTinyPoint();
+SELECT round(tg_distance_m(MakePoint(0, 0, 4326), MakePoint(0, 1, 4326)));
+SELECT DisableTinyPoint();
+-- => 0.0
+-- => 0.0
+-- => 0.0
+-- => 
+-- => 110574.0
+-- => 
+
+-- test: a damaged geometry BLOB (a polygon claiming 2^31 rings) is refused, not parsed
+SELECT tg_distance_m(CAST(substr(g, 1, 43) || x'FFFFFF7F' || substr(g, 48) AS BLOB), MakePoint(1, 2, 4326)) FROM (SELECT BuildMbr(1, 2, 3, 4, 4326) AS g);
+SELECT count(*) FROM tg_matches('@SHARED@/photos/01.jpg', 3, (SELECT CAST(substr(g, 1, 43) || x'FFFFFF7F' || substr(g, 48) AS BLOB) FROM (SELECT BuildMbr(1, 2, 3, 4, 4326) AS g)), 10);
+-- => Error: tg_distance_m(): argument 1: not a SpatiaLite geometry BLOB (make one with MakePoint(lon, lat, 4326) or GeomFromText(wkt, 4326))
+-- => Error: tg_matches(): prior: the BLOB is not a SpatiaLite geometry (make one with MakePoint(lon, lat, 4326) or GeomFromText(wkt, 4326))
+
 -- test: tg_set: unknown names, bad values
 SELECT tg_set('nope', 1);
 SELECT tg_set('allow_files', 2);
@@ -208,6 +228,15 @@ SELECT count(*), (SELECT count(*) FROM tg_tiles), (SELECT sum(complete) FROM tg_
 CREATE TEMP TABLE added AS SELECT tg_index_raster('@NAIP@', 'tiny', 2560) AS n;
 SELECT n, (SELECT complete FROM tg_rasters WHERE tile_m = 2560) FROM added;
 -- => 10|1
+
+-- test: indexing the rasters listed in a table (a read statement is running meanwhile)
+CREATE TABLE todo (path TEXT);
+INSERT INTO todo VALUES ('@NAIP@'), ('@NAIP2018@');
+SELECT tg_index_raster(path, 'tiny', 5120) FROM todo;
+SELECT count(*), sum(complete) FROM tg_rasters WHERE tile_m = 5120;
+-- => 1
+-- => 1
+-- => 2|2
 
 -- test: read-only database: writes refused with the reason, reads work
 .open --readonly @TMP@/sql_errors.sqlite

@@ -581,6 +581,12 @@ static void test_cli(tg_ctx *ctx)
     } else {
         TAP_OK(0, "photo embedding written");
     }
+    {   /* one stage-1 image, for the batch mismatch case */
+        tg_npy si = load(ctx, "aerial_scan_in.npy");
+        int64_t sh1[4] = {1, si.shape[1], si.shape[2], si.shape[3]};
+        tg_npy_write(ctx, tpath("scan1.npy"), TG_NPY_F32, 4, sh1, si.data);
+        tg_npy_free(&si);
+    }
     /* errors: (args, exit status, words in stderr) */
     struct {
         const char *args;
@@ -603,19 +609,25 @@ static void test_cli(tg_ctx *ctx)
         {"-m MODEL -b ground /nonexistent.png", 1, "/nonexistent.png"},
         {"-m MODEL -b ground --threads 0 x.png", 2, "--threads: expected 1 or more"},
         {"-m MODEL -b ground --bogus x.png", 2, "Try 'transgeo embed --help'"},
+        {"-m SELF -b aerial --npy ZIN --scan-npy SIN -o OUT", 2, "has no 'aerial_scan' network"},
+        {"-m NOZ -b aerial --npy ZIN --keep-npy KEEP -o OUT", 2, "does not zoom"},
+        {"-m GONLY -b aerial x.png", 1, "has no 'aerial' network"},
+        {"-m MODEL -b aerial --npy ZIN --scan-npy SCAN1 -o OUT", 1, "has 1 images but"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char args[2000] = "";
         const char *p = bad[i].args;
         while (*p) { /* expand MODEL, IN, ZIN, SIN, KEEP, OUT, NOPE */
-            static const char *const keys[] = {"MODEL", "NOPE", "ZIN", "SIN", "IN", "KEEP", "OUT"};
+            static const char *const keys[] = {"MODEL", "NOPE",  "ZIN", "SIN", "IN",   "KEEP",
+                                               "OUT",   "SELF",  "NOZ", "GONLY", "SCAN1"};
             const char *vals[] = {M, tpath("nope.safetensors"), gpath("aerial_zoom_in.npy"),
                                   gpath("aerial_scan_in.npy"), gpath("ground_in.npy"), gpath("keep.npy"),
-                                  tpath("o.npy")};
-            size_t k;
-            for (k = 0; k < 7; k++)
+                                  tpath("o.npy"), tpath("selfscan.safetensors"), tpath("nozoom.safetensors"),
+                                  tpath("ground.safetensors"), tpath("scan1.npy")};
+            size_t k, nk = sizeof keys / sizeof keys[0];
+            for (k = 0; k < nk; k++)
                 if (!strncmp(p, keys[k], strlen(keys[k]))) break;
-            if (k < 7) {
+            if (k < nk) {
                 strcat(args, vals[k]);
                 p += strlen(keys[k]);
             } else {
@@ -650,6 +662,9 @@ static void test_cli(tg_ctx *ctx)
     TAP_EQ(sh("%s info --verify %s", bin, tpath("flip.safetensors")), 1, "info --verify catches it");
     TAP_OK(file_has("cli.err", "the file is corrupt"), "... with the sha256 message");
     TAP_EQ(sh("%s info", bin), 2, "info without a file -> usage error");
+    TAP_EQ(sh("%s info %s", bin, tpath("nope.safetensors")), 1, "info on a missing file -> exit 1");
+    TAP_OK(file_has("cli.err", "cannot open"), "... cannot open");
+    TAP_EQ(sh("%s info --help", bin), 0, "info --help");
 }
 
 int main(void)

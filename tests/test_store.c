@@ -363,6 +363,27 @@ int main(void)
         TAP_EQ(n, 0, "no match outside the prior");
     }
 
+    /* ---- geometry BLOB check: a footprint passes, every truncation or a
+     * flipped count fails (libspatialite would trust the counts) */
+    {
+        sqlite3_stmt *g = NULL;
+        sqlite3_prepare_v2(db, "SELECT geom FROM tg_tiles LIMIT 1", -1, &g, NULL);
+        sqlite3_step(g);
+        size_t n_g = (size_t)sqlite3_column_bytes(g, 0);
+        unsigned char *b = malloc(n_g);
+        memcpy(b, sqlite3_column_blob(g, 0), n_g);
+        sqlite3_finalize(g);
+        int srid = 0, cls = 0;
+        TAP_EQ(tg_store_geom_check(b, n_g, &srid, &cls), 0, "a footprint BLOB is well formed");
+        TAP_OK(srid == 4326 && cls == 3, "SRID 4326, class 3 (POLYGON)");
+        int bad = 0;
+        for (size_t len = 0; len < n_g; len++) bad += tg_store_geom_check(b, len, NULL, NULL) == 0;
+        TAP_EQ(bad, 0, "every truncation of it is refused");
+        memcpy(b + 43, "\xff\xff\xff\x7f", 4); /* ring count 2^31 - 1 */
+        TAP_EQ(tg_store_geom_check(b, n_g, NULL, NULL), TG_EINVAL, "a huge ring count is refused");
+        free(b);
+    }
+
     /* ---- damaged tile: wrong embedding size is refused, not read out of bounds */
     sqlite3_exec(db, "UPDATE tg_tiles SET embedding = zeroblob(8) WHERE id = 3", NULL, NULL, NULL);
     TAP_EQ(tg_store_tileset(ctx, st, &m, &ts), TG_EMODEL, "a tile of another size is refused");

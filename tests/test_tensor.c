@@ -256,13 +256,63 @@ static void test_bilinear(void)
     TAP_EQ(tg_resize_bilinear(src, 0, 3, dst, 3, 4), TG_EINVAL, "empty input size refused");
 }
 
-int main(void)
+/* OPENBLAS_CORETYPE policy: the user's setting wins; otherwise on an
+ * AVX-512 CPU whose OpenBLAS picked AVX2 kernels, the program re-executes
+ * itself once with SkylakeX. Probed through child processes of this test. */
+static void test_coretype(const char *self)
 {
+    char cmd[2048], line[256] = "";
+    const char *sug = NULL;
+    int want = 0;
+    FILE *f;
+    /* what this process (with the caller's environment) would do */
+    want = tg_blas_suggest_coretype(&sug);
+    tap_diag("OpenBLAS kernels: %s; OPENBLAS_CORETYPE=%s; suggestion: %s", tg_blas_corename(),
+             getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)",
+             want ? sug : "none");
+    snprintf(cmd, sizeof cmd, "OPENBLAS_CORETYPE=Haswell TG_BLAS_REEXEC= '%s' --reexec", self);
+    f = popen(cmd, "r");
+    if (f && fgets(line, sizeof line, f)) {
+    }
+    if (f) pclose(f);
+    TAP_OK(!strncmp(line, "no-reexec core=Haswell", 22), "a user's OPENBLAS_CORETYPE is kept (%s)",
+           strtok(line, "\n") ? line : "");
+    snprintf(cmd, sizeof cmd, "env -u OPENBLAS_CORETYPE -u TG_BLAS_REEXEC '%s' --reexec", self);
+    line[0] = '\0';
+    f = popen(cmd, "r");
+    if (f && fgets(line, sizeof line, f)) {
+    }
+    if (f) pclose(f);
+    strtok(line, "\n");
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        TAP_OK(!strncmp(line, "probe core=SkylakeX", 19) || !strncmp(line, "no-reexec core=SkylakeX", 23) ||
+                   !strncmp(line, "no-reexec core=Cooperlake", 25) ||
+                   !strncmp(line, "no-reexec core=SapphireRapids", 29),
+               "AVX-512 CPU, no OPENBLAS_CORETYPE: AVX-512 kernels after at most one re-exec (%s)", line);
+    else
+        TAP_OK(!strncmp(line, "no-reexec", 9), "CPU without AVX-512: no re-exec (%s)", line);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "--probe")) { /* the re-executed child */
+        printf("probe core=%s env=%s\n", tg_blas_corename(), getenv("OPENBLAS_CORETYPE"));
+        return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "--reexec")) {
+        char *args[] = {argv[0], "--probe", NULL};
+        tg_blas_reexec_preferred(args);
+        printf("no-reexec core=%s\n", tg_blas_corename());
+        return 0;
+    }
     test_arena();
     test_pool();
     test_layernorm();
     test_gelu();
     test_softmax();
     test_bilinear();
+    test_coretype(argv[0]);
     return tap_done();
 }

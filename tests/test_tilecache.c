@@ -471,6 +471,24 @@ static void test_twins(tg_ctx *ctx, const bag *base)
     TAP_OK(alpha_sub && nskip[0] == 3 && all[0].t[0].valid < 0.01,
            "alpha variant skips 3 tiles, tile (0,0) fully transparent (skips %d/%d/%d)", nskip[0], nskip[1],
            nskip[2]);
+
+    /* The same mask as an external .msk file: the same valid shares. */
+    char q[1200];
+    CPLSetConfigOption("GDAL_TIFF_INTERNAL_MASK", "NO");
+    int made = translate(in_data(HRO "_mask.tif", p, sizeof p), in_tmp("tc_extmask.tif", q, sizeof q), "-of GTiff");
+    CPLSetConfigOption("GDAL_TIFF_INTERNAL_MASK", NULL);
+    char msk[1300];
+    snprintf(msk, sizeof msk, "%s.msk", q);
+    bag ext;
+    memset(&ext, 0, sizeof ext);
+    tg_tiler *te = NULL;
+    int rce = made ? -1 : run_all(ctx, q, &o, &ext, &te);
+    int same_ext = !rce && file_size(msk) > 0 && ext.n == all[1].n &&
+                   !strcmp(tg_tiler_get_info(te)->validity, "per-dataset mask");
+    for (int k = 0; same_ext && k < ext.n; k++) same_ext = ext.t[k].valid == all[1].t[k].valid;
+    TAP_OK(same_ext, "external .msk mask: the same valid shares as the internal mask");
+    tg_tiler_free(te);
+    bag_free(&ext);
     for (int i = 0; i < 4; i++) bag_free(&all[i]);
 
     /* Default run on the alpha file: exactly the tiles with >= 50 % valid. */
@@ -547,10 +565,12 @@ static void test_crs(tg_ctx *ctx, const bag *base)
     TAP_OK(in && in->center_lat < 0 && fabs(in->center_lat + 7.995376) < 1e-5, "  centre lat -7.995376");
     tg_tiler_free(t);
 
-    /* Web Mercator and EPSG:4326 copies of the HRO scene -> WGS 84 / UTM 13N. */
+    /* Web Mercator, World Mercator and EPSG:4326 copies of the HRO scene -> WGS 84 / UTM 13N. */
     o = small_opts();
-    static const struct { const char *name, *srs; } w[] = {{"tc_3857.tif", "EPSG:3857"}, {"tc_4326.tif", "EPSG:4326"}};
-    for (int i = 0; i < 2; i++) {
+    static const struct { const char *name, *srs, *why; } w[] = {
+        {"tc_3857.tif", "EPSG:3857", "Mercator"}, {"tc_3395.tif", "EPSG:3395", "Mercator"},
+        {"tc_4326.tif", "EPSG:4326", "geographic"}};
+    for (int i = 0; i < 3; i++) {
         char args[128];
         snprintf(args, sizeof args, "-t_srs %s -r bilinear", w[i].srs);
         if (warp(in_data(HRO ".tif", p, sizeof p), in_tmp(w[i].name, q, sizeof q), args)) {
@@ -563,7 +583,7 @@ static void test_crs(tg_ctx *ctx, const bag *base)
         in = t ? tg_tiler_get_info(t) : NULL;
         TAP_OK(!rc && in->work_epsg == 32613, "%s raster -> EPSG:32613 (%s)", w[i].srs,
                in ? in->work_crs_reason : tg_errmsg(ctx));
-        TAP_OK(in && strstr(in->work_crs_reason, i ? "geographic" : "Mercator") != NULL, "  reason: %s",
+        TAP_OK(in && strstr(in->work_crs_reason, w[i].why) != NULL, "  reason: %s",
                in ? in->work_crs_reason : "");
         double wd = 0;
         int m = 0;
@@ -633,12 +653,13 @@ static void test_types(tg_ctx *ctx, const bag *base)
     tg_tiler_free(t);
     bag_free(&g);
 
-    /* UInt16 12-bit (16 v + 5), Int16 (16 v - 1000), Float32 (v / 255). */
+    /* UInt16 12-bit (16 v + 5), Int16 (16 v - 1000), Float32 and Float64 (v / 255). */
     static const struct { const char *name, *args; double lo, hi; const char *type; } v[] = {
         {"tc_u16.tif", "-ot UInt16 -scale 0 255 5 4085", 5, 4085, "UInt16"},
         {"tc_i16.tif", "-ot Int16 -scale 0 255 -1000 3080", -1000, 3080, "Int16"},
-        {"tc_f32.tif", "-ot Float32 -scale 0 255 0 1", 0, 1, "Float32"}};
-    for (int i = 0; i < 3; i++) {
+        {"tc_f32.tif", "-ot Float32 -scale 0 255 0 1", 0, 1, "Float32"},
+        {"tc_f64.tif", "-ot Float64 -scale 0 255 0 1", 0, 1, "Float64"}};
+    for (int i = 0; i < 4; i++) {
         if (translate(src, in_tmp(v[i].name, q, sizeof q), v[i].args)) {
             TAP_OK(0, "make %s", v[i].name);
             continue;

@@ -1194,8 +1194,9 @@ static double extract_tile(tg_tiler *t, const unsigned char *base, size_t line, 
     return share;
 }
 
-/* Footprint, centre, source window, geotransform of tile (col, row). */
-static void tile_geometry(const tg_tiler *t, int col, int row, tg_tile *o)
+/* Footprint, centre, source window, geotransform of tile (col, row).
+ * Returns 0 when PROJ cannot take the footprint to EPSG:4326 (then NaN). */
+static int tile_geometry(const tg_tiler *t, int col, int row, tg_tile *o)
 {
     const tg_tiler_info *in = &t->info;
     o->col = col;
@@ -1255,6 +1256,9 @@ static void tile_geometry(const tg_tiler *t, int col, int row, tg_tile *o)
     }
     o->work_epsg = in->work_epsg;
     o->work_wkt = t->work_wkt;
+    int finite = isfinite(o->center_lon) && isfinite(o->center_lat);
+    for (int i = 0; i < 4; i++) finite &= isfinite(o->corners_lonlat[i][0]) && isfinite(o->corners_lonlat[i][1]);
+    return finite;
 }
 
 static int alloc_tile_out(tg_ctx *ctx, tg_tiler *t)
@@ -1267,13 +1271,14 @@ static int alloc_tile_out(tg_ctx *ctx, tg_tiler *t)
     return 0;
 }
 
-static void fill_tile(tg_tiler *t, int col, int row, double share, tg_tile *o)
+static int fill_tile(tg_tiler *t, int col, int row, double share, tg_tile *o)
 {
     memset(o, 0, sizeof *o);
-    tile_geometry(t, col, row, o);
+    int finite = tile_geometry(t, col, row, o);
     o->rgb = t->tile_rgb;
     o->alpha = t->tile_alpha;
     o->valid_share = share;
+    return finite;
 }
 
 int tg_tiles_get(tg_ctx *ctx, tg_tiler *t, int col, int row, tg_tile *out)
@@ -1296,7 +1301,9 @@ int tg_tiles_get(tg_ctx *ctx, tg_tiler *t, int col, int row, tg_tile *out)
     if (rc) return rc;
     int keep;
     double share = extract_tile(t, t->one, line, plane, 0, 1, &keep);
-    fill_tile(t, col, row, share, out);
+    if (!fill_tile(t, col, row, share, out))
+        return tg_set_error(ctx, TG_EGEO, "raster '%s': the footprint of tile (col %d, row %d) cannot be "
+                            "transformed from %s to EPSG:4326", t->path, col, row, t->work_name);
     return 0;
 }
 
@@ -1348,7 +1355,7 @@ int tg_tiles_run_rows(tg_ctx *ctx, tg_tiler *t, int row_begin, int row_end, tg_t
                                             &keep);
                 if (!keep || !on_tile) continue;
                 tg_tile tile;
-                fill_tile(t, col, row, share, &tile);
+                if (!fill_tile(t, col, row, share, &tile)) continue; /* outside PROJ's domain */
                 int r = on_tile(&tile, user);
                 if (r > 0) {
                     rc = tg_set_error(ctx, TG_ECANCEL, "raster '%s': cancelled by the tile callback at tile "
