@@ -22,7 +22,10 @@
  * min-heap, so a search reads the matrix once and writes nothing of size n:
  * it is memory-bandwidth bound (see bench/search.sh). Batches of queries use
  * cblas_sgemm over the same blocks (the matrix is read once per batch).
- * OpenBLAS threads are set from tg_ctx_threads(ctx) at each call.
+ * OpenBLAS threads are set from tg_ctx_threads(ctx) at each call, when they
+ * differ (openblas_set_num_threads is process-wide: threads that search at
+ * the same time should all use contexts with the same thread count, e.g. 1
+ * each for one search per worker thread).
  *
  * Ordering: hits are sorted by score, descending; equal scores by id,
  * ascending, so results are deterministic. Rows whose score is NaN are never

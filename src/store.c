@@ -1547,8 +1547,8 @@ int tg_tileset_match(tg_ctx *ctx, const tg_tileset *ts, const float *emb, int k,
     int n_err = nh < TG_STORE_ERROR_K ? nh : TG_STORE_ERROR_K;
     double w[TG_STORE_ERROR_K], wsum = 0;
     for (int j = 0; j < n_err; j++) {
-        /* w_j = exp(10 (s_j - s_1)): see store.h */
-        w[j] = exp(10.0 * ((double)hits[j].score - (double)hits[0].score));
+        /* w_j = exp(alpha (s_j - s_1)): see store.h */
+        w[j] = exp(TG_STORE_ERROR_ALPHA * ((double)hits[j].score - (double)hits[0].score));
         wsum += w[j];
     }
     int n = nh < k ? nh : k;

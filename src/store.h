@@ -32,8 +32,8 @@
  * UNIQUE(raster_id, col, row). A rerun skips the tiles already present and
  * embeds only the missing ones; when every tile is in, the raster is marked
  * complete and re-indexing it (same file bytes, model, tile and stride) adds
- * nothing without reading a pixel. In WAL mode other connections read while
- * a raster is being indexed.
+ * nothing without warping a pixel (the file is read once for its sha256).
+ * In WAL mode other connections read while a raster is being indexed.
  *
  * Search: the embeddings of one model are loaded into a tg_tileset (a
  * tg_index plus each tile's centre and stride), kept by the store and
@@ -44,13 +44,15 @@
  * Error estimate (error_m of a tg_match), documented in transgeo-sql(7):
  * with S the best E = TG_STORE_ERROR_K (10) matches (fewer if fewer
  * candidates), scores s_j, centres c_j, and the match's own centre c:
- *     w_j = exp(10 (s_j - s_1)),
+ *     w_j = exp(TG_STORE_ERROR_ALPHA (s_j - s_1)),      j in S
  *     error_m(c) = max( stride_m / 2, sqrt( sum_j w_j d(c, c_j)^2 / sum_j w_j ) )
  * d = geodesic distance on WGS84 (metres), stride_m = the match's raster
- * stride. 10 is the scale of TransGeo's soft-margin triplet loss
- * (log(1 + exp(10 (d_pos - d_neg))), Jiang et al. 2022, after Hu et al.
- * CVM-Net 2018), under which exp(10 (s_j - s_1)) is the odds that tile j
- * rather than the best one is the true match.
+ * stride. TG_STORE_ERROR_ALPHA = 20 is the scale of the loss TransGeo is
+ * trained with: log(1 + exp(20 (s_neg - s_pos))) on cosine similarities
+ * (official code, criterion/soft_triplet.py, SoftTripletBiLoss alpha=20,
+ * "equivalent to the loss function in CVM-Net with alpha=10" on squared
+ * distances); under it exp(20 (s_j - s_1)) is the odds that tile j rather
+ * than the best one is the true match.
  *
  * Ownership: the caller owns the tg_store (tg_store_close, NULL ok). Models
  * and tilesets returned by the store belong to it. A store, like a sqlite3
@@ -77,8 +79,10 @@ struct sqlite3; /* <sqlite3.h>: not needed to use the store */
 typedef struct tg_store tg_store;
 typedef struct tg_tileset tg_tileset;
 
-/* Matches that define error_m (see above). */
+/* Matches that define error_m, and the similarity scale of their weights
+ * (see above). */
 #define TG_STORE_ERROR_K 10
+#define TG_STORE_ERROR_ALPHA 20.0
 /* Schema version written to tg_meta('schema_version'). */
 #define TG_STORE_SCHEMA_VERSION 1
 

@@ -527,6 +527,15 @@ static int file_has(const char *name, const char *needle)
     return ok;
 }
 
+static int file_has_quiet(const char *name, const char *needle)
+{
+    size_t n = 0;
+    unsigned char *b = st_slurp(tpath(name), &n);
+    int ok = b && memmem(b, n, needle, strlen(needle)) != NULL;
+    free(b);
+    return ok;
+}
+
 static void cli_parity(tg_ctx *ctx, const char *what, const char *out_npy, const char *ref_name)
 {
     tg_npy o, r = load(ctx, ref_name);
@@ -667,7 +676,24 @@ static void test_cli(tg_ctx *ctx)
     TAP_EQ(sh("%s info --help", bin), 0, "info --help");
 }
 
-int main(void)
+/* The golden parity again in a child process with other engine settings:
+ * OpenBLAS-threaded products, baseline (SSE2) kernels, AVX2 kernels. */
+static void test_variants(const char *self)
+{
+    static const char *const envs[] = {"TG_GEMM=blas", "TG_KERNELS=base", "TG_KERNELS=avx2",
+                                       "OPENBLAS_CORETYPE=Haswell", "OPENBLAS_CORETYPE=SkylakeX"};
+    for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
+        char cmd[2400];
+        snprintf(cmd, sizeof cmd, "env %s '%s' --golden-only > '%s' 2>&1", envs[i], self,
+                 tpath("variant.log"));
+        int st = system(cmd);
+        int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0 && file_has("variant.log", "\n1..") &&
+                 !file_has_quiet("variant.log", "not ok");
+        TAP_OK(ok, "golden parity with %s", envs[i]);
+    }
+}
+
+int main(int argc, char **argv)
 {
     snprintf(golden, sizeof golden, "%s/tests/golden/tiny", tap_srcdir());
     snprintf(tmpdir, sizeof tmpdir, "%s/engine", tap_env("TG_TMPDIR", "/tmp"));
@@ -676,6 +702,11 @@ int main(void)
     tg_ctx_create(&ctx);
     test_golden(ctx, 1);
     test_golden(ctx, 2);
+    if (argc > 1 && !strcmp(argv[1], "--golden-only")) {
+        tg_ctx_free(ctx);
+        return tap_done();
+    }
+    test_variants(argv[0]);
     test_selfscan(ctx);
     test_batching(ctx);
     test_api_errors(ctx);

@@ -300,7 +300,7 @@ int main(void)
     {
         double wsum = 0, acc = 0;
         for (int j = 0; j < TG_STORE_ERROR_K; j++) {
-            double w = exp(10 * (mt[j].score - mt[0].score)), d;
+            double w = exp(20 * (mt[j].score - mt[0].score)), d; /* alpha = 20 */
             tg_geo_distance_m(ctx, mt[0].lon, mt[0].lat, mt[j].lon, mt[j].lat, &d);
             wsum += w;
             acc += w * d * d;

@@ -207,6 +207,9 @@ def retrieval_metrics(q, db, q_en, db_en, ks=(1, 5, 10)):
     res = {}
     for k in ks:
         res["R@%d" % k] = 100.0 * float(np.mean([true_idx[i] in order[i, :k] for i in range(len(q))]))
+    rank = np.array([int(np.nonzero(order[i] == true_idx[i])[0][0]) for i in range(len(q))])
+    res["median_rank"] = float(np.median(rank)) + 1.0          # 1 = best
+    res["mean_rank_pct"] = 100.0 * float(np.mean(rank)) / max(1, len(db) - 1)   # chance 50
     top1 = order[:, 0]
     err = d_true[np.arange(len(q)), top1]
     res["median_err_m"] = float(np.median(err))

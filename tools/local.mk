@@ -30,11 +30,10 @@ TG_TESTS += \
 	tests/parity_vigor.sh
 
 # ---- demo model (owned by the demo-model trainer; see models/MODEL_CARD.md) ----
-# The shipped model file, its card, the trainer (tools/train_demo.py, its data
-# module and the end-to-end retrain script) and the test of the shipped file.
+# The trainer (tools/train_demo.py, its data module and the end-to-end retrain
+# script) and the test of the shipped file (models/local.mk distributes and
+# installs models/demo.safetensors and models/MODEL_CARD.md).
 EXTRA_DIST += \
-	models/demo.safetensors \
-	models/MODEL_CARD.md \
 	tools/train_demo.py \
 	tools/train_demo.sh \
 	tools/demo_dataset.py \

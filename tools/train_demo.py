@@ -4,6 +4,7 @@
     train_demo.py stage1   --worlds DIR --val WORLD --state DIR [options]
     train_demo.py stage2   --worlds DIR --val WORLD --state DIR [options]
     train_demo.py export   --state DIR -o models/demo.safetensors
+    train_demo.py export   --state DIR --stage1-only -o stage1.safetensors
     train_demo.py evaluate --model models/demo.safetensors WORLD [WORLD ...]
 
 The architecture is the reference's (tools/reference/transgeo_ref.py, preset
@@ -378,8 +379,12 @@ def train(a):
 def export(a):
     s1 = os.path.join(a.state, "stage1.pth.tar")
     s2 = os.path.join(a.state, "stage2.pth.tar")
-    cmd = [sys.executable, os.path.join(HERE, "convert_checkpoint.py"), "--preset", PRESET,
-           s2, "--scan", s1, "-o", a.output]
+    if a.stage1_only:   # the stage-1 model alone (no zoom), for comparison
+        cmd = [sys.executable, os.path.join(HERE, "convert_checkpoint.py"), "--preset", PRESET,
+               s1, "-o", a.output]
+    else:
+        cmd = [sys.executable, os.path.join(HERE, "convert_checkpoint.py"), "--preset", PRESET,
+               s2, "--scan", s1, "-o", a.output]
     print(" ".join(cmd), flush=True)
     return subprocess.call(cmd)
 
@@ -391,16 +396,12 @@ def evaluate(a):
     res = {}
     for wd in a.world_dirs:
         w = dd.World(wd, cfg["ground_hw"], a.source, max_items=a.max_items)
-        for mode in (["zoom", "stage1"] if a.both else ["zoom"]):
-            if mode == "zoom":
-                r = dd.evaluate_world(w, model.ground, model, cfg, ref.zooms(cfg), a.tile_m, a.stride_m)
-            else:
-                r = dd.evaluate_world(w, model.ground, lambda xn, xs: model.aerial_scan(xs), cfg, True,
-                                      a.tile_m, a.stride_m)
-            r["world"] = os.path.basename(os.path.normpath(wd))
-            r["mode"] = mode
-            print(json.dumps(r, sort_keys=True), flush=True)
-            res["%s/%s" % (r["world"], mode)] = r
+        r = dd.evaluate_world(w, model.ground, model, cfg, ref.zooms(cfg), a.tile_m, a.stride_m)
+        r["world"] = os.path.basename(os.path.normpath(wd))
+        r["model"] = os.path.basename(a.model)
+        r["zoom"] = bool(ref.zooms(cfg))
+        print(json.dumps(r, sort_keys=True), flush=True)
+        res[r["world"]] = r
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1, sort_keys=True)
@@ -423,7 +424,7 @@ def main(argv=None):
         p.add_argument("--max-worlds", type=int, default=0, help="use at most this many worlds (0: all)")
         p.add_argument("--batch", type=int, default=64)
         p.add_argument("--per-world", type=int, default=32, help="panoramas per world in a batch")
-        p.add_argument("--lr", type=float, default=3e-4 if name == "stage1" else 1e-4)
+        p.add_argument("--lr", type=float, default=3e-4 if name == "stage1" else 1.5e-4)
         p.add_argument("--wd", type=float, default=0.03)
         p.add_argument("--warmup-steps", type=int, default=40 if name == "stage1" else 20,
                        help="linear learning-rate warm-up steps")
@@ -441,6 +442,8 @@ def main(argv=None):
     p = sub.add_parser("export", help="convert the stage checkpoints into a model file")
     p.add_argument("--state", required=True)
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--stage1-only", action="store_true",
+                   help="convert the stage-1 checkpoint alone (a no-zoom model, for comparison)")
     p = sub.add_parser("evaluate", help="retrieval metrics of a model file on held-out worlds")
     p.add_argument("--model", required=True)
     p.add_argument("world_dirs", nargs="+")
@@ -448,7 +451,6 @@ def main(argv=None):
     p.add_argument("--max-items", type=int, default=None)
     p.add_argument("--tile-m", type=float, default=64.0)
     p.add_argument("--stride-m", type=float, default=32.0)
-    p.add_argument("--both", action="store_true", help="also evaluate the stage-1 (no zoom) path")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default="")
     a = ap.parse_args(argv)

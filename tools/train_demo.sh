@@ -12,25 +12,26 @@
 #      stage-2 aerial net (pos_embed resized 8x8 -> 10x10) is trained on the
 #      64% most attended patches of the tile at 160x160; ground net continues
 #   4. export: tools/convert_checkpoint.py --preset demo stage2 --scan stage1
-#   5. evaluate on the held-out worlds (R@1/5/10, metre error; JSON in WORKDIR)
+#   5. evaluate on the held-out worlds (R@1/5/10, metre error; JSON in WORKDIR/eval),
+#      the zoom model and the stage-1 model alone
 #
 # Everything is written under WORKDIR (state, logs, data); every step resumes
 # when started again (worlds with world.json are kept, training resumes from
 # WORKDIR/run/stageN.pt).  Environment (defaults = the shipped model's run):
 #   TRANSGEO      the transgeo binary with the `world` command (default: transgeo)
 #   PYTHON3       Python with torch, numpy, PIL, GDAL (default /usr/bin/python3)
-#   N_WORLDS=32 PAIRS=320 SIZE_M=640 JOBS=2   training data
-#   BUDGET1=2100 BUDGET2=1080                 training seconds of stage 1 / 2
+#   N_WORLDS=6 PAIRS=320 SIZE_M=640 JOBS=2    training data
+#   BUDGET1=2100 BUDGET2=960                  training seconds of stage 1 / 2
 #   THREADS=1                                 torch threads
 set -eu
-[ $# -ge 1 ] || { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 work=$1
 out=${2:-$work/demo.safetensors}
 here=$(cd "$(dirname "$0")" && pwd)
 py=${PYTHON3:-/usr/bin/python3}
 tg=${TRANSGEO:-transgeo}
-N_WORLDS=${N_WORLDS:-32} PAIRS=${PAIRS:-320} SIZE_M=${SIZE_M:-640} JOBS=${JOBS:-2}
-BUDGET1=${BUDGET1:-2100} BUDGET2=${BUDGET2:-1080} THREADS=${THREADS:-1}
+N_WORLDS=${N_WORLDS:-6} PAIRS=${PAIRS:-320} SIZE_M=${SIZE_M:-640} JOBS=${JOBS:-2}
+BUDGET1=${BUDGET1:-2100} BUDGET2=${BUDGET2:-960} THREADS=${THREADS:-1}
 mkdir -p "$work"
 
 # 1. data (the training worlds use seeds >= 1000; the demo's worlds are < 1000)
@@ -47,11 +48,14 @@ done
 "$py" "$here/train_demo.py" stage1 --worlds "$work/data/worlds" --val "$work/eval/world_900" \
     --state "$work/run" --budget-s "$BUDGET1" --val-every 150 --threads "$THREADS"
 "$py" "$here/train_demo.py" stage2 --worlds "$work/data/worlds" --val "$work/eval/world_900" \
-    --state "$work/run" --budget-s "$BUDGET2" --val-every 100 --threads "$THREADS"
+    --state "$work/run" --budget-s "$BUDGET2" --val-every 150 --threads "$THREADS"
 
 # 4. export exactly as a user converts official checkpoints
 "$py" "$here/train_demo.py" export --state "$work/run" -o "$out"
 
-# 5. held-out evaluation (zoom and stage-1-only paths)
-"$py" "$here/train_demo.py" evaluate --model "$out" --both --threads "$THREADS" \
+# 5. held-out evaluation: the shipped zoom model, and the stage-1 model alone
+"$py" "$here/train_demo.py" evaluate --model "$out" --threads "$THREADS" \
     --json "$work/eval/metrics.json" "$work/eval/world_7" "$work/eval/world_42"
+"$py" "$here/train_demo.py" export --state "$work/run" --stage1-only -o "$work/run/stage1.safetensors"
+"$py" "$here/train_demo.py" evaluate --model "$work/run/stage1.safetensors" --threads "$THREADS" \
+    --json "$work/eval/metrics_stage1.json" "$work/eval/world_7" "$work/eval/world_42"

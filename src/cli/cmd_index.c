@@ -18,12 +18,23 @@
 #include "model.h"
 #include "store.h"
 
-/* The model used when neither --model nor the database names one. The build
- * defines TG_DEFAULT_MODEL as the installed demo model; a build tree without
- * it falls back to the source tree's copy. */
+/* The model used when neither --model, $TG_MODEL nor the database names one:
+ * the first that exists of TG_DEFAULT_MODEL (if the build defines it), the
+ * installed demo model (TG_MODEL_INSTALLED, src/cli/local.mk) and the source
+ * tree's copy (TG_MODEL_SRC), so that a build tree works before `make install`. */
 #ifndef TG_DEFAULT_MODEL
+#ifdef TG_MODEL_INSTALLED
+#define TG_DEFAULT_MODEL TG_MODEL_INSTALLED
+#else
 #define TG_DEFAULT_MODEL "models/demo.safetensors"
 #endif
+#endif
+static const char *const default_models[] = {
+    TG_DEFAULT_MODEL,
+#ifdef TG_MODEL_SRC
+    TG_MODEL_SRC,
+#endif
+    NULL};
 
 static const char *const CMD = "index";
 
@@ -41,7 +52,8 @@ static void usage(FILE *f)
             "  -m, --model M        a model file (.safetensors, registered under its base\n"
             "                       name) or the name of a model registered in DB; default:\n"
             "                       the model registered in DB when there is exactly one,\n"
-            "                       else $TG_MODEL, else the demo model (%s)\n"
+            "                       else $TG_MODEL, else the demo model:\n"
+            "                       %s\n"
             "      --tile-m M       tile width in metres (default: the model's aerial_tile_m)\n"
             "      --stride-m M     metres between neighbouring tiles (default: half a tile)\n"
             "      --gsd-m M        metres per tile pixel (default: the model's aerial_gsd_m)\n"
@@ -161,13 +173,20 @@ static int choose_model(tg_ctx *ctx, tg_store *st, const char *opt, char *name, 
         return 0;
     }
     const char *env = getenv("TG_MODEL");
-    const char *dflt = env && *env ? env : TG_DEFAULT_MODEL;
-    if (!is_file(dflt))
-        return tg_set_error(ctx, TG_ENOTFOUND,
-                            "no model: the database has none registered and the default model "
-                            "'%s' does not exist; give one with --model FILE.safetensors",
-                            dflt);
-    return register_file(ctx, st, dflt, name, cap);
+    if (env && *env) {
+        if (!is_file(env))
+            return tg_set_error(ctx, TG_ENOTFOUND,
+                                "no model: the database has none registered and TG_MODEL "
+                                "('%s') is not a file; give one with --model FILE.safetensors",
+                                env);
+        return register_file(ctx, st, env, name, cap);
+    }
+    for (int i = 0; default_models[i]; i++)
+        if (is_file(default_models[i])) return register_file(ctx, st, default_models[i], name, cap);
+    return tg_set_error(ctx, TG_ENOTFOUND,
+                        "no model: the database has none registered and the demo model '%s' "
+                        "is not installed; give one with --model FILE.safetensors",
+                        TG_DEFAULT_MODEL);
 }
 
 int cmd_index(int argc, char **argv)

@@ -1,4 +1,5 @@
-# tests/fuzz/local.mk: fuzz harnesses (make fuzz) and corpus replay in make check
+# tests/fuzz/local.mk: fuzz harnesses (make fuzz), corpus replay in make check, and
+# the hardening tests (tests/test_harden.c, tests/harden_inputs.sh, tests/faults_kill.sh)
 # (included by the top Makefile.am). See tests/fuzz/README.md.
 #
 # Two ways to run the harnesses tests/fuzz/fuzz_<name>.c:
@@ -80,3 +81,10 @@ fuzz: fuzz-build
 
 mostlyclean-local:
 	-rm -rf $(FUZZ_DIR) tests/fuzz/work
+
+# ---- hardening tests (issue 10): bad inputs, faults -------------------------------
+check_PROGRAMS += tests/test_harden
+tests_test_harden_SOURCES = tests/test_harden.c tests/tap.h tests/st_edit.h
+tests_test_harden_LDADD = $(TG_TEST_LIBS)
+TG_TESTS += tests/test_harden tests/harden_inputs.sh tests/faults_kill.sh
+EXTRA_DIST += tests/harden_inputs.sh tests/faults_kill.sh

@@ -1,0 +1,172 @@
+#!/bin/sh
+# tests/faults_kill.sh - kill -9 at random points during `transgeo index` and
+# during a batch `transgeo locate`, then rerun: nothing lost, nothing twice.
+#
+#   index   FAULT_ROUNDS (default 20) kills, in chains of FAULT_CHAIN (5): a
+#           copy of a database with the tiny model registered, then
+#           FAULT_CHAIN times `transgeo index` of the 2018 NAIP raster (750 m
+#           tiles: about 130 tiles in three batches) killed with SIGKILL after
+#           a random delay (each run resumes what the killed ones committed),
+#           then a rerun to completion; after it every tile of the grid is
+#           present exactly once (count = distinct (raster, col, row) = an
+#           uninterrupted run's count) with the same embeddings, the raster is
+#           marked complete and PRAGMA integrity_check says ok.
+#   locate  the same with `transgeo locate DIR -o out.gpkg` over 60 photos:
+#           after the rerun the photos layer holds each photo exactly once,
+#           none is listed as failed, and the GeoPackage passes
+#           integrity_check.
+# The delays come from FAULT_SEED (printed; set it to replay a run). A kill
+# that lands after the command finished still counts as a round; the number
+# of kills that hit a running command is printed.
+set -u
+: "${TOP_SRCDIR:?run through make check}"
+: "${TOP_BUILDDIR:?run through make check}"
+: "${TG_SHARED_DATA:=$TOP_SRCDIR/../shared/data}"
+: "${TG_TMPDIR:=${TMPDIR:-/tmp}}"
+: "${FAULT_ROUNDS:=20}"
+: "${FAULT_CHAIN:=5}"
+: "${FAULT_SEED:=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}"
+
+T=$TOP_BUILDDIR/transgeo
+TINY=$TOP_SRCDIR/tests/golden/tiny/model.safetensors
+R=$TG_SHARED_DATA/rasters/m_4709963_se_14_1_20180716.tif
+PHOTO=$TG_SHARED_DATA/photos/fixed_exif.jpg
+W=$TG_TMPDIR/faults_kill
+IDX="--tile-m 750 --stride-m 375 --gsd-m 9.375"
+NPH=60
+rm -rf "$W"
+mkdir -p "$W"
+cd "$W" || exit 1
+
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+diag() { echo "# $*"; }
+command -v sqlite3 >/dev/null 2>&1 || { echo "1..0 # SKIP sqlite3 shell not found"; exit 77; }
+echo "# FAULT_SEED=$FAULT_SEED FAULT_ROUNDS=$FAULT_ROUNDS"
+
+# delays: FAULT_ROUNDS pseudo-random delays in [lo, hi) seconds, one a line
+delays() {
+    awk -v seed="$FAULT_SEED" -v n="$FAULT_ROUNDS" -v lo="$1" -v hi="$2" -v salt="$3" \
+        'BEGIN { srand(seed + salt); for (i = 0; i < n; i++) printf "%.3f\n", lo + rand() * (hi - lo) }'
+}
+# killrun DELAY CMD...: start CMD, SIGKILL it after DELAY s; sets hit=1 when
+# it was still running
+killrun() {
+    d=$1
+    shift
+    "$@" >/dev/null 2>&1 &
+    pid=$!
+    sleep "$d"
+    if kill -9 "$pid" 2>/dev/null; then hit=1; else hit=0; fi
+    wait "$pid" 2>/dev/null
+}
+
+# ---- index -----------------------------------------------------------------------
+# The base database: the model registered, nothing indexed (index of a raster
+# outside the model's reach would do nothing; register through a tiny index
+# run of a one-tile raster instead, then drop its tiles).
+"$T" index -q "$TOP_SRCDIR/tests/fuzz/data/r.tif" --db base.sqlite -m "$TINY" --tile-m 160 --stride-m 160 \
+    >"$W/base.log" 2>&1
+sqlite3 base.sqlite "DELETE FROM tg_tiles; DELETE FROM tg_rasters;" 2>>"$W/base.log"
+cp base.sqlite ref.sqlite
+start=$(date +%s.%N)
+"$T" index -q "$R" --db ref.sqlite $IDX >>"$W/base.log" 2>&1
+rc=$?
+secs=$(echo "$start $(date +%s.%N)" | awk '{ printf "%.2f", $2 - $1 }')
+want=$(sqlite3 ref.sqlite "SELECT count(*) FROM tg_tiles")
+if [ "$rc" -ne 0 ] || [ "${want:-0}" -lt 50 ]; then
+    notok "reference index run (exit $rc, ${want:-0} tiles)"
+    diag "$(cat "$W/base.log")"
+    echo "1..$n"
+    exit 1
+fi
+ok "reference index run: $want tiles in $secs s"
+emb() { sqlite3 "$1" "SELECT group_concat(x, ';') FROM (SELECT col || ',' || row || ':' || hex(embedding) x
+    FROM tg_tiles ORDER BY col, row)" | sha256sum | cut -c1-16; }
+ref_emb=$(emb ref.sqlite)
+# kill anywhere from the start-up to the end of a whole run
+hi=$(echo "$secs" | awk '{ printf "%.3f", $1 + 0.05 }')
+hits=0 bad=0 round=0 chain=0
+for d in $(delays 0.02 "$hi" 1); do
+    round=$((round + 1))
+    if [ $(((round - 1) % FAULT_CHAIN)) -eq 0 ]; then
+        chain=$((chain + 1))
+        rm -f run.sqlite run.sqlite-wal run.sqlite-shm
+        cp base.sqlite run.sqlite
+        ds=
+    fi
+    ds="$ds $d"
+    killrun "$d" "$T" index -q "$R" --db run.sqlite $IDX
+    hits=$((hits + hit))
+    [ $((round % FAULT_CHAIN)) -eq 0 ] || [ "$round" -eq "$FAULT_ROUNDS" ] || continue
+    "$T" index -q "$R" --db run.sqlite $IDX >"$W/rerun.log" 2>&1
+    rc=$?
+    got=$(sqlite3 run.sqlite "SELECT count(*) || ' ' || count(DISTINCT raster_id || ',' || col || ',' || row)
+        || ' ' || (SELECT count(*) FROM tg_rasters) || ' ' || (SELECT min(complete) FROM tg_rasters) FROM tg_tiles")
+    ic=$(sqlite3 run.sqlite "PRAGMA integrity_check")
+    e=$(emb run.sqlite)
+    if [ "$rc" -ne 0 ] || [ "$got" != "$want $want 1 1" ] || [ "$ic" != "ok" ] || [ "$e" != "$ref_emb" ]; then
+        bad=$((bad + 1))
+        diag "index chain $chain (kills after$ds s): rerun exit $rc; tiles/distinct/rasters/complete '$got'" \
+            "(want '$want $want 1 1'); integrity '$ic'; embeddings $([ "$e" = "$ref_emb" ] && echo same || echo differ)"
+        head -5 "$W/rerun.log" | sed 's/^/#   /'
+    fi
+done
+if [ "$bad" -eq 0 ]; then
+    ok "index: $round kills ($hits during a run) in $chain chains; each rerun gives every tile once, same embeddings, integrity ok"
+else
+    notok "index: $bad of $chain kill chains left a bad database"
+fi
+
+# ---- locate ------------------------------------------------------------------------
+mkdir -p photos
+i=0
+while [ "$i" -lt "$NPH" ]; do
+    cp "$PHOTO" "photos/p$i.jpg"
+    i=$((i + 1))
+done
+start=$(date +%s.%N)
+"$T" locate -q photos --db ref.sqlite -o ref.gpkg >"$W/locate.log" 2>&1
+rc=$?
+secs=$(echo "$start $(date +%s.%N)" | awk '{ printf "%.2f", $2 - $1 }')
+nref=$(sqlite3 ref.gpkg "SELECT count(*) FROM photos" 2>/dev/null)
+if [ "$rc" -ne 0 ] || [ "${nref:-0}" -ne "$NPH" ]; then
+    notok "reference locate run (exit $rc, ${nref:-0} photos)"
+    diag "$(cat "$W/locate.log")"
+else
+    ok "reference locate run: $NPH photos in $secs s"
+fi
+hi=$(echo "$secs" | awk '{ printf "%.3f", $1 + 0.05 }')
+hits=0 bad=0 round=0 chain=0
+for d in $(delays 0.02 "$hi" 2); do
+    round=$((round + 1))
+    if [ $(((round - 1) % FAULT_CHAIN)) -eq 0 ]; then
+        chain=$((chain + 1))
+        rm -f out.gpkg out.gpkg-wal out.gpkg-shm out.gpkg-journal
+        ds=
+    fi
+    ds="$ds $d"
+    killrun "$d" "$T" locate -q photos --db ref.sqlite -o out.gpkg
+    hits=$((hits + hit))
+    [ $((round % FAULT_CHAIN)) -eq 0 ] || [ "$round" -eq "$FAULT_ROUNDS" ] || continue
+    "$T" locate -q photos --db ref.sqlite -o out.gpkg >"$W/rerun.log" 2>&1
+    rc=$?
+    got=$(sqlite3 out.gpkg "SELECT count(*) || ' ' || count(DISTINCT file) || ' ' ||
+        (SELECT count(*) FROM failures) FROM photos" 2>&1)
+    ic=$(sqlite3 out.gpkg "PRAGMA integrity_check" 2>&1)
+    if [ "$rc" -ne 0 ] || [ "$got" != "$NPH $NPH 0" ] || [ "$ic" != "ok" ]; then
+        bad=$((bad + 1))
+        diag "locate chain $chain (kills after$ds s): rerun exit $rc; photos/distinct/failures '$got'" \
+            "(want '$NPH $NPH 0'); integrity '$ic'"
+        head -5 "$W/rerun.log" | sed 's/^/#   /'
+    fi
+done
+if [ "$bad" -eq 0 ]; then
+    ok "locate: $round kills ($hits during a run) in $chain chains; each rerun lists every photo once, integrity ok"
+else
+    notok "locate: $bad of $chain kill chains left a bad output"
+fi
+
+echo "1..$n"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,477 @@
+/* test_harden.c - hardening cases at the library level (issue 10), each with
+ * its error code and message checked and the database checked afterwards:
+ *
+ *  1. model container sweeps: every prefix of the tiny model's header and
+ *     data start (truncation), and every single-bit flip of its first 600
+ *     header bytes, through the reader interface (tg_st_open_reader): an
+ *     error with a message, or a valid parse; never a crash;
+ *  2. a model file re-registered under the same name with the same sha256
+ *     metadata but another config (out_dim 12 instead of 24, made by editing
+ *     the header only): registering or locating must fail with TG_EMODEL,
+ *     never mix 12- and 24-float embeddings (an ASan build shows a heap
+ *     overflow when it does);
+ *  3. the decompression-bomb limit is configurable: a 50000 x 50000 PNG
+ *     header is refused by default (before decoding), a small photo is refused
+ *     under a lowered process limit and accepted again after restoring it,
+ *     and tg_image_opts.max_pixels applies per call;
+ *  4. a read-only store (TG_STORE_READONLY): indexing and registering fail
+ *     with TG_EDB "read-only", nothing changes, search still works;
+ *  5. a locked database (another connection in BEGIN EXCLUSIVE): with a
+ *     short busy timeout indexing fails with TG_EBUSY "database is locked" and
+ *     nothing changes; with the lock released during the busy timeout it
+ *     waits and succeeds;
+ *  6. disk full (PRAGMA max_page_count) during tg_store_index_raster:
+ *     TG_EDB "database or disk is full", only whole batches stored, the
+ *     raster not complete; after lifting the limit a rerun completes to
+ *     the tiles and embeddings of an unconstrained run.
+ * Fixtures: tests/golden/tiny/model.safetensors, the 2018 NAIP raster of
+ * shared/data (500 m tiles), shared/data/photos/fixed_exif.jpg. */
+#include "config.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "model.h"
+#include "safetensors.h"
+#include "store.h"
+#include "tap.h"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "st_edit.h"
+#pragma GCC diagnostic pop
+
+static char tiny[1024], raster[1024], photo[1024], tmp[1024];
+static tg_ctx *ctx;
+
+static void tmp_path(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/test_harden_%s", tmp, name);
+}
+
+static void remove_db(const char *p)
+{
+    char x[1200];
+    unlink(p);
+    snprintf(x, sizeof x, "%s-wal", p);
+    unlink(x);
+    snprintf(x, sizeof x, "%s-shm", p);
+    unlink(x);
+}
+
+static int has(const char *hay, const char *needle)
+{
+    int ok = hay && strstr(hay, needle) != NULL;
+    if (!ok) printf("#   message: %s\n#   expected to contain: %s\n", hay ? hay : "(null)", needle);
+    return ok;
+}
+
+static long long sql_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    long long v = -999;
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    else
+        printf("# sql failed: %s: %s\n", sql, sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+    return v;
+}
+
+/* A digest of what the store holds: models, rasters, tiles with embeddings. */
+static unsigned long long db_digest(sqlite3 *db)
+{
+    static const char *q[] = {
+        "SELECT id, name, sha256, path FROM tg_models ORDER BY id",
+        "SELECT id, sha256, tile_m, stride_m, complete, n_tiles FROM tg_rasters ORDER BY id",
+        "SELECT id, raster_id, col, row, embedding, geom FROM tg_tiles ORDER BY id"};
+    unsigned long long h = 1469598103934665603ULL;
+    for (size_t i = 0; i < sizeof q / sizeof *q; i++) {
+        sqlite3_stmt *s = NULL;
+        if (sqlite3_prepare_v2(db, q[i], -1, &s, NULL) != SQLITE_OK) return 0;
+        while (sqlite3_step(s) == SQLITE_ROW)
+            for (int c = 0; c < sqlite3_column_count(s); c++) {
+                const unsigned char *b = sqlite3_column_blob(s, c);
+                int n = sqlite3_column_bytes(s, c);
+                for (int j = 0; j < n; j++) h = (h ^ b[j]) * 1099511628211ULL;
+                h = (h ^ 0xff) * 1099511628211ULL;
+            }
+        sqlite3_finalize(s);
+    }
+    return h;
+}
+
+/* ---- 1. container sweeps ---------------------------------------------------------- */
+
+static void sweeps(void)
+{
+    size_t n = 0;
+    unsigned char *b = st_slurp(tiny, &n);
+    if (!TAP_OK(b && n > 8, "read the tiny model")) return;
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = (hl << 8) | b[i];
+    size_t end = 8 + (size_t)hl + 512 < n ? 8 + (size_t)hl + 512 : n;
+    int bad = 0, n_err = 0;
+    for (size_t len = 0; len < end; len += (len < 64 ? 1 : 37)) {
+        unsigned char *c = malloc(len ? len : 1); /* exact size: ASan sees over-reads */
+        memcpy(c, b, len);
+        tg_st_reader r;
+        tg_st_reader_mem(&r, c, len, "truncated");
+        tg_safetensors *st = NULL;
+        tg_clear_error(ctx);
+        int rc = tg_st_open_reader(ctx, &r, &st);
+        if (rc == 0 || st || tg_errcode(ctx) != rc || !*tg_errmsg(ctx)) {
+            if (!bad++) printf("# prefix %zu: rc %d, message '%s'\n", len, rc, tg_errmsg(ctx));
+        }
+        if (rc == TG_EFORMAT) n_err++;
+        tg_st_close(st);
+        free(c);
+    }
+    TAP_OK(bad == 0 && n_err > 0, "every truncated prefix (%d) is refused with TG_EFORMAT and a message",
+           n_err);
+    bad = 0;
+    int n_ok = 0;
+    n_err = 0;
+    for (size_t i = 0; i < 600 && i < n; i++)
+        for (int bit = 0; bit < 8; bit++) {
+            b[i] ^= (unsigned char)(1u << bit);
+            tg_st_reader r;
+            tg_st_reader_mem(&r, b, n, "flipped");
+            tg_safetensors *st = NULL;
+            tg_clear_error(ctx);
+            int rc = tg_st_open_reader(ctx, &r, &st);
+            if (rc == 0) n_ok++;
+            else if (st || tg_errcode(ctx) != rc || !*tg_errmsg(ctx)) bad++;
+            else n_err++;
+            tg_st_close(st);
+            b[i] ^= (unsigned char)(1u << bit);
+        }
+    TAP_OK(bad == 0, "4800 single-bit flips of the header: %d refused with a message, %d still valid",
+           n_err, n_ok);
+    free(b);
+}
+
+/* ---- 2. same sha256, another config ---------------------------------------------- */
+
+static void out12(json_t *root, void *user)
+{
+    (void)user;
+    st_meta_set(root, "out_dim", "12");
+    const char *k;
+    json_t *v;
+    json_object_foreach(root, k, v) {
+        if (!strstr(k, ".head")) continue;
+        json_t *shape = json_object_get(v, "shape"), *off = json_object_get(v, "data_offsets");
+        json_array_set_new(shape, 0, json_integer(12));
+        json_int_t bytes = 4;
+        for (size_t i = 0; i < json_array_size(shape); i++) bytes *= json_integer_value(json_array_get(shape, i));
+        json_array_set_new(off, 1, json_integer(json_integer_value(json_array_get(off, 0)) + bytes));
+    }
+}
+
+static void same_sha_other_config(void)
+{
+    char db[1200], o12[1200];
+    tmp_path(db, sizeof db, "sha.sqlite");
+    tmp_path(o12, sizeof o12, "out12.safetensors");
+    remove_db(db);
+    if (!TAP_OK(st_rewrite(tiny, o12, out12, NULL) == 0, "make the out_dim 12 variant")) return;
+    tg_model *m = NULL;
+    int rc = tg_model_load(ctx, o12, &m);
+    TAP_OK(rc == 0 && tg_model_config_get(m)->out_dim == 12 &&
+               !strcmp(tg_model_config_get(m)->sha256,
+                       "da3ccc0bf014efb2731b36da15da9bb6fce72ef6a2d3b6bcdece645d9d86ee23"),
+           "the variant loads: out_dim 12, the tiny model's sha256 metadata (%s)", tg_errmsg(ctx));
+    tg_model_free(m);
+
+    tg_store *st = NULL;
+    tg_store_index_opts o;
+    tg_store_index_opts_default(&o);
+    o.tile_m = 1000;
+    o.stride_m = 1000;
+    o.gsd_m = 12.5;
+    rc = tg_store_open(ctx, db, TG_STORE_CREATE, &st);
+    if (!rc) rc = tg_store_model_register(ctx, st, "m", tiny, NULL);
+    if (!rc) rc = tg_store_index_raster(ctx, st, raster, &o, NULL);
+    tg_store_close(st);
+    st = NULL;
+    if (!TAP_OK(rc == 0, "index with the tiny model (%s)", tg_errmsg(ctx))) return;
+
+    /* a new store: nothing cached */
+    rc = tg_store_open(ctx, db, 0, &st);
+    int reg = rc ? rc : tg_store_model_register(ctx, st, "m", o12, NULL);
+    if (reg == 0) {
+        tg_match best[3];
+        int n = 0;
+        tg_clear_error(ctx);
+        rc = tg_store_locate_path(ctx, st, "m", photo, 3, NULL, best, &n, NULL);
+        TAP_OK(rc == TG_EMODEL, "same sha256, out_dim 12 instead of 24: locating fails with TG_EMODEL "
+               "(got %d, %d matches: %s)", rc, n, tg_errmsg(ctx));
+    } else {
+        TAP_OK(reg == TG_EMODEL && has(tg_errmsg(ctx), "out_dim"),
+               "same sha256, out_dim 12 instead of 24: re-registering is refused with TG_EMODEL");
+    }
+    tg_store_close(st);
+    remove_db(db);
+    unlink(o12);
+}
+
+/* ---- 3. decompression-bomb limit ----------------------------------------------------- */
+
+static unsigned crc32_of(const unsigned char *p, size_t n)
+{
+    unsigned c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+    }
+    return ~c;
+}
+
+static size_t png_chunk(unsigned char *o, const char *type, const unsigned char *d, unsigned n)
+{
+    o[0] = (unsigned char)(n >> 24); o[1] = (unsigned char)(n >> 16); o[2] = (unsigned char)(n >> 8);
+    o[3] = (unsigned char)n;
+    memcpy(o + 4, type, 4);
+    if (n) memcpy(o + 8, d, n);
+    unsigned c = crc32_of(o + 4, 4 + n);
+    o[8 + n] = (unsigned char)(c >> 24); o[9 + n] = (unsigned char)(c >> 16);
+    o[10 + n] = (unsigned char)(c >> 8); o[11 + n] = (unsigned char)c;
+    return 12 + n;
+}
+
+static void bomb(void)
+{
+    /* PNG: signature, IHDR 50000 x 50000 RGB 8-bit, an empty stored-zlib IDAT, IEND */
+    unsigned char png[128];
+    size_t n = 0;
+    memcpy(png, "\x89PNG\r\n\x1a\n", 8);
+    n = 8;
+    unsigned char ihdr[13] = {0, 0, 0xc3, 0x50, 0, 0, 0xc3, 0x50, 8, 2, 0, 0, 0};
+    n += png_chunk(png + n, "IHDR", ihdr, 13);
+    static const unsigned char idat[] = {0x78, 0x01, 0x01, 0x00, 0x00, 0xff, 0xff, 0, 0, 0, 1};
+    n += png_chunk(png + n, "IDAT", idat, sizeof idat);
+    n += png_chunk(png + n, "IEND", NULL, 0);
+    tg_image *img = NULL;
+    int rc = tg_image_load_mem(ctx, png, n, &img);
+    TAP_OK(rc == TG_EIMAGE && img == NULL && has(tg_errmsg(ctx), "2500000000 pixels") &&
+               has(tg_errmsg(ctx), "decompression-bomb"),
+           "50000 x 50000 PNG header: refused before decoding (TG_EIMAGE)");
+    tg_image_free(img);
+
+    long long dflt = tg_image_max_pixels();
+    TAP_EQ(dflt, TG_IMAGE_MAX_PIXELS_DEFAULT, "default limit 100 Mpx");
+    tg_image_set_max_pixels(1000);
+    img = NULL;
+    rc = tg_image_load(ctx, photo, &img);
+    TAP_OK(rc == TG_EIMAGE && has(tg_errmsg(ctx), "more than the limit of 1000 pixels"),
+           "process limit lowered to 1000 px: the photo is refused");
+    tg_image_free(img);
+    img = NULL;
+    tg_image_opts opts;
+    tg_image_opts_default(&opts);
+    TAP_EQ(opts.max_pixels, 1000, "tg_image_opts_default takes the process limit");
+    opts.max_pixels = 10000000;
+    rc = tg_image_load_ex(ctx, photo, &opts, &img);
+    TAP_OK(rc == 0 && img, "a per-call limit (tg_image_opts.max_pixels) overrides it (%s)", tg_errmsg(ctx));
+    tg_image_free(img);
+    tg_image_set_max_pixels(0);
+    TAP_EQ(tg_image_max_pixels(), TG_IMAGE_MAX_PIXELS_DEFAULT, "0 restores the default");
+    img = NULL;
+    rc = tg_image_load(ctx, photo, &img);
+    TAP_OK(rc == 0, "the photo loads again (%s)", tg_errmsg(ctx));
+    tg_image_free(img);
+}
+
+/* ---- 4-6. database states ---------------------------------------------------------------- */
+
+static void base_db(const char *db, tg_store_index_opts *o)
+{
+    remove_db(db);
+    tg_store *st = NULL;
+    int rc = tg_store_open(ctx, db, TG_STORE_CREATE, &st);
+    if (!rc) rc = tg_store_model_register(ctx, st, "m", tiny, NULL);
+    tg_store_index_opts_default(o);
+    o->tile_m = 1000;
+    o->stride_m = 1000;
+    o->gsd_m = 12.5;
+    if (!rc) rc = tg_store_index_raster(ctx, st, raster, o, NULL);
+    if (rc) printf("# base database: %s\n", tg_errmsg(ctx));
+    tg_store_close(st);
+    o->tile_m = 500; /* the next runs: another tiling of the same raster */
+    o->stride_m = 500;
+    o->gsd_m = 6.25;
+}
+
+static void read_only(void)
+{
+    char db[1200];
+    tmp_path(db, sizeof db, "ro.sqlite");
+    tg_store_index_opts o;
+    base_db(db, &o);
+    tg_store *st = NULL;
+    int rc = tg_store_open(ctx, db, TG_STORE_READONLY, &st);
+    if (!TAP_OK(rc == 0, "open read-only (%s)", tg_errmsg(ctx))) return;
+    unsigned long long before = db_digest(tg_store_db(st));
+    rc = tg_store_index_raster(ctx, st, raster, &o, NULL);
+    TAP_OK(rc == TG_EDB && has(tg_errmsg(ctx), "read-only"), "read-only store: indexing fails with TG_EDB");
+    rc = tg_store_model_register(ctx, st, "x", tiny, NULL);
+    TAP_OK(rc == TG_EDB && has(tg_errmsg(ctx), "read-only"), "read-only store: registering fails with TG_EDB");
+    tg_match best[2];
+    int n = 0;
+    rc = tg_store_locate_path(ctx, st, NULL, photo, 2, NULL, best, &n, NULL);
+    TAP_OK(rc == 0 && n == 2, "read-only store: locating works (%s)", tg_errmsg(ctx));
+    TAP_OK(db_digest(tg_store_db(st)) == before, "read-only store: database unchanged");
+    tg_store_close(st);
+    remove_db(db);
+}
+
+typedef struct {
+    char path[1200];
+    int hold_ms;
+    sqlite3 *db;
+    int locked;
+} holder;
+
+static void *hold_lock(void *p)
+{
+    holder *h = p;
+    usleep((useconds_t)h->hold_ms * 1000);
+    sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    return NULL;
+}
+
+static int take_lock(holder *h)
+{
+    if (sqlite3_open(h->path, &h->db) != SQLITE_OK) return -1;
+    return sqlite3_exec(h->db, "BEGIN EXCLUSIVE; INSERT INTO tg_meta(key, value) VALUES ('harden', 'x')",
+                        NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+static void locked(void)
+{
+    char db[1200];
+    tmp_path(db, sizeof db, "lock.sqlite");
+    tg_store_index_opts o;
+    base_db(db, &o);
+    holder h;
+    memset(&h, 0, sizeof h);
+    snprintf(h.path, sizeof h.path, "%s", db);
+    if (!TAP_OK(take_lock(&h) == 0, "another connection holds BEGIN EXCLUSIVE")) return;
+    tg_store *st = NULL;
+    int rc = tg_store_open(ctx, db, 0, &st);
+    if (!TAP_OK(rc == 0, "open the store (%s)", tg_errmsg(ctx))) return;
+    sqlite3_busy_timeout(tg_store_db(st), 100);
+    unsigned long long before = db_digest(tg_store_db(st));
+    tg_store_index_result res;
+    rc = tg_store_index_raster(ctx, st, raster, &o, &res);
+    TAP_OK(rc == TG_EBUSY && has(tg_errmsg(ctx), "database is locked"),
+           "locked, 100 ms busy timeout: TG_EBUSY 'database is locked' (got %d)", rc);
+    TAP_OK(db_digest(tg_store_db(st)) == before, "locked: database unchanged");
+    /* released after 300 ms, within a 10 s busy timeout: waits, then indexes */
+    sqlite3_busy_timeout(tg_store_db(st), 10000);
+    h.hold_ms = 300;
+    pthread_t th;
+    pthread_create(&th, NULL, hold_lock, &h);
+    rc = tg_store_index_raster(ctx, st, raster, &o, &res);
+    pthread_join(th, NULL);
+    TAP_OK(rc == 0 && res.complete && res.n_added > 0,
+           "lock released during the busy timeout: indexing waits and completes (%s)", tg_errmsg(ctx));
+    sqlite3_close(h.db);
+    tg_store_close(st);
+    remove_db(db);
+}
+
+static void disk_full(void)
+{
+    char db[1200], ref[1200];
+    tmp_path(db, sizeof db, "full.sqlite");
+    tmp_path(ref, sizeof ref, "full_ref.sqlite");
+    tg_store_index_opts o;
+    base_db(ref, &o);
+    tg_store *st = NULL;
+    tg_store_index_result res;
+    int rc = tg_store_open(ctx, ref, 0, &st);
+    if (!rc) rc = tg_store_index_raster(ctx, st, raster, &o, &res);
+    long long want = rc ? -1 : sql_int(tg_store_db(st), "SELECT count(*) FROM tg_tiles");
+    unsigned long long want_digest = rc ? 0 : db_digest(tg_store_db(st));
+    tg_store_close(st);
+    st = NULL;
+    if (!TAP_OK(rc == 0, "reference run: %lld tiles (%s)", want, tg_errmsg(ctx))) return;
+
+    base_db(db, &o);
+    rc = tg_store_open(ctx, db, 0, &st);
+    if (!TAP_OK(rc == 0, "open the store (%s)", tg_errmsg(ctx))) return;
+    sqlite3 *h = tg_store_db(st);
+    long long before = sql_int(h, "SELECT count(*) FROM tg_tiles");
+    char sql[128];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", sql_int(h, "PRAGMA page_count") + 12);
+    sqlite3_exec(h, sql, NULL, NULL, NULL);
+    o.batch_tiles = 4;
+    rc = tg_store_index_raster(ctx, st, raster, &o, &res);
+    long long after = sql_int(h, "SELECT count(*) FROM tg_tiles");
+    TAP_OK(rc == TG_EDB && has(tg_errmsg(ctx), "database or disk is full"),
+           "disk full: TG_EDB 'database or disk is full' (got %d)", rc);
+    TAP_OK(after - before >= 0 && after < want && (after - before) % 4 == 0 && res.n_added == after - before,
+           "disk full: whole batches only (%lld tiles added, batches of 4; result says %lld)",
+           after - before, res.n_added);
+    TAP_EQ(sql_int(h, "SELECT count(*) FROM tg_rasters WHERE complete = 0"), 1,
+           "disk full: the raster is not marked complete");
+    sqlite3_exec(h, "PRAGMA max_page_count = 1073741823", NULL, NULL, NULL);
+    rc = tg_store_index_raster(ctx, st, raster, &o, &res);
+    TAP_OK(rc == 0 && res.complete && res.n_present == after - before,
+           "limit lifted: the rerun completes, skipping the %lld stored tiles (%s)", after - before,
+           tg_errmsg(ctx));
+    TAP_EQ(sql_int(h, "SELECT count(*) FROM tg_tiles"), want, "rerun: as many tiles as an unconstrained run");
+    TAP_EQ(sql_int(h, "SELECT count(*) - count(DISTINCT raster_id || ',' || col || ',' || row) FROM tg_tiles"), 0,
+           "rerun: no tile twice");
+    tg_store_close(st);
+    st = NULL;
+    /* ids differ between the runs (the failed batches used some): compare content */
+    sqlite3 *a = NULL, *b = NULL;
+    sqlite3_open(db, &a);
+    sqlite3_open(ref, &b);
+    static const char *q = "SELECT group_concat(col || ',' || row || ':' || hex(embedding), ';') FROM "
+                           "(SELECT * FROM tg_tiles ORDER BY raster_id, col, row)";
+    sqlite3_stmt *sa = NULL, *sb = NULL;
+    int same = sqlite3_prepare_v2(a, q, -1, &sa, NULL) == SQLITE_OK &&
+               sqlite3_prepare_v2(b, q, -1, &sb, NULL) == SQLITE_OK && sqlite3_step(sa) == SQLITE_ROW &&
+               sqlite3_step(sb) == SQLITE_ROW && sqlite3_column_bytes(sa, 0) == sqlite3_column_bytes(sb, 0) &&
+               !memcmp(sqlite3_column_blob(sa, 0), sqlite3_column_blob(sb, 0), (size_t)sqlite3_column_bytes(sa, 0));
+    TAP_OK(same, "rerun: the same tiles and embeddings as an unconstrained run");
+    sqlite3_stmt *ic = NULL;
+    TAP_OK(sqlite3_prepare_v2(a, "PRAGMA integrity_check", -1, &ic, NULL) == SQLITE_OK &&
+               sqlite3_step(ic) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(ic, 0), "ok"),
+           "rerun: integrity_check ok");
+    sqlite3_finalize(ic);
+    sqlite3_finalize(sa);
+    sqlite3_finalize(sb);
+    sqlite3_close(a);
+    sqlite3_close(b);
+    (void)want_digest;
+    remove_db(db);
+    remove_db(ref);
+}
+
+int main(void)
+{
+    snprintf(tiny, sizeof tiny, "%s/tests/golden/tiny/model.safetensors", tap_srcdir());
+    snprintf(raster, sizeof raster, "%s/rasters/m_4709963_se_14_1_20180716.tif", tap_shared());
+    snprintf(photo, sizeof photo, "%s/photos/fixed_exif.jpg", tap_shared());
+    snprintf(tmp, sizeof tmp, "%s", tap_env("TG_TMPDIR", "/tmp"));
+    if (tg_ctx_create(&ctx)) return 1;
+    tg_ctx_set_threads(ctx, 1);
+    sweeps();
+    same_sha_other_config();
+    bomb();
+    read_only();
+    locked();
+    disk_full();
+    tg_ctx_free(ctx);
+    return tap_done();
+}
