@@ -23,6 +23,14 @@ gdalinfo "$out/map.png" 2>/dev/null | grep -q "Driver: PNG"; ok $? "map.png is a
 npts=$(ogrinfo -q -sql "SELECT COUNT(*) AS n FROM photos" "$out/located.gpkg" 2>/dev/null | sed -n 's/.*n (Integer[^)]*) = //p')
 [ "${npts:-0}" -eq $PANOS ]; ok $? "located.gpkg has one point per panorama ($npts of $PANOS)"
 grep -q "panoramas (360 degrees): $PANOS located" "$out.txt"; ok $? "every panorama evaluated"
+# transgeo info on the demo's database: models, rasters, tile count, extent.
+"$tg" info "$out/demo.sqlite" > "$out.info" 2>&1; ok $? "transgeo info DB exits 0"
+ntiles=$(sed -n 's/^tiles: *\([0-9]*\)$/\1/p' "$out.info")
+itiles=$(sed -n 's/^index: \([0-9]*\) tiles.*/\1/p' "$out.txt")
+[ -n "$ntiles" ] && [ "$ntiles" = "$itiles" ]; ok $? "info DB: tile count $ntiles = indexed $itiles"
+grep -q "model demo, complete" "$out.info"; ok $? "info DB: the raster is complete, with model demo"
+"$tg" info --json "$out/demo.sqlite" | "${PYTHON3:-/usr/bin/python3}" -c 'import json,sys; d=json.load(sys.stdin); assert d["models"][0]["name"]=="demo" and len(d["extent_centres"])==4' 2>/dev/null
+ok $? "info --json DB: models and extent"
 # R@10 of the shipped model on this unseen town, against chance (10 / number of
 # tiles). Measured 2026-11-25: R@10 25% over 361 tiles (chance 2.8%); the
 # threshold keeps a wide margin. The model is small and under-trained: see

@@ -113,7 +113,7 @@ int cli_fail_msg(const char *cmd, const char *msg)
 
 const char *cli_default_model(void)
 {
-    const char *env = getenv("TRANSGEO_MODEL");
+    const char *env = getenv("TG_MODEL");
     if (env && *env) return env;
 #ifdef TG_MODEL_SRC
     if (access(TG_MODEL_SRC, R_OK) == 0) return TG_MODEL_SRC;

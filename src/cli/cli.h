@@ -42,7 +42,7 @@ double cli_now(void); /* monotonic seconds */
 /* Print "transgeo NAME: msg" and return TG_EXIT_ERROR. */
 int cli_fail_msg(const char *cmd, const char *msg);
 
-/* The model used when none is given: $TRANSGEO_MODEL, else the shipped demo
+/* The model used when none is given: $TG_MODEL, else the shipped demo
  * model of this build tree (uninstalled use), else the installed copy under
  * $(pkgdatadir)/models. NULL when none of them exists. */
 const char *cli_default_model(void);

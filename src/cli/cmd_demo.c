@@ -143,7 +143,7 @@ int cmd_demo(int argc, char **argv)
 
     const char *model_path = model_arg ? model_arg : cli_default_model();
     if (!model_path)
-        return cli_fail_msg(CMD, "no demo model found (looked for $TRANSGEO_MODEL, the build "
+        return cli_fail_msg(CMD, "no demo model found (looked for $TG_MODEL, the build "
                                  "tree's models/demo.safetensors and the installed copy); give "
                                  "one with --model FILE");
 

@@ -10,6 +10,9 @@
 #include "cli.h"
 #include "model.h"
 #include "transgeo_model.h"
+#include "store.h"
+
+#include <sqlite3.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -160,6 +163,132 @@ done:
 
 static int sniff_model(const unsigned char *head, size_t n) { return tg_model_sniff(head, n); }
 
+/* ---- databases ------------------------------------------------------------------ */
+
+static int sniff_sqlite(const unsigned char *head, size_t n)
+{
+    return n >= 16 && memcmp(head, "SQLite format 3", 16) == 0;
+}
+
+/* Models (name, sha256, tile counts), rasters (path, CRS, tiling, state) and the
+ * extent of the tile centres, read through the store (read-only). */
+static int show_database(const char *path, const struct info_opts *o)
+{
+    tg_ctx *ctx = NULL;
+    tg_store *st = NULL;
+    sqlite3_stmt *q = NULL;
+    json_t *root = NULL, *models = NULL, *rasters = NULL;
+    int rc = TG_EXIT_ERROR;
+    if (tg_ctx_create(&ctx)) {
+        cli_error(CMD, "out of memory");
+        return TG_EXIT_ERROR;
+    }
+    if (tg_store_open(ctx, path, TG_STORE_READONLY, &st)) {
+        cli_fail(CMD, ctx);
+        goto done;
+    }
+    if (tg_store_has_schema(ctx, st) <= 0) {
+        cli_error(CMD, "'%s' is an SQLite database without transgeo tables (index a raster "
+                       "into it with transgeo index)", path);
+        goto done;
+    }
+    sqlite3 *db = tg_store_db(st);
+    root = json_object();
+    models = json_array();
+    rasters = json_array();
+    if (!o->json) printf("database:    %s\nmodels:\n", path);
+    if (sqlite3_prepare_v2(db,
+                           "SELECT m.name, m.sha256, m.path, (SELECT COUNT(*) FROM tg_tiles t "
+                           "WHERE t.model_id = m.id) FROM tg_models m ORDER BY m.name",
+                           -1, &q, NULL) != SQLITE_OK)
+        goto sqlerr;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(q, 0);
+        const char *sha = (const char *)sqlite3_column_text(q, 1);
+        const char *mpath = (const char *)sqlite3_column_text(q, 2);
+        long long n = sqlite3_column_int64(q, 3);
+        if (o->json)
+            json_array_append_new(models, json_pack("{s:s?,s:s?,s:s?,s:I}", "name", name, "sha256",
+                                                    sha, "path", mpath, "tiles", (json_int_t)n));
+        else
+            printf("  %-12s %lld tiles, sha256 %.16s..., from %s\n", name ? name : "?", n,
+                   sha ? sha : "?", mpath ? mpath : "?");
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if (!o->json) printf("rasters:\n");
+    if (sqlite3_prepare_v2(db,
+                           "SELECT r.path, r.crs, r.tile_m, r.stride_m, r.complete, m.name, "
+                           "(SELECT COUNT(*) FROM tg_tiles t WHERE t.raster_id = r.id) "
+                           "FROM tg_rasters r LEFT JOIN tg_models m ON m.id = r.model_id "
+                           "ORDER BY r.id",
+                           -1, &q, NULL) != SQLITE_OK)
+        goto sqlerr;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        const char *rpath = (const char *)sqlite3_column_text(q, 0);
+        const char *crs = (const char *)sqlite3_column_text(q, 1);
+        double tile_m = sqlite3_column_double(q, 2), stride_m = sqlite3_column_double(q, 3);
+        int complete = sqlite3_column_int(q, 4);
+        const char *model = (const char *)sqlite3_column_text(q, 5);
+        long long n = sqlite3_column_int64(q, 6);
+        if (o->json)
+            json_array_append_new(rasters,
+                                  json_pack("{s:s?,s:s?,s:f,s:f,s:b,s:s?,s:I}", "path", rpath, "crs",
+                                            crs, "tile_m", tile_m, "stride_m", stride_m,
+                                            "complete", complete, "model", model, "tiles",
+                                            (json_int_t)n));
+        else
+            printf("  %s\n    %lld tiles of %.1f m every %.1f m in %.60s, model %s, %s\n",
+                   rpath ? rpath : "?", n, tile_m, stride_m, crs ? crs : "?",
+                   model ? model : "?", complete ? "complete" : "INCOMPLETE (rerun index to finish)");
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT COUNT(*), MIN(center_lon), MIN(center_lat), MAX(center_lon), "
+                           "MAX(center_lat) FROM tg_tiles",
+                           -1, &q, NULL) != SQLITE_OK)
+        goto sqlerr;
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        long long n = sqlite3_column_int64(q, 0);
+        if (o->json) {
+            json_object_set_new(root, "tiles", json_integer(n));
+            if (n > 0)
+                json_object_set_new(root, "extent_centres",
+                                    json_pack("[f,f,f,f]", sqlite3_column_double(q, 1),
+                                              sqlite3_column_double(q, 2),
+                                              sqlite3_column_double(q, 3),
+                                              sqlite3_column_double(q, 4)));
+        } else {
+            printf("tiles:       %lld\n", n);
+            if (n > 0)
+                printf("extent:      tile centres lon %.6f .. %.6f, lat %.6f .. %.6f (EPSG:4326)\n",
+                       sqlite3_column_double(q, 1), sqlite3_column_double(q, 3),
+                       sqlite3_column_double(q, 2), sqlite3_column_double(q, 4));
+        }
+    }
+    if (o->json) {
+        json_object_set_new(root, "database", json_string(path));
+        json_object_set(root, "models", models);
+        json_object_set(root, "rasters", rasters);
+        char *txt = json_dumps(root, JSON_INDENT(2));
+        if (txt) printf("%s\n", txt);
+        free(txt);
+    }
+    rc = TG_EXIT_OK;
+    goto done;
+sqlerr:
+    cli_error(CMD, "'%s': %s", path, sqlite3_errmsg(tg_store_db(st)));
+done:
+    sqlite3_finalize(q);
+    json_decref(models);
+    json_decref(rasters);
+    json_decref(root);
+    tg_store_close(st);
+    tg_ctx_free(ctx);
+    return rc;
+}
+
 /* ---- dispatch --------------------------------------------------------------------- */
 
 struct kind {
@@ -168,9 +297,9 @@ struct kind {
     int (*show)(const char *path, const struct info_opts *o);
 };
 
-/* The database module adds {"database", sniff_sqlite, show_database} here. */
 static const struct kind kinds[] = {
     {"model", sniff_model, show_model},
+    {"database", sniff_sqlite, show_database},
 };
 
 static int show_file(const char *path, const struct info_opts *o)
@@ -185,8 +314,8 @@ static int show_file(const char *path, const struct info_opts *o)
     fclose(f);
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (kinds[i].sniff(head, n)) return kinds[i].show(path, o);
-    cli_error(CMD, "'%s' is not a model file (a transgeo model is a safetensors file made by "
-                   "tools/convert_checkpoint.py)", path);
+    cli_error(CMD, "'%s' is neither a model file (a safetensors file made by "
+                   "tools/convert_checkpoint.py) nor a transgeo database", path);
     return TG_EXIT_ERROR;
 }
 

@@ -11,6 +11,8 @@
 #   FUZZ_SECONDS    seconds per harness (default 60)
 #   FUZZ_HARNESSES  which ones (default: safetensors model photo raster sql)
 #   FUZZ_NICE       nice level for the fuzzers (default 10)
+#   FUZZ_TIMEOUT    seconds one input may take before it counts as a hang (default 120:
+#                   generous, shared CI machines are slow)
 #   FUZZ_ARGS       extra libFuzzer options (e.g. -jobs=2 -workers=2)
 # Each harness starts from its seed corpus tests/fuzz/corpus/<name> plus the
 # regression inputs tests/fuzz/regress/<name>, and keeps what it finds in
@@ -30,6 +32,7 @@ B=${1:-$TOP_SRCDIR/build}
 : "${FUZZ_HARNESSES:=safetensors model photo raster sql}"
 : "${FUZZ_NICE:=10}"
 : "${FUZZ_ARGS:=}"
+: "${FUZZ_TIMEOUT:=120}"
 export TOP_SRCDIR
 
 n=0 pass=0 fail=0 skip=0
@@ -93,7 +96,7 @@ for h in $FUZZ_HARNESSES; do
     [ -d "$here/regress/$h" ] && regress="$here/regress/$h"
     log="$work/fuzz.log"
     # shellcheck disable=SC2086
-    TMPDIR="$work/tmp" nice -n "$FUZZ_NICE" "$bin" -max_total_time="$FUZZ_SECONDS" -timeout=60 \
+    TMPDIR="$work/tmp" nice -n "$FUZZ_NICE" "$bin" -max_total_time="$FUZZ_SECONDS" -timeout="$FUZZ_TIMEOUT" \
         -rss_limit_mb=3072 -print_final_stats=1 -artifact_prefix="$work/" $dict $FUZZ_ARGS \
         "$work/corpus" "$here/corpus/$h" $regress >"$log" 2>&1
     rc=$?
