@@ -31,7 +31,7 @@ libgdal-dev libproj-dev libspatialite-dev libsqlite3-dev libopenblas-dev libtiff
 gdal-bin proj-bin sqlite3 libsqlite3-mod-spatialite
 python3 python3-torch python3-numpy python3-gdal python3-pil
 libimage-exiftool-perl man-db groff-base
-python3-qgis qgis-providers xvfb"
+python3-qgis qgis-providers xvfb bc time"
 
 if [ "$apt" = yes ]; then
     missing=""

@@ -13,3 +13,12 @@ EXTRA_DIST += bench/image_bench.sh
 bench-image: bench/image_bench$(EXEEXT)
 	PYTHON3='$(PYTHON3)' TG_SHARED_DATA='$(TG_SHARED_DATA)' $(SHELL) $(srcdir)/bench/image_bench.sh ./bench/image_bench
 .PHONY: bench-image
+
+# tilecache vs gdalwarp/gdal_retile.py on the NAIP rasters, and peak RSS on a
+# synthetic BigTIFF (needs bc and /usr/bin/time: bootstrap.sh installs them).
+bench-tiles: transgeo$(EXEEXT)
+	TG_SHARED_DATA='$(TG_SHARED_DATA)' $(SHELL) $(srcdir)/bench/tilecache.sh '$(abs_top_builddir)'
+.PHONY: bench-tiles
+
+bench: bench-image bench-search bench-engine bench-tiles
+.PHONY: bench
