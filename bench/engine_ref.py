@@ -42,9 +42,9 @@ def summary(path):
     cases = sorted({(k[0], k[1]) for k in best}, key=lambda c: (c[0], c[1] != "ground"))
     threads = sorted({k[3] for k in best})
     cores = sorted({k[4] for k in best})
-    print("%-6s %-7s %3s %-9s | %9s %7s %7s | %9s %7s %7s | %6s" % (
+    print("%-6s %-7s %3s %-9s | %9s %7s %7s | %9s %7s %7s | %7s %7s" % (
         "preset", "branch", "thr", "kernels", "C img/s", "cpu s", "RSS MB",
-        "torch", "cpu s", "RSS MB", "C/torch"))
+        "torch", "cpu s", "RSS MB", "C/torch", "cpu"))
     for preset, branch in cases:
         for t in threads:
             for c in cores:
@@ -52,10 +52,14 @@ def summary(path):
                 b = best.get((preset, branch, "torch", t, c))
                 if not a or not b:
                     continue
-                print("%-6s %-7s %3d %-9s | %9.3f %7.3f %7.0f | %9.3f %7.3f %7.0f | %6.2f" % (
+                print("%-6s %-7s %3d %-9s | %9.3f %7.3f %7.0f | %9.3f %7.3f %7.0f | %7.2f %7.2f" % (
                     preset, branch, t, c, a["images_per_s"], a["cpu_s_per_image"], a["peak_rss_mb"],
                     b["images_per_s"], b["cpu_s_per_image"], b["peak_rss_mb"],
-                    a["images_per_s"] / b["images_per_s"]))
+                    a["images_per_s"] / b["images_per_s"],
+                    b["cpu_s_per_image"] / a["cpu_s_per_image"]))
+    print("(img/s: best round; cpu s: CPU seconds per image of that round, all threads; "
+          "'cpu' = torch cpu s / C cpu s, the efficiency ratio, meaningful at 1 thread on a "
+          "busy machine where wall time depends on the other processes)")
     print()
     print("Against PyTorch's fastest configuration (best over its thread counts and kernel sets):")
     for preset, branch in cases:
