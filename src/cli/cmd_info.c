@@ -314,8 +314,8 @@ static int show_file(const char *path, const struct info_opts *o)
     fclose(f);
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (kinds[i].sniff(head, n)) return kinds[i].show(path, o);
-    cli_error(CMD, "'%s' is neither a model file (a safetensors file made by "
-                   "tools/convert_checkpoint.py) nor a transgeo database", path);
+    cli_error(CMD, "'%s' is not a model file (a safetensors file made by "
+                   "tools/convert_checkpoint.py), nor a transgeo database", path);
     return TG_EXIT_ERROR;
 }
 
