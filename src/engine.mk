@@ -16,9 +16,9 @@ transgeo_CPPFLAGS += $(TG_ENGINE_CLI_DEFS)
 check_PROGRAMS += tests/test_tensor tests/test_safetensors tests/test_engine
 tests_test_tensor_SOURCES = tests/test_tensor.c tests/tap.h
 tests_test_tensor_LDADD = $(TG_TEST_LIBS)
-tests_test_safetensors_SOURCES = tests/test_safetensors.c tests/tap.h
+tests_test_safetensors_SOURCES = tests/test_safetensors.c tests/st_edit.h tests/tap.h
 tests_test_safetensors_LDADD = $(TG_TEST_LIBS)
-tests_test_engine_SOURCES = tests/test_engine.c tests/tap.h
+tests_test_engine_SOURCES = tests/test_engine.c tests/st_edit.h tests/tap.h
 tests_test_engine_LDADD = $(TG_TEST_LIBS)
 TG_TESTS += tests/test_tensor tests/test_safetensors tests/test_engine
 EXTRA_DIST += tests/golden/tiny/README.md tests/golden/tiny/model.safetensors \
@@ -29,7 +29,7 @@ EXTRA_DIST += tests/golden/tiny/README.md tests/golden/tiny/model.safetensors \
 	tests/golden/tiny/aerial_out.npy tests/golden/tiny/aerial_nozoom_out.npy \
 	tests/golden/tiny/selfscan_attention.npy tests/golden/tiny/selfscan_attention_u8.npy \
 	tests/golden/tiny/selfscan_keep.npy tests/golden/tiny/selfscan_out.npy \
-	tests/st_edit.h bench/engine.sh bench/engine_ref.py
+	bench/engine.sh bench/engine_ref.py
 
 # ---- benchmark (not built by `make`, not part of `make check`) -------------
 #   make bench-engine      (TG_BENCH_PRESETS, TG_BENCH_THREADS, ...: see bench/engine.sh)

@@ -166,25 +166,34 @@ struct tg_pool {
     pthread_t *tids;          /* n_threads - 1 workers */
     pthread_mutex_t mu;
     pthread_cond_t wake;      /* caller -> workers: a new job or quit */
-    pthread_cond_t done;      /* workers -> caller: a worker finished the job */
+    pthread_cond_t done;      /* -> caller: the last task of the job finished */
     unsigned long generation; /* incremented per job */
     int quit;
-    int workers_done;         /* workers that finished the current job */
     /* current job */
     tg_pool_fn fn;
     void *arg;
     int n_tasks;
-    int next_task;            /* next task to hand out (under mu) */
+    int next_task;            /* next task to hand out */
+    int tasks_done;           /* tasks finished */
 };
 
-/* Take the next task of the current job, or -1 when none is left. Tasks are
- * coarse (rows blocks, heads), so a mutex per task costs nothing measurable. */
-static int pool_next(tg_pool *p)
+/* Take the next task of job `gen`, or -1 when none is left or the job is no
+ * longer the current one (a worker that woke late must not run a newer job's
+ * tasks with an older job's function). Tasks are coarse (row blocks, heads),
+ * so a mutex per task costs nothing measurable. */
+static int pool_next(tg_pool *p, unsigned long gen)
 {
     pthread_mutex_lock(&p->mu);
-    int t = p->next_task < p->n_tasks ? p->next_task++ : -1;
+    int t = p->generation == gen && p->next_task < p->n_tasks ? p->next_task++ : -1;
     pthread_mutex_unlock(&p->mu);
     return t;
+}
+
+static void pool_task_done(tg_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    if (++p->tasks_done == p->n_tasks) pthread_cond_signal(&p->done);
+    pthread_mutex_unlock(&p->mu);
 }
 
 struct worker_arg {
@@ -211,11 +220,10 @@ static void *pool_worker(void *varg)
         tg_pool_fn fn = p->fn;
         void *arg = p->arg;
         pthread_mutex_unlock(&p->mu);
-        for (int t; (t = pool_next(p)) >= 0;) fn(arg, t, id);
-        pthread_mutex_lock(&p->mu);
-        p->workers_done++;
-        pthread_cond_signal(&p->done);
-        pthread_mutex_unlock(&p->mu);
+        for (int t; (t = pool_next(p, seen)) >= 0;) {
+            fn(arg, t, id);
+            pool_task_done(p);
+        }
     }
     return NULL;
 }
@@ -283,15 +291,19 @@ void tg_pool_run(tg_pool *p, int n_tasks, tg_pool_fn fn, void *arg)
     p->arg = arg;
     p->n_tasks = n_tasks;
     p->next_task = 0;
-    p->workers_done = 0;
-    p->generation++;
+    p->tasks_done = 0;
+    unsigned long gen = ++p->generation;
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
-    for (int t; (t = pool_next(p)) >= 0;) fn(arg, t, 0);
-    /* Wait for every worker to leave the job, so that none still reads it
-     * when the next job is set up. */
+    for (int t; (t = pool_next(p, gen)) >= 0;) {
+        fn(arg, t, 0);
+        pool_task_done(p);
+    }
+    /* Wait only for tasks that workers took. A worker that has not woken up
+     * yet (descheduled on a busy machine) does not hold the caller back: it
+     * finds no task left, or the next job. */
     pthread_mutex_lock(&p->mu);
-    while (p->workers_done < p->n_threads - 1) pthread_cond_wait(&p->done, &p->mu);
+    while (p->tasks_done < n_tasks) pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }
 

@@ -12,8 +12,7 @@
 
 /* Attention runs over blocks of QB query rows, so that a block of scores
  * (QB x T floats) stays in L2 between the two products and the softmax. */
-#define QB_MAX 512
-static int QB = 64;
+#define QB 64
 
 /* A batch is cut into chunks of at most CHUNK_MAX images and about
  * CHUNK_BYTES of activations: larger chunks make the sgemm calls bigger
@@ -137,7 +136,6 @@ static void make_plan(tg_arena *a, const tg_vit *n, int Bc, int T, int threads, 
     p->x = tg_arena_floats(a, R * D);
     p->h = tg_arena_floats(a, R * D);
     p->big = tg_arena_floats(a, R * wide);
-    if (getenv("TG_QB")) QB = atoi(getenv("TG_QB")); /* EXPERIMENT */
     p->S = tg_arena_floats(a, (size_t)threads * (size_t)QB * (size_t)T);
     p->probs = want_map ? tg_arena_floats(a, (size_t)Bc * (size_t)n->heads * np * N) : NULL;
     p->xc = tg_arena_floats(a, (size_t)Bc * np * D);

@@ -595,6 +595,10 @@ static void test_cli(tg_ctx *ctx)
         int64_t sh1[4] = {1, si.shape[1], si.shape[2], si.shape[3]};
         tg_npy_write(ctx, tpath("scan1.npy"), TG_NPY_F32, 4, sh1, si.data);
         tg_npy_free(&si);
+        tg_npy kk = load(ctx, "keep.npy");
+        ((int64_t *)kk.data)[20] = 99;
+        tg_npy_write(ctx, tpath("badkeep.npy"), TG_NPY_I64, 2, kk.shape, kk.data);
+        tg_npy_free(&kk);
     }
     /* errors: (args, exit status, words in stderr) */
     struct {
@@ -622,20 +626,25 @@ static void test_cli(tg_ctx *ctx)
         {"-m NOZ -b aerial --npy ZIN --keep-npy KEEP -o OUT", 2, "does not zoom"},
         {"-m GONLY -b aerial x.png", 1, "has no 'aerial' network"},
         {"-m MODEL -b aerial --npy ZIN --scan-npy SCAN1 -o OUT", 1, "has 1 images but"},
+        {"-m MODEL -b aerial --npy ZIN --keep-npy BADKEEP -o OUT", 1,
+         "index 99 (image 1) is outside the 5x5 zoom grid (0..24)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char args[2000] = "";
         const char *p = bad[i].args;
         while (*p) { /* expand MODEL, IN, ZIN, SIN, KEEP, OUT, NOPE */
-            static const char *const keys[] = {"MODEL", "NOPE",  "ZIN", "SIN", "IN",   "KEEP",
-                                               "OUT",   "SELF",  "NOZ", "GONLY", "SCAN1"};
+            static const char *const keys[] = {"MODEL", "NOPE", "ZIN",  "SIN",   "IN",    "KEEP",
+                                               "OUT",   "SELF", "NOZ",  "GONLY", "SCAN1", "BADKEEP"};
             const char *vals[] = {M, tpath("nope.safetensors"), gpath("aerial_zoom_in.npy"),
                                   gpath("aerial_scan_in.npy"), gpath("ground_in.npy"), gpath("keep.npy"),
                                   tpath("o.npy"), tpath("selfscan.safetensors"), tpath("nozoom.safetensors"),
-                                  tpath("ground.safetensors"), tpath("scan1.npy")};
-            size_t k, nk = sizeof keys / sizeof keys[0];
-            for (k = 0; k < nk; k++)
-                if (!strncmp(p, keys[k], strlen(keys[k]))) break;
+                                  tpath("ground.safetensors"), tpath("scan1.npy"), tpath("badkeep.npy")};
+            size_t k, nk = sizeof keys / sizeof keys[0], best = nk;
+            for (k = 0; k < nk; k++) /* longest key first: BADKEEP before KEEP */
+                if (!strncmp(p, keys[k], strlen(keys[k])) &&
+                    (best == nk || strlen(keys[k]) > strlen(keys[best])))
+                    best = k;
+            k = best;
             if (k < nk) {
                 strcat(args, vals[k]);
                 p += strlen(keys[k]);
@@ -696,6 +705,7 @@ static void test_variants(const char *self)
 int main(int argc, char **argv)
 {
     snprintf(golden, sizeof golden, "%s/tests/golden/tiny", tap_srcdir());
+    mkdir(tap_env("TG_TMPDIR", "/tmp"), 0777);
     snprintf(tmpdir, sizeof tmpdir, "%s/engine", tap_env("TG_TMPDIR", "/tmp"));
     mkdir(tmpdir, 0777);
     tg_ctx *ctx = NULL;

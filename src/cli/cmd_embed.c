@@ -160,9 +160,16 @@ static int run_npy(tg_ctx *ctx, const tg_model *m, const struct opts *o, int is_
         }
         keep = malloc(sizeof(int) * (size_t)B * K);
         if (!keep) goto oom;
+        int zh = 0, zw = 0;
+        tg_model_grid(ctx, m, TG_BRANCH_AERIAL, &zh, &zw);
         for (size_t i = 0; i < (size_t)B * K; i++) {
             int64_t v = ((const int64_t *)kp.data)[i];
-            keep[i] = v < 0 || v > 1 << 30 ? -1 : (int)v; /* range checked by the library */
+            if (v < 0 || v >= (int64_t)zh * zw) {
+                cli_error(CMD, "'%s': index %lld (image %zu) is outside the %dx%d zoom grid "
+                          "(0..%d)", o->keep_npy, (long long)v, i / (size_t)K, zh, zw, zh * zw - 1);
+                goto done;
+            }
+            keep[i] = (int)v; /* duplicates are refused by the library */
         }
         g.keep = keep;
     } else if (c->zoom) { /* stage 1 on --scan-npy */
