@@ -5,7 +5,7 @@
  * per row, L2-normalised by the engine) and one 64-bit id per row (the
  * tg_tiles.id of the database). A query is one more embedding of the same
  * dimension; the score of a row is the inner product <row, query>, i.e. the
- * cosine similarity when both are unit vectors (TransGeo ranks by it: Jiang
+ * cosine similarity when both are unit vectors (TransGeo ranks by it: Zhu
  * et al. 2022, Sec. 3.4). Search is exact: every row is scored.
  *
  *     tg_index *ix = NULL;

@@ -129,13 +129,17 @@ int tg_blas_suggest_coretype(const char **suggest)
 {
     if (suggest) *suggest = NULL;
 #if defined(TG_HAVE_OPENBLAS) && defined(TG_X86) && defined(__GNUC__)
-    const char *env = getenv("OPENBLAS_CORETYPE");
-    if (env && *env) return 0; /* the user decided */
+    const char *policy = getenv("TRANSGEO_BLAS_CORETYPE");
+    const char *core = tg_blas_corename();
+    if (policy && *policy && strcasecmp(policy, "auto")) {
+        if (!strcasecmp(policy, "keep") || !strncasecmp(core, policy, strlen(policy))) return 0;
+        if (suggest) *suggest = policy;
+        return 1;
+    }
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
         !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl"))
         return 0;
-    const char *core = tg_blas_corename();
     static const char *const avx512_cores[] = {"skylakex", "cooperlake", "sapphirerapids"};
     for (size_t i = 0; i < sizeof avx512_cores / sizeof avx512_cores[0]; i++)
         if (!strncasecmp(core, avx512_cores[i], strlen(avx512_cores[i]))) return 0;
@@ -151,10 +155,16 @@ void tg_blas_reexec_preferred(char **argv)
     const char *core = NULL;
     const char *done = getenv("TG_BLAS_REEXEC");
     if ((done && *done) || !argv || !tg_blas_suggest_coretype(&core)) return;
-    if (setenv("OPENBLAS_CORETYPE", core, 0) || setenv("TG_BLAS_REEXEC", "1", 1)) return;
+    const char *prev = getenv("OPENBLAS_CORETYPE");
+    char *saved = prev ? strdup(prev) : NULL;
+    if (setenv("OPENBLAS_CORETYPE", core, 1) || setenv("TG_BLAS_REEXEC", "1", 1)) goto restore;
     execv("/proc/self/exe", argv);
+restore:
     /* exec failed: go on with the kernels already loaded */
-    unsetenv("OPENBLAS_CORETYPE");
+    if (saved) setenv("OPENBLAS_CORETYPE", saved, 1);
+    else unsetenv("OPENBLAS_CORETYPE");
+    unsetenv("TG_BLAS_REEXEC");
+    free(saved);
 }
 
 /* ======================================================================

@@ -98,22 +98,27 @@ int tg_blas_set_threads(int n);
 const char *tg_blas_corename(void);
 /* OpenBLAS kernel choice (the engine's speed is mostly sgemm's): OpenBLAS
  * picks its kernel set once, when the library is loaded, from the CPU or from
- * OPENBLAS_CORETYPE. Policy: a user's OPENBLAS_CORETYPE is always kept (it may
- * be set on purpose, e.g. Haswell for reproducible timings across machines);
- * otherwise OpenBLAS's own detection stands, except when it chose a kernel
- * set without AVX-512 on a CPU with AVX-512F/BW/DQ/VL (CPUs newer than the
- * OpenBLAS release), where SkylakeX is about 1.8x faster for sgemm. Debian's
- * 0.3.21 detects the Zen 5 used for the benchmarks as Cooperlake (AVX-512)
- * by itself, so there nothing is changed.
- * Returns 1 (and *suggest = "SkylakeX") when OPENBLAS_CORETYPE is unset and
- * the loaded kernels lack AVX-512 on such a CPU; 0 otherwise. */
+ * OPENBLAS_CORETYPE, and it cannot be changed afterwards in that process.
+ * Policy, set by TRANSGEO_BLAS_CORETYPE:
+ *   unset or "auto"  on a CPU with AVX-512F/BW/DQ/VL whose loaded kernel set
+ *                    has no AVX-512 (an OpenBLAS older than the CPU, or an
+ *                    inherited OPENBLAS_CORETYPE=Haswell set machine-wide for
+ *                    portability), use SkylakeX: measured 1.7-1.8x faster
+ *                    sgemm on AMD Zen 5, same results to float rounding
+ *                    (tests/test_engine.c and the parity tests pass under
+ *                    both). Otherwise keep what is loaded.
+ *   "keep"           keep whatever OpenBLAS loaded (OPENBLAS_CORETYPE obeyed).
+ *   NAME             use OpenBLAS kernel set NAME (e.g. Haswell, SkylakeX).
+ * Returns 1 and *suggest = the kernel set to load when the loaded one should
+ * be replaced; 0 otherwise. */
 int tg_blas_suggest_coretype(const char **suggest);
 /* For programs (the transgeo command), first thing in main(): when
  * tg_blas_suggest_coretype() says so, set OPENBLAS_CORETYPE and re-execute
  * /proc/self/exe with the same argv, once (TG_BLAS_REEXEC=1 marks the second
  * run). Returns only when nothing was done or exec failed (the program then
- * simply goes on with the kernels it has). Results do not change beyond
- * float rounding (tests/test_engine.c passes under both kernel sets). */
+ * simply goes on with the kernels it has). A library user (e.g. a process that
+ * loads mod_transgeo) cannot switch after the fact: set OPENBLAS_CORETYPE in
+ * that process's environment instead; tg_blas_corename() says what is used. */
 void tg_blas_reexec_preferred(char **argv);
 
 /* ---- kernels (row-wise; parallel over rows when pool != NULL) -------- */

@@ -75,21 +75,27 @@ void tg_engine_end(tg_engine *e)
 
 /* ---- products ------------------------------------------------------------ */
 
+/* The split of a product's rows into sgemm calls depends on the row count
+ * only, never on the thread count: an sgemm's rounding can depend on the
+ * shape of the call (OpenBLAS picks kernels by size), so a fixed split is
+ * what makes 1, 2 or 16 threads give the same bits (tests/test_engine.c).
+ * GEMM_PARTS calls of whole 8-row groups, none under GEMM_MIN_ROWS rows. */
+#define GEMM_PARTS 8
+#define GEMM_MIN_ROWS 64
+
 struct gemm_job {
     const float *x, *w;
     float *y;
     int ldx, ldy, rows, n, k;
     float beta;
-    int n_tasks;
+    int per; /* rows per call */
 };
 
 static void gemm_task(void *arg, int task, int thread)
 {
     (void)thread;
     struct gemm_job *j = arg;
-    int per = (j->rows + j->n_tasks - 1) / j->n_tasks;
-    per = (per + 7) & ~7;
-    int r0 = task * per, r1 = r0 + per;
+    int r0 = task * j->per, r1 = r0 + j->per;
     if (r1 > j->rows) r1 = j->rows;
     if (r0 >= r1) return;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, j->n, j->k, 1.0f,
@@ -102,9 +108,12 @@ static void gemm_task(void *arg, int task, int thread)
 static void linear(tg_engine *e, const float *x, int ldx, const float *w, float *y, int ldy,
                    int rows, int n, int k, float beta)
 {
-    if (want_split() && e->pool && rows >= 64) {
-        struct gemm_job j = {x, w, y, ldx, ldy, rows, n, k, beta, tg_pool_threads(e->pool)};
-        tg_pool_run(e->pool, j.n_tasks, gemm_task, &j);
+    if (want_split()) {
+        int per = (rows + GEMM_PARTS - 1) / GEMM_PARTS;
+        per = (per + 7) & ~7;
+        if (per < GEMM_MIN_ROWS) per = GEMM_MIN_ROWS;
+        struct gemm_job j = {x, w, y, ldx, ldy, rows, n, k, beta, per};
+        tg_pool_run(e->pool, (rows + per - 1) / per, gemm_task, &j);
         return;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, k, 1.0f, x, ldx, w, k, beta, y,

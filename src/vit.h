@@ -1,5 +1,5 @@
 /*
- * vit.h - the DeiT/ViT encoder of TransGeo (Jiang et al., CVPR 2022; the
+ * vit.h - the DeiT/ViT encoder of TransGeo (Zhu, Shah & Chen, CVPR 2022; the
  * official model/Deit.py subclasses timm's VisionTransformer) on float32
  * tensors, with the two extras TransGeo needs: the stage-1 attention map and
  * the stage-2 pass over a chosen subset of patches.

@@ -281,15 +281,24 @@ static void test_batching(tg_ctx *ctx)
         for (int k = 0; k < K; k++) keep[i * K + k] = (int)((int64_t *)kp.data)[(i % 2) * K + k];
     }
     float *out = calloc((size_t)O * NB, sizeof(float));
+    /* one thread's results, to check that more threads give the same bits
+     * (the work split must not change any sum's order) */
+    float *one_g = calloc((size_t)O * NB, sizeof(float)), *one_z = calloc((size_t)O * NB, sizeof(float));
     for (int t = 1; t <= 3; t += 2) {
         tg_ctx_set_threads(ctx, t);
         TAP_EQ(tg_model_forward(ctx, m, TG_BRANCH_GROUND, x, NB, out), 0, "ground, batch of %d (chunks), %d threads", NB, t);
         parity("batch of 11 vs PyTorch (each image)", out, ref, NB, O);
+        if (t == 1) memcpy(one_g, out, sizeof(float) * (size_t)O * NB);
+        else TAP_OK(!memcmp(one_g, out, sizeof(float) * (size_t)O * NB), "ground: %d threads give 1 thread's bits", t);
         tg_zoom_guide g = {0};
         g.keep = keep;
         TAP_EQ(tg_model_forward_zoom(ctx, m, xz, NB, &g, out, NULL), 0, "zoom, batch of %d, %d threads", NB, t);
         parity("zoom batch of 11 vs PyTorch (each image)", out, refz, NB, O);
+        if (t == 1) memcpy(one_z, out, sizeof(float) * (size_t)O * NB);
+        else TAP_OK(!memcmp(one_z, out, sizeof(float) * (size_t)O * NB), "zoom: %d threads give 1 thread's bits", t);
     }
+    free(one_g);
+    free(one_z);
     tg_ctx_set_threads(ctx, 0);
     TAP_EQ(tg_model_forward(ctx, m, TG_BRANCH_GROUND, x, 1, out), 0, "all cores (threads 0)");
     parity("single image, default threads", out, ref, 1, O);

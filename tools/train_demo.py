@@ -314,6 +314,15 @@ def train(a):
             return 0
     else:
         log("stage %d: start; args %s" % (stage, json.dumps(vars(a), sort_keys=True)))
+        if a.init:
+            # warm start: weights only (a fresh optimiser and schedule), from an
+            # official-format stage-N checkpoint of an earlier run
+            ck = torch.load(a.init, map_location="cpu")["state_dict"]
+            ground.load_state_dict({k[len("module.query_net."):]: v for k, v in ck.items()
+                                    if k.startswith("module.query_net.")})
+            aerial.load_state_dict({k[len("module.reference_net."):]: v for k, v in ck.items()
+                                    if k.startswith("module.reference_net.")})
+            log("stage %d: weights initialised from %s" % (stage, a.init))
         log("config %s" % json.dumps(ref.config_to_metadata(cfg), sort_keys=True))
     data = TrainData(a.worlds, cfg, a.cache, log, a.max_worlds)
     val = dd.World(a.val, cfg["ground_hw"], "truth", cache_dir=a.cache) if a.val else None
@@ -435,6 +444,8 @@ def main(argv=None):
         p.add_argument("--tile-m", type=float, default=64.0)
         p.add_argument("--stride-m", type=float, default=32.0)
         p.add_argument("--seed", type=int, default=1)
+        p.add_argument("--init", default="",
+                       help="warm start: ground/aerial weights from this official-format checkpoint")
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("--log-every", type=int, default=10)
         p.add_argument("--save-every", type=int, default=50)

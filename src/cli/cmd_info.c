@@ -8,6 +8,7 @@
  */
 #include "config.h"
 #include "cli.h"
+#include "tensor.h" /* tg_blas_corename */
 #include "model.h"
 #include "transgeo_model.h"
 #include "store.h"
@@ -155,6 +156,8 @@ static int show_model(const char *path, const struct info_opts *o)
         printf("sha256:      %s (verified)\n", sha);
     else
         printf("sha256:      %s\n", *c->sha256 ? c->sha256 : "(none)");
+    /* what this machine runs it with (TRANSGEO_BLAS_CORETYPE, transgeo(1)) */
+    printf("compute:     OpenBLAS kernels %s, %d thread(s)\n", tg_blas_corename(), tg_blas_set_threads(0));
 done:
     tg_model_free(m);
     tg_ctx_free(ctx);

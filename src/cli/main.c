@@ -4,6 +4,7 @@
  */
 #include "config.h"
 #include "cli.h"
+#include "tensor.h" /* tg_blas_reexec_preferred */
 
 #include <stdio.h>
 #include <string.h>
@@ -70,6 +71,9 @@ int main(int argc, char **argv)
         printf("transgeo %s\n", tg_version());
         return TG_EXIT_OK;
     }
+    /* OpenBLAS fixes its kernel set at load time: switch to the AVX-512 one
+     * on CPUs it does not know (policy and TRANSGEO_BLAS_CORETYPE: tensor.h) */
+    tg_blas_reexec_preferred(argv);
     for (const struct command *c = commands; c->name; c++)
         if (!strcmp(c->name, name)) return c->run(argc - 1, argv + 1);
     fprintf(stderr, "transgeo: unknown command '%s'\n", name);
