@@ -72,7 +72,7 @@ TG_API int tg_ctx_threads(const tg_ctx *ctx);
 /* Last error message of this context ("" when none). Valid until the next
  * call that uses ctx. Never NULL (a NULL ctx gives a fixed text). */
 TG_API const char *tg_errmsg(const tg_ctx *ctx);
-/* Last error code of this context (0 when none). */
+/* Last error code of this context (0 when none; TG_EINVAL for a NULL ctx). */
 TG_API int tg_errcode(const tg_ctx *ctx);
 /* Short English name of an error code, e.g. "out of memory". */
 TG_API const char *tg_strerror(int code);

@@ -4,7 +4,7 @@
  * any two CRSs.
  *
  *     double d;
- *     tg_geo_distance_m(ctx, 13.4002944, 52.5189167, 13.4003889, 52.518925, &d); // 6.41 m
+ *     tg_geo_distance_m(ctx, 13.4002944, 52.5189167, 13.4003889, 52.518925, &d); // 6.48 m
  *     int epsg = tg_geo_utm_epsg(13.40, 52.52);                                 // 32633
  *
  *     tg_geo_transform *t = NULL;
@@ -74,7 +74,8 @@ typedef struct tg_geo_transform tg_geo_transform;
  * exists. [out] *out, NULL on failure. */
 TG_API int tg_geo_transform_create(tg_ctx *ctx, const char *src_crs, const char *dst_crs,
                                    tg_geo_transform **out);
-/* Transform n points in place (x[i], y[i]); inverse = 1 goes dst -> src.
+/* Transform n points in place (x[i], y[i]), src -> dst (dst -> src:
+ * tg_geo_transform_points_inv).
  * On failure (a point PROJ cannot transform: TG_EGEO naming its index and
  * value) x and y may be partly transformed. */
 TG_API int tg_geo_transform_points(tg_ctx *ctx, tg_geo_transform *t, size_t n, double *x,

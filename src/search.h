@@ -33,7 +33,10 @@
  *
  * Ownership: the caller owns the index (tg_index_free, NULL ok) and every
  * buffer it passes in. An index is not thread-safe for writes; concurrent
- * searches on an index nobody modifies are fine (with one tg_ctx each).
+ * searches on an index nobody modifies are fine (with one tg_ctx each),
+ * except the first tg_index_find / tg_index_search_subset on an index whose
+ * ids were added out of order: it builds the id table (a write), so call one
+ * of them once before sharing such an index between threads.
  */
 #ifndef TG_SEARCH_H
 #define TG_SEARCH_H

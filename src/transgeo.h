@@ -3,8 +3,15 @@
  *
  * transgeo finds where a ground photo was taken by matching it against aerial
  * imagery with the TransGeo transformer (Zhu, Shah and Chen, CVPR 2022). Modules:
- *   core.h       errors, tg_ctx (threads, scratch), version
- *   (each module adds its header below)
+ *   core.h             errors, tg_ctx (threads, scratch), version
+ *   world/world.h      the demo world generator
+ *   image.h, exif.h    photo decoding, resizing as PIL does; GPS/heading metadata
+ *   geo.h              PROJ: geodesic distances, CRS transforms, UTM zones
+ *   tilecache.h        cutting a georeferenced raster into north-up tiles
+ *   store.h            the SpatiaLite store: models, rasters, tiles, locate
+ *   batch.h            a folder of photos -> GeoPackage / CSV, evaluation
+ *   transgeo_model.h   the engine (model.h: the file; search.h: top-k)
+ * The C API reference is libtransgeo(3).
  *
  * Include as <transgeo/transgeo.h>; link with `pkg-config --libs transgeo`.
  */
