@@ -45,11 +45,14 @@ void tgsql_error(sqlite3_context *ctx, const char *fn, const char *fmt, ...)
 
 void tgsql_error_tg(sqlite3_context *ctx, const char *fn, tgsql_conn *c, int rc)
 {
-    if (rc == TG_ENOMEM) {
+    const char *m = tg_errmsg(c->ctx);
+    /* TG_ENOMEM mostly means an input that asked for too much (a huge grid,
+     * image or BLOB): the library's message says which and what to do. A
+     * bare SQLITE_NOMEM ("out of memory") only when there is no message. */
+    if (rc == TG_ENOMEM && !(m && *m)) {
         sqlite3_result_error_nomem(ctx);
         return;
     }
-    const char *m = tg_errmsg(c->ctx);
     tgsql_error(ctx, fn, "%s", m && *m ? m : tg_strerror(rc));
 }
 
@@ -138,7 +141,7 @@ int tgsql_photo_get(tgsql_conn *c, sqlite3_context *ctx, char **errmsg, const ch
             return 0;
         if (accept & TGSQL_PHOTO_NO_DECODE) return 0;
         int rc = tg_image_load_mem(c->ctx, ph->bytes, ph->n_bytes, &ph->img);
-        if (rc == TG_ENOMEM) {
+        if (rc == TG_ENOMEM && !*tg_errmsg(c->ctx)) {
             if (ctx) sqlite3_result_error_nomem(ctx);
             return -1;
         }
@@ -156,7 +159,7 @@ int tgsql_photo_get(tgsql_conn *c, sqlite3_context *ctx, char **errmsg, const ch
                               argno);
         if (accept & TGSQL_PHOTO_NO_DECODE) return 0;
         int rc = tg_image_load(c->ctx, ph->path, &ph->img);
-        if (rc == TG_ENOMEM) {
+        if (rc == TG_ENOMEM && !*tg_errmsg(c->ctx)) {
             if (ctx) sqlite3_result_error_nomem(ctx);
             return -1;
         }

@@ -161,8 +161,9 @@ static int fail(matches_vtab *v, const char *fmt, const char *a, const char *b)
 
 static int fail_tg(matches_vtab *v, int rc)
 {
-    if (rc == TG_ENOMEM) return SQLITE_NOMEM;
-    return fail(v, "tg_matches(): %s%s", tg_errmsg(v->c->ctx), "");
+    const char *m = tg_errmsg(v->c->ctx);
+    if (rc == TG_ENOMEM && !(m && *m)) return SQLITE_NOMEM; /* else the library's message */
+    return fail(v, "tg_matches(): %s%s", m && *m ? m : tg_strerror(rc), "");
 }
 
 static int m_filter(sqlite3_vtab_cursor *base, int idx_num, const char *idx_str, int argc,

@@ -58,6 +58,8 @@ struct tg_store {
     sqlite3 *db;
     int owns_db;              /* 1: opened by tg_store_open, closed by tg_store_close */
     model_entry *models;
+    model_entry *retired;     /* replaced in the cache: callers may still hold them
+                                 (valid until tg_store_close, as store.h promises) */
     tg_tileset *tilesets;
 };
 
@@ -297,11 +299,12 @@ static void tileset_free(tg_tileset *ts)
 void tg_store_close(tg_store *st)
 {
     if (!st) return;
-    for (model_entry *m = st->models, *n; m; m = n) {
-        n = m->next;
-        tg_model_free(m->model);
-        free(m);
-    }
+    for (int list = 0; list < 2; list++)
+        for (model_entry *m = list ? st->retired : st->models, *n; m; m = n) {
+            n = m->next;
+            tg_model_free(m->model);
+            free(m);
+        }
     for (tg_tileset *t = st->tilesets, *n; t; t = n) {
         n = t->next;
         tileset_free(t);
@@ -573,18 +576,130 @@ static int model_cache_put(tg_ctx *ctx, tg_store *st, int64_t id, const char *sh
     return TG_OK;
 }
 
+/* Take the models cached under id out of the cache (re-registered, or the
+ * registry no longer describes them). They are not freed: a caller may still
+ * use a model tg_store_model_get returned ("valid until tg_store_close"). */
 static void model_cache_drop(tg_store *st, int64_t id)
 {
     for (model_entry **p = &st->models; *p;) {
         if ((*p)->id == id) {
             model_entry *e = *p;
             *p = e->next;
-            tg_model_free(e->model);
-            free(e);
+            e->next = st->retired;
+            st->retired = e;
         } else {
             p = &(*p)->next;
         }
     }
+}
+
+/* 1 when the loaded model is the one the registry row m describes: the
+ * embedding size (out_dim: every buffer of a tile or photo embedding is sized
+ * from it), the aerial tile and gsd. A value the row lacks (0) is not
+ * compared. */
+static int model_fits_row(const tg_store_model *m, const tg_model *model)
+{
+    const tg_model_config *c = tg_model_config_get(model);
+    return (m->out_dim <= 0 || c->out_dim == m->out_dim) &&
+           (!(m->tile_m > 0) || c->aerial_tile_m == m->tile_m) &&
+           (!(m->gsd_m > 0) || c->aerial_gsd_m == m->gsd_m);
+}
+
+static int model_row_mismatch(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
+                              const tg_model *model)
+{
+    const tg_model_config *c = tg_model_config_get(model);
+    return tg_set_error(ctx, TG_EMODEL,
+                        "model '%s': database '%s' registers it with out_dim %d, aerial_tile_m %g, "
+                        "aerial_gsd_m %g, but the model file '%s' has out_dim %d, aerial_tile_m %g, "
+                        "aerial_gsd_m %g (the name was registered again by another connection, or "
+                        "tg_models was edited): register the file again (tg_model_register('%s', "
+                        "'%s')), or under a new name if its tiles were made with another "
+                        "configuration",
+                        m->name, db_label(st->db), m->out_dim, m->tile_m, m->gsd_m, m->path,
+                        c->out_dim, c->aerial_tile_m, c->aerial_gsd_m, m->name, m->path);
+}
+
+/* Keys of two metadata objects (config_json) that differ, ignoring the
+ * descriptive ones (source, preset) and sha256 (compared by the caller), as
+ * "key 'a' -> 'b', ..." in buf. Returns how many differ. */
+static int config_diff(const char *old_json, const char *new_json, char *buf, size_t cap)
+{
+    static const char *const ignored[] = {"source", "preset", "sha256"};
+    json_error_t jerr;
+    json_t *a = old_json ? json_loads(old_json, 0, &jerr) : NULL;
+    json_t *b = new_json ? json_loads(new_json, 0, &jerr) : NULL;
+    size_t len = 0;
+    int n = 0;
+    buf[0] = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        json_t *x = pass ? b : a, *y = pass ? a : b;
+        const char *k;
+        json_t *v;
+        json_object_foreach(x, k, v) {
+            int skip = 0;
+            for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++) skip |= !strcmp(k, ignored[i]);
+            json_t *w = json_object_get(y, k);
+            if (skip || (pass && w) || json_equal(v, w)) continue; /* pass 1: keys only in b */
+            const char *sv = json_string_value(v), *sw = json_string_value(w);
+            const char *from = pass ? sw : sv, *to = pass ? sv : sw;
+            n++;
+            if (len + 16 < cap) {
+                int wrote = snprintf(buf + len, cap - len, "%s%s '%s' -> '%s'", len ? ", " : "", k,
+                                     from ? from : "(none)", to ? to : "(none)");
+                if (wrote > 0) len = (size_t)wrote < cap - len ? len + (size_t)wrote : cap - 1;
+            }
+        }
+    }
+    json_decref(a);
+    json_decref(b);
+    return n;
+}
+
+/* The row registered under name, if any: [out] *id (0 when none). Refuses
+ * (TG_EMODEL) a model that is not the one the name's tiles were made with:
+ * other weights (sha256), or the same weights under another configuration
+ * (json: the new file's metadata). */
+static int register_lookup(tg_ctx *ctx, tg_store *st, const char *name, const char *path,
+                           const char *sha, const char *json, int64_t *id)
+{
+    *id = 0;
+    char sql[512];
+    sqlite3_stmt *s = NULL;
+    snprintf(sql, sizeof sql, "%s WHERE m.name = ?1", model_select);
+    int rc = prepare(ctx, st->db, sql, &s);
+    if (rc) return rc;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW) {
+        tg_store_model old;
+        model_from_row(s, &old);
+        *id = old.id;
+        char diff[512];
+        if (strcmp(old.sha256, sha) != 0 && old.n_tiles > 0) {
+            rc = tg_set_error(ctx, TG_EMODEL,
+                              "model name '%s' is already registered for another model (sha256 "
+                              "%.12s..., %lld tiles); '%s' has sha256 %.12s...: register it under "
+                              "another name",
+                              name, old.sha256, old.n_tiles, path, sha);
+        } else if (old.n_tiles > 0 &&
+                   config_diff((const char *)sqlite3_column_text(s, 4), json, diff, sizeof diff) > 0) {
+            /* The same weights under another configuration (out_dim, input
+             * sizes, tile geometry...) make other embeddings: the stored
+             * tiles would no longer match the model, or not even have its
+             * size. */
+            rc = tg_set_error(ctx, TG_EMODEL,
+                              "model name '%s' is already registered with the same weights "
+                              "(sha256 %.12s...) but another configuration (%s), and its %lld "
+                              "tiles were made with the registered one: register '%s' under "
+                              "another name",
+                              name, old.sha256, diff, old.n_tiles, path);
+        }
+    } else if (step != SQLITE_DONE) {
+        rc = db_fail(ctx, st->db, "looking up the model");
+    }
+    sqlite3_finalize(s);
+    return rc;
 }
 
 int tg_store_model_register(tg_ctx *ctx, tg_store *st, const char *name, const char *path,
@@ -600,6 +715,7 @@ int tg_store_model_register(tg_ctx *ctx, tg_store *st, const char *name, const c
     sqlite3_stmt *s = NULL;
     txn t = {0, 0, NULL};
     int in_txn = 0;
+    int64_t id = 0;
     int rc = check_writable(ctx, st->db, "register a model");
     if (rc) return rc;
     rc = tg_model_load(ctx, path, &model);
@@ -609,41 +725,31 @@ int tg_store_model_register(tg_ctx *ctx, tg_store *st, const char *name, const c
     tg_store_model m;
     memset(&m, 0, sizeof m);
     const char *cfg_sha = tg_model_config_get(model)->sha256;
-    if (cfg_sha && strlen(cfg_sha) == 64) snprintf(m.sha256, sizeof m.sha256, "%s", cfg_sha);
-    if (!m.sha256[0]) { /* no sha256 in the metadata: hash the file */
-        rc = tg_store_file_sha256(ctx, path, m.sha256);
-        if (rc) goto fail;
-    }
+    if (cfg_sha && *cfg_sha) snprintf(m.sha256, sizeof m.sha256, "%s", cfg_sha);
+    else if ((rc = tg_store_file_sha256(ctx, path, m.sha256))) /* none in the metadata: the file's */
+        goto fail;
     rc = tg_store_ensure_schema(ctx, st);
     if (rc) goto fail;
+    /* A name taken by another model is refused before the data are hashed
+     * (and again below, inside the write transaction). */
+    rc = register_lookup(ctx, st, name, path, m.sha256, json, &id);
+    if (rc) goto fail;
+    if (cfg_sha && *cfg_sha) {
+        /* The weights must be the ones the file says: a flipped bit in the
+         * data section passes every structural check and would make every
+         * tile and photo embedding wrong. Hashed outside the transaction. */
+        rc = tg_model_verify(ctx, model, NULL);
+        if (rc) {
+            tg_append_error(ctx, "not registered as '%s' (copy, download or convert the model "
+                                 "again)", name);
+            goto fail;
+        }
+    }
     rc = txn_begin(ctx, st->db, &t, "tg_register");
     if (rc) goto fail;
     in_txn = 1;
-    char sql[512];
-    snprintf(sql, sizeof sql, "%s WHERE m.name = ?1", model_select);
-    rc = prepare(ctx, st->db, sql, &s);
+    rc = register_lookup(ctx, st, name, path, m.sha256, json, &id);
     if (rc) goto fail;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    int step = sqlite3_step(s);
-    int64_t id = 0;
-    if (step == SQLITE_ROW) {
-        tg_store_model old;
-        model_from_row(s, &old);
-        id = old.id;
-        if (strcmp(old.sha256, m.sha256) != 0 && old.n_tiles > 0) {
-            rc = tg_set_error(ctx, TG_EMODEL,
-                              "model name '%s' is already registered for another model (sha256 "
-                              "%.12s..., %lld tiles); '%s' has sha256 %.12s...: register it under "
-                              "another name",
-                              name, old.sha256, old.n_tiles, path, m.sha256);
-            goto fail;
-        }
-    } else if (step != SQLITE_DONE) {
-        rc = db_fail(ctx, st->db, "looking up the model");
-        goto fail;
-    }
-    sqlite3_finalize(s);
-    s = NULL;
     if (id) {
         rc = prepare(ctx, st->db,
                      "UPDATE tg_models SET path = ?2, sha256 = ?3, config_json = ?4 WHERE id = ?1",
@@ -777,12 +883,14 @@ int tg_store_model_get(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const
     if (!st || !m || !out) return tg_set_error(ctx, TG_EINVAL, "tg_store_model_get: NULL argument");
     *out = NULL;
     for (model_entry *e = st->models; e; e = e->next) {
-        if (e->id == m->id && strcmp(e->sha256, m->sha256) == 0) {
+        /* same id and weights; and the configuration the registry now has
+         * (another connection may have re-registered the name) */
+        if (e->id == m->id && strcmp(e->sha256, m->sha256) == 0 && model_fits_row(m, e->model)) {
             *out = e->model;
             return TG_OK;
         }
     }
-    model_cache_drop(st, m->id); /* re-registered with another file */
+    model_cache_drop(st, m->id); /* re-registered with another file or configuration */
     tg_model *model = NULL;
     int rc = tg_model_load(ctx, m->path, &model);
     if (rc) {
@@ -805,6 +913,10 @@ int tg_store_model_get(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const
                               m->name, m->path, file_sha, m->sha256);
             goto fail;
         }
+    }
+    if (!model_fits_row(m, model)) {
+        rc = model_row_mismatch(ctx, st, m, model);
+        goto fail;
     }
     rc = model_cache_put(ctx, st, m->id, m->sha256, model);
     if (rc) goto fail;
@@ -1165,7 +1277,29 @@ int tg_store_index_raster(tg_ctx *ctx, tg_store *st, const char *path,
     rc = tg_store_model_get(ctx, st, &m, &r.model);
     if (rc) return rc;
     r.model_id = m.id;
-    r.out_dim = m.out_dim > 0 ? m.out_dim : tg_model_config_get(r.model)->out_dim;
+    /* Buffers are sized from the model that embeds (it writes out_dim
+     * floats); tg_store_model_get has checked it against the registry. */
+    r.out_dim = tg_model_config_get(r.model)->out_dim;
+    if (m.out_dim > 0 && m.out_dim != r.out_dim) return model_row_mismatch(ctx, st, &m, r.model);
+    /* Tiles of this model already stored must have its size: embeddings of
+     * two sizes never mix (tg_store_tileset would refuse them all). */
+    rc = prepare(ctx, db, "SELECT length(embedding) FROM tg_tiles WHERE model_id = ?1 LIMIT 1", &s);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, m.id);
+    {
+        int step = sqlite3_step(s);
+        long long have = step == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+        sqlite3_finalize(s);
+        s = NULL;
+        if (step != SQLITE_ROW && step != SQLITE_DONE) return db_fail(ctx, db, "reading the tiles");
+        if (have >= 0 && have != (long long)r.out_dim * (long long)sizeof(float))
+            return tg_set_error(ctx, TG_EMODEL,
+                                "model '%s' makes %d-float embeddings but its tiles in '%s' have "
+                                "%lld bytes (%lld floats): they were made with another "
+                                "configuration; register this file under another name and index "
+                                "with it",
+                                m.name, r.out_dim, db_label(db), have, have / 4);
+    }
 
     tg_tile_options to = tg_tile_options_default();
     to.tile_m = opts.tile_m > 0 ? opts.tile_m : m.tile_m;
@@ -1192,6 +1326,27 @@ int tg_store_index_raster(tg_ctx *ctx, tg_store *st, const char *path,
     rc = tg_store_file_sha256(ctx, path, sha);
     if (rc) goto fail;
     fill_crs(&r, inf);
+
+    /* Everything that can fail for want of memory comes before the raster
+     * row is written: a refused raster leaves the database as it was. The
+     * grid is bounded by tilecache (at most TG_TILES_MAX_GRID tiles: 12.5 MB
+     * of bitmap). */
+    r.n_cols = inf->n_cols;
+    r.n_rows = inf->n_rows;
+    size_t n_grid = (size_t)inf->n_cols * (size_t)inf->n_rows;
+    r.present = calloc(n_grid / 8 + 1, 1);
+    r.pending = calloc((size_t)opts.batch_tiles, sizeof *r.pending);
+    float *emb_store = calloc((size_t)opts.batch_tiles * (size_t)r.out_dim, sizeof(float));
+    if (r.pending) r.pending[0].emb = emb_store; /* freed through r.pending[0] */
+    if (!r.present || !r.pending || !emb_store) {
+        if (!r.pending) free(emb_store);
+        rc = tg_set_error(ctx, TG_ENOMEM,
+                          "raster '%s': out of memory for a %d x %d grid of tiles (%zu KiB) and a "
+                          "batch of %d embeddings: index with a larger tile_m or a smaller batch",
+                          path, inf->n_cols, inf->n_rows, n_grid / 8 / 1024 + 1, opts.batch_tiles);
+        goto fail;
+    }
+    for (int i = 0; i < opts.batch_tiles; i++) r.pending[i].emb = emb_store + (size_t)i * r.out_dim;
 
     /* The raster row: find it, or insert it in its own short transaction. */
     for (int attempt = 0; attempt < 2 && !r.raster_id; attempt++) {
@@ -1225,6 +1380,9 @@ int tg_store_index_raster(tg_ctx *ctx, tg_store *st, const char *path,
                     res->n_tiles = res->n_present = n_tiles;
                     res->complete = 1;
                 }
+                free(r.pending[0].emb);
+                free(r.pending);
+                free(r.present);
                 tg_tiler_free(tiler);
                 return TG_OK;
             }
@@ -1268,21 +1426,9 @@ int tg_store_index_raster(tg_ctx *ctx, tg_store *st, const char *path,
     }
 
     /* Tiles already there (an interrupted run, or tiles deleted since): a
-     * bitmap over the grid. The run visits every row again (warping is cheap
-     * next to the encoder) and embeds only the tiles missing from it. */
-    r.n_cols = inf->n_cols;
-    r.n_rows = inf->n_rows;
-    size_t n_grid = (size_t)inf->n_cols * (size_t)inf->n_rows;
-    r.present = calloc(n_grid / 8 + 1, 1);
-    r.pending = calloc((size_t)opts.batch_tiles, sizeof *r.pending);
-    float *emb_store = calloc((size_t)opts.batch_tiles * (size_t)r.out_dim, sizeof(float));
-    if (!r.present || !r.pending || !emb_store) {
-        free(emb_store);
-        rc = tg_set_error(ctx, TG_ENOMEM, "raster '%s': out of memory for a %d x %d grid", path,
-                          inf->n_cols, inf->n_rows);
-        goto fail;
-    }
-    for (int i = 0; i < opts.batch_tiles; i++) r.pending[i].emb = emb_store + (size_t)i * r.out_dim;
+     * bitmap over the grid (r.present, made above). The run visits every row
+     * again (warping is cheap next to the encoder) and embeds only the tiles
+     * missing from it. */
     rc = prepare(ctx, db, "SELECT col, row FROM tg_tiles WHERE raster_id = ?1", &s);
     if (rc) goto fail;
     sqlite3_bind_int64(s, 1, r.raster_id);
@@ -1710,7 +1856,17 @@ int tg_store_locate(tg_ctx *ctx, tg_store *st, const char *model, const tg_image
                             "model '%s' has no tiles in '%s': index a raster with it first "
                             "(tg_index_raster)",
                             m.name, db_label(st->db));
-    emb = malloc((size_t)tg_tileset_dim(ts) * sizeof *emb);
+    /* The photo's embedding has the model's size; the tiles' must be the same
+     * (tg_store_model_get checked the model against the registry row the
+     * tileset is sized from: this is the last line of defence). */
+    int dim = tg_model_config_get(mdl)->out_dim;
+    if (tg_tileset_dim(ts) != dim)
+        return tg_set_error(ctx, TG_EMODEL,
+                            "model '%s' makes %d-float embeddings but its tiles in '%s' have %d: "
+                            "they were made with another configuration; register the model file "
+                            "under another name and index with it",
+                            m.name, dim, db_label(st->db), tg_tileset_dim(ts));
+    emb = malloc((size_t)dim * sizeof *emb);
     if (!emb) return tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
     rc = tg_model_embed_ground(ctx, mdl, photo, emb);
     if (rc) goto done;

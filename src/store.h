@@ -143,10 +143,13 @@ typedef struct tg_store_model {
 } tg_store_model;
 
 /* Register the model file at path under name (1..255 bytes): loads and
- * validates it (tg_model_load), then inserts it into tg_models. Registering
- * the same name again with the same model data (sha256) only updates the
- * path and succeeds; with a different file it fails with TG_EMODEL unless no
- * tile uses the old one. [out] *out (may be NULL). Returns 0, the errors of
+ * validates it (tg_model_load), checks its tensor data against the sha256 of
+ * its metadata (tg_model_verify: a corrupt file is refused with TG_EMODEL),
+ * then inserts it into tg_models. Registering the same name again with the
+ * same model data (sha256) and configuration (the metadata but for source
+ * and preset) only updates the path and succeeds; with other data or another
+ * configuration (e.g. out_dim) it fails with TG_EMODEL unless no tile uses
+ * the old one. [out] *out (may be NULL). Returns 0, the errors of
  * tg_model_load, TG_EDB (read-only database), TG_EMODEL. */
 TG_API int tg_store_model_register(tg_ctx *ctx, tg_store *st, const char *name, const char *path,
                                    tg_store_model *out);
@@ -157,9 +160,13 @@ TG_API int tg_store_model_register(tg_ctx *ctx, tg_store *st, const char *name, 
  * registered models, or says how to register one), TG_EDB. */
 TG_API int tg_store_model_find(tg_ctx *ctx, tg_store *st, const char *name, tg_store_model *out);
 
-/* The loaded model for m (cached in the store: loaded once per store). Its
- * sha256 must still match the registered one (TG_EMODEL: the file changed).
- * [out] *out, owned by the store, valid until tg_store_close. */
+/* The loaded model for m (cached in the store: loaded once per store, and
+ * again when the registry row no longer describes the cached one: another
+ * connection registered the name again). Its sha256 must still match the
+ * registered one (TG_EMODEL: the file changed), and so must its out_dim,
+ * aerial_tile_m and aerial_gsd_m (TG_EMODEL: the row was edited), so that
+ * buffers sized from m->out_dim fit what the model writes. [out] *out, owned
+ * by the store, valid until tg_store_close (also after a reload). */
 TG_API int tg_store_model_get(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
                               const tg_model **out);
 

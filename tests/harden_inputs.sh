@@ -5,22 +5,25 @@
 # after), through the command line and through SQL (mod_transgeo in the
 # sqlite3 shell).
 #
-#   models   truncated (header, data), bit-flipped (header, data), wrong
+#   models   truncated (header, data), bit-flipped (header, data: refused at
+#            registration by the CLI and by SQL tg_model_register), wrong
 #            tensor shape, another architecture (arch "vit", arch missing),
 #            empty, not a model at all
 #   photos   empty, decompression bomb (50000 x 50000 PNG header), truncated
 #            JPEG, text named .jpg: listed as failures, the batch goes on
 #   rasters  not georeferenced (refused), rotated geotransform (indexed,
 #            north-up tiles inside the raster), truncated GeoTIFF, a tile size
-#            that makes an absurd grid
+#            that makes an absurd grid (> 1e8 tiles), an absurd tile size (gsd
+#            more than 1000 times the pixels read: the warper's kernel)
 #   SQL      NULL in -> NULL out; wrong types and oversized values (20 MB
 #            BLOB, 100 KB path, k = 1e9, 300-byte name): the documented
 #            "fn(): argument N: ..." errors
 #   read-only database: sqlite3 -readonly, PRAGMA query_only, and the CLI as
 #            user nobody on a chmod 444 file (root ignores file modes)
-#   locked database: another connection in BEGIN EXCLUSIVE: SQL with a short
-#            busy timeout gets "database is locked"; the CLI (10 s busy
-#            timeout) waits for a lock released after 2 s and succeeds
+#   locked database: another connection in BEGIN EXCLUSIVE (held until the
+#            test releases it): SQL with a short busy timeout gets "database
+#            is locked"; the CLI (10 s busy timeout) waits for a lock
+#            released 2 s after it started and succeeds
 #   disk full: PRAGMA max_page_count during tg_index_raster: "database or disk
 #            is full", only whole batches stored, a rerun after lifting the
 #            limit completes to the same tiles as an unconstrained run
@@ -164,6 +167,12 @@ fresh
 run "$T" index -q "$R" --db "$DB" -m "$W/flip_data.safetensors" --tile-m 500
 expect 1 "sha256" "model flip_data (fixture database, whose model has the same sha256 metadata)"
 same "$DB" "$S0" "model flip_data"
+fresh
+tg_sql "$DB" "SELECT tg_model_register('flip', '$W/flip_data.safetensors');" >"$W/.out" 2>"$W/.err"
+if grep -Eq "tg_model_register\(\): model .*flip_data.safetensors.*sha256 of the tensor data .*corrupt" "$W/.err"; then
+    ok "SQL: tg_model_register of flip_data refused (sha256 of the data)"
+else notok "SQL: tg_model_register of flip_data refused (sha256 of the data)"; diag "got: $(cat "$W/.err")"; fi
+same "$DB" "$S0" "SQL tg_model_register flip_data"
 
 # ---- photos ------------------------------------------------------------------------
 mkdir -p photos
@@ -208,6 +217,10 @@ fresh
 run "$T" index -q "$R" --db "$DB" --tile-m 0.01
 expect 1 "grid" "tile size 0.01 m (a 934000 x 724000 grid)"
 same "$DB" "$S0" "tile size 0.01 m"
+fresh
+run "$T" index -q "$R" --db "$DB" --tile-m 9e10
+expect 1 "times coarser than the .* pixels read.*at most 1000 times" "tile size 9e10 m (a gsd 1.4e9 m per pixel)"
+same "$DB" "$S0" "tile size 9e10 m"
 cp "$W/fixture.sqlite" "$W/rot.sqlite"
 run "$T" index -q "$FZ/seed_rotated_palette.tif" --db "$W/rot.sqlite" --tile-m 40 --stride-m 20 --gsd-m 0.5
 nrot=$(sqlite3 "$W/rot.sqlite" "SELECT count(*) FROM tg_tiles t JOIN tg_rasters r ON r.id = t.raster_id
@@ -330,34 +343,51 @@ else
 fi
 
 # ---- locked database ---------------------------------------------------------------
-# hold DB SECONDS: a writer that holds the write lock (BEGIN EXCLUSIVE) for SECONDS
+# hold DB: a writer that takes the write lock (BEGIN EXCLUSIVE) and holds it
+# until `release` (not for a fixed time: on a loaded machine the shells
+# below may take seconds to start). Returns once the lock is taken (checked
+# from another connection), 1 if it was not taken within 30 s.
 hold() {
+    rm -f "$W/release"
     (echo "BEGIN EXCLUSIVE; INSERT INTO tg_meta(key, value) VALUES ('harden_lock', 'x');"
-        sleep "$2"
+        while [ ! -f "$W/release" ]; do sleep 0.1; done
         echo "ROLLBACK;") | sqlite3 "$1" >/dev/null 2>&1 &
     holder=$!
-    # wait until the lock is taken
-    for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+    for _ in $(seq 300); do
         sqlite3 "$1" ".timeout 0" "BEGIN IMMEDIATE; ROLLBACK;" >/dev/null 2>&1 || return 0
         sleep 0.1
     done
+    return 1
+}
+release() {
+    : >"$W/release"
+    wait "$holder"
 }
 fresh
-hold "$DB" 3
-tg_sql "$DB" ".timeout 200
+if hold "$DB"; then
+    tg_sql "$DB" ".timeout 200
 SELECT tg_index_raster('$R', NULL, 500);
 SELECT tg_model_register('y', '$TINY');" >"$W/.out" 2>"$W/.err"
-if [ "$(grep -c "database is locked" "$W/.err")" -eq 2 ]; then ok "locked database: SQL writes fail with 'database is locked'"
-else notok "locked database: SQL writes fail with 'database is locked'"; diag "$(cat "$W/.err")"; fi
-wait "$holder"
+    release
+    if [ "$(grep -c "database is locked" "$W/.err")" -eq 2 ]; then ok "locked database: SQL writes fail with 'database is locked'"
+    else notok "locked database: SQL writes fail with 'database is locked'"; diag "$(cat "$W/.err")"; fi
+else
+    release
+    notok "locked database: another connection takes the write lock"
+fi
 same "$DB" "$S0" "locked database (SQL)"
 cp "$W/fixture.sqlite" "$W/lock.sqlite"
-hold "$W/lock.sqlite" 2
-run "$T" index -q "$R" --db "$W/lock.sqlite" --tile-m 500
-wait "$holder"
-nl=$(sqlite3 "$W/lock.sqlite" "SELECT count(*) FROM tg_tiles")
-if [ "$rc" -eq 0 ] && [ "$nl" -gt "$NT" ]; then ok "locked database: the CLI waits for the lock (busy timeout) and indexes"
-else notok "locked database: the CLI waits for the lock and indexes (exit $rc, $nl tiles)"; diag "$err"; fi
+if hold "$W/lock.sqlite"; then
+    (sleep 2; : >"$W/release") & # released 2 s into the CLI's 10 s busy timeout
+    run "$T" index -q "$R" --db "$W/lock.sqlite" --tile-m 500
+    release
+    nl=$(sqlite3 "$W/lock.sqlite" "SELECT count(*) FROM tg_tiles")
+    if [ "$rc" -eq 0 ] && [ "$nl" -gt "$NT" ]; then ok "locked database: the CLI waits for the lock (busy timeout) and indexes"
+    else notok "locked database: the CLI waits for the lock and indexes (exit $rc, $nl tiles)"; diag "$err"; fi
+else
+    release
+    notok "locked database: another connection takes the write lock (CLI)"
+fi
 
 # ---- disk full -----------------------------------------------------------------------
 cp "$W/fixture.sqlite" "$W/ref.sqlite"

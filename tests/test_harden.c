@@ -9,7 +9,10 @@
  *     metadata but another config (out_dim 12 instead of 24, made by editing
  *     the header only): registering or locating must fail with TG_EMODEL,
  *     never mix 12- and 24-float embeddings (an ASan build shows a heap
- *     overflow when it does);
+ *     overflow when it does); the same when tg_models.config_json is edited
+ *     under a store that has the model cached; a name without tiles may be
+ *     registered again with another configuration, and a warm store then
+ *     uses the new one;
  *  3. the decompression-bomb limit is configurable: a 50000 x 50000 PNG
  *     header is refused by default (before decoding), a small photo is refused
  *     under a lowered process limit and accepted again after restoring it,
@@ -247,6 +250,63 @@ static void same_sha_other_config(void)
         }
     }
     tg_store_close(st2);
+    st2 = NULL;
+
+    /* The registry edited under a warm cache (a tool, or SQL, rewrites
+     * tg_models.config_json): the cached 24-float model no longer fits the
+     * row, which says 12; indexing and locating must refuse, not size
+     * buffers from one and write the other. */
+    sqlite3 *raw = NULL;
+    unsigned long long before = st ? db_digest(tg_store_db(st)) : 0;
+    if (st && sqlite3_open(db, &raw) == SQLITE_OK &&
+        sqlite3_exec(raw, "UPDATE tg_models SET config_json = json_set(config_json, '$.out_dim', '12')",
+                     NULL, NULL, NULL) == SQLITE_OK) {
+        o.tile_m = 500;
+        o.stride_m = 500;
+        o.gsd_m = 6.25;
+        tg_clear_error(ctx);
+        rc = tg_store_index_raster(ctx, st, raster, &o, NULL);
+        TAP_OK(rc == TG_EMODEL && has(tg_errmsg(ctx), "out_dim 12") && has(tg_errmsg(ctx), "out_dim 24"),
+               "registry edited to out_dim 12 under a warm cache: indexing fails with TG_EMODEL (got %d)", rc);
+        tg_match best[3];
+        int n = 0;
+        rc = tg_store_locate_path(ctx, st, "m", photo, 3, NULL, best, &n, NULL);
+        TAP_OK(rc == TG_EMODEL && n == 0, "registry edited: locating fails with TG_EMODEL (got %d: %s)", rc,
+               tg_errmsg(ctx));
+        TAP_OK(db_digest(tg_store_db(st)) == before, "registry edited: indexing changed nothing");
+        /* a cold store: the file loads, and does not fit the row either */
+        rc = tg_store_open(ctx, db, 0, &st2);
+        if (!rc) rc = tg_store_locate_path(ctx, st2, "m", photo, 3, NULL, best, &n, NULL);
+        TAP_OK(rc == TG_EMODEL, "registry edited, cold store: locating fails with TG_EMODEL (got %d: %s)", rc,
+               tg_errmsg(ctx));
+        tg_store_close(st2);
+        st2 = NULL;
+    } else {
+        TAP_OK(0, "edit tg_models.config_json (%s)", raw ? sqlite3_errmsg(raw) : "no store");
+    }
+    sqlite3_close(raw);
+
+    /* A name without tiles may be registered again with another
+     * configuration: a store that cached the old model uses the new one. */
+    rc = st ? tg_store_model_register(ctx, st, "n", tiny, NULL) : -1;
+    tg_store_model mn;
+    const tg_model *cached = NULL;
+    if (!rc) rc = tg_store_model_find(ctx, st, "n", &mn);
+    if (!rc) rc = tg_store_model_get(ctx, st, &mn, &cached);
+    if (!rc) rc = tg_store_open(ctx, db, 0, &st2);
+    if (!rc) rc = tg_store_model_register(ctx, st2, "n", o12, NULL);
+    if (TAP_OK(rc == 0, "no tiles yet: 'n' re-registered with the out_dim 12 variant (%s)", tg_errmsg(ctx))) {
+        o.model = "n";
+        rc = tg_store_index_raster(ctx, st, raster, &o, NULL);
+        TAP_OK(rc == 0 && sql_int(tg_store_db(st), "SELECT min(length(embedding)) = 48 AND max(length(embedding)) = 48 "
+                                                   "FROM tg_tiles t JOIN tg_models m ON m.id = t.model_id "
+                                                   "WHERE m.name = 'n'") == 1 &&
+                   tg_model_config_get(cached)->out_dim == 24,
+               "the warm store indexes with the new registration (12 floats a tile), the model it "
+               "returned before stays valid (%s)", tg_errmsg(ctx));
+        o.model = NULL;
+    }
+    tg_store_close(st2);
     tg_store_close(st);
     remove_db(db);
     unlink(o12);
@@ -299,6 +359,7 @@ static void bomb(void)
     TAP_EQ(dflt, TG_IMAGE_MAX_PIXELS_DEFAULT, "default limit 100 Mpx");
     tg_image_set_max_pixels(50); /* the photo has 16 x 16 px */
     img = NULL;
+    tg_clear_error(ctx);
     rc = tg_image_load(ctx, photo, &img);
     TAP_OK(rc == TG_EIMAGE && has(tg_errmsg(ctx), "more than the limit of 50 pixels"),
            "process limit lowered to 50 px: the 16 x 16 photo is refused");
@@ -308,12 +369,14 @@ static void bomb(void)
     tg_image_opts_default(&opts);
     TAP_EQ(opts.max_pixels, 50, "tg_image_opts_default takes the process limit");
     opts.max_pixels = 10000000;
+    tg_clear_error(ctx); /* a failure below then shows its own message, not the one above */
     rc = tg_image_load_ex(ctx, photo, &opts, &img);
     TAP_OK(rc == 0 && img, "a per-call limit (tg_image_opts.max_pixels) overrides it (%s)", tg_errmsg(ctx));
     tg_image_free(img);
     tg_image_set_max_pixels(0);
     TAP_EQ(tg_image_max_pixels(), TG_IMAGE_MAX_PIXELS_DEFAULT, "0 restores the default");
     img = NULL;
+    tg_clear_error(ctx);
     rc = tg_image_load(ctx, photo, &img);
     TAP_OK(rc == 0, "the photo loads again (%s)", tg_errmsg(ctx));
     tg_image_free(img);
@@ -458,6 +521,7 @@ static void disk_full(void)
     TAP_EQ(sql_int(h, "SELECT count(*) FROM tg_rasters WHERE complete = 0"), 1,
            "disk full: the raster is not marked complete");
     sqlite3_exec(h, "PRAGMA max_page_count = 1073741823", NULL, NULL, NULL);
+    tg_clear_error(ctx);
     rc = tg_store_index_raster(ctx, st, raster, &o, &res);
     TAP_OK(rc == 0 && res.complete && res.n_present == after - before,
            "limit lifted: the rerun completes, skipping the %lld stored tiles (%s)", after - before,

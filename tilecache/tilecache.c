@@ -674,6 +674,12 @@ static int plan_grid(tg_ctx *ctx, tg_tiler *t)
                             "raster '%s': the grid would be %.0f x %.0f tiles (%.0f x %.0f px at %g m/px), "
                             "too large (at most %d tiles and %d px a side): raise gsd_m/stride_m or split "
                             "the raster", t->path, nc, nr, wpx, hpx, in->gsd_m, MAX_GRID_SIDE, MAX_GRID_PX);
+    if (nc * nr > (double)TG_TILES_MAX_GRID)
+        return tg_set_error(ctx, TG_EINVAL,
+                            "raster '%s': the grid would be %.0f x %.0f = %.4g tiles of %g m every %g m; "
+                            "at most %lld are supported: use a larger tile size (tile_m) or stride "
+                            "(stride_m), or split the raster", t->path, nc, nr, nc * nr, in->tile_m,
+                            in->stride_m, (long long)TG_TILES_MAX_GRID);
     in->n_cols = (int)nc;
     in->n_rows = (int)nr;
     in->n_grid = (long long)in->n_cols * in->n_rows;
@@ -996,6 +1002,17 @@ static int compute_scale(tg_ctx *ctx, tg_tiler *t)
     if (!(in->xscale > 0 && isfinite(in->xscale) && in->yscale > 0 && isfinite(in->yscale)))
         return tg_set_error(ctx, TG_EGEO, "raster '%s': its pixel size in %s cannot be computed", t->path,
                             t->work_name);
+    /* The warper's kernel spans 1/scale source pixels: bound it (see
+     * "Limits" in tilecache.h). */
+    double ratio = 1.0 / fmin(in->xscale, in->yscale);
+    if (ratio > TG_TILES_MAX_DOWNSAMPLE)
+        return tg_set_error(ctx, TG_EINVAL,
+                            "raster '%s': a gsd of %g m per pixel (tile %g m) is %.3g times coarser than "
+                            "the %s pixels read (%g m); at most %g times is supported: use a smaller "
+                            "tile_m/gsd_m, or build overviews (gdaladdo) or resample the raster "
+                            "(gdalwarp -tr) first", t->path, in->gsd_m, in->tile_m, ratio,
+                            in->overview >= 0 ? "overview" : "raster", fmin(lx * fx, ly * fy),
+                            TG_TILES_MAX_DOWNSAMPLE);
     return 0;
 }
 

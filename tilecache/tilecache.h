@@ -103,11 +103,28 @@
  *              file), GCPs/RPCs only (fix: gdalwarp first), no CRS (fix:
  *              gdal_edit.py -a_srs), outline not transformable, too far from UTM;
  *   TG_EINVAL  bad options: tile smaller than 8 px, gsd/tile/stride <= 0,
- *              a band out of range, a non-metric target_crs, a grid too large;
+ *              a band out of range, a non-metric target_crs, a grid too large
+ *              (more than TG_TILES_MAX_GRID tiles, 1e6 tiles or INT_MAX/2 px
+ *              a side), a gsd more than TG_TILES_MAX_DOWNSAMPLE times
+ *              coarser than the pixels read (see below);
  *   TG_ECANCEL the tile or progress callback stopped the run.
  * A rotated or sheared geotransform is accepted: the warper handles the full
  * affine transform, tiles are north-up in the working CRS and info->rotated
  * is set.
+ *
+ * Limits that keep absurd options from exhausting memory (TG_EINVAL, the
+ * message says which value to change):
+ *   - the grid has at most TG_TILES_MAX_GRID (1e8) tiles: a caller keeps a
+ *     bit or a byte per grid tile (e.g. tg_store_index_raster's bitmap of
+ *     tiles already stored), and 1e8 tiles are weeks of encoder time;
+ *   - the gsd is at most TG_TILES_MAX_DOWNSAMPLE (1000) times the pixel size
+ *     of what is read (the raster, or the overview chosen above), along both
+ *     source axes: info->xscale and info->yscale >= 1/1000. GDAL's warper
+ *     sizes its resampling kernel by 1/scale source pixels (weights arrays of
+ *     16/scale bytes and kernels of (2/scale)^2 pixels per output pixel): a
+ *     9e10 m tile of a 5 m raster asked it for 4.5 GB. For a much coarser
+ *     gsd, build overviews (gdaladdo) or resample the raster (gdalwarp -tr)
+ *     first.
  */
 #ifndef TG_TILECACHE_H
 #define TG_TILECACHE_H
@@ -119,6 +136,10 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Limits of the grid and of the downsampling (see "Limits" above). */
+#define TG_TILES_MAX_GRID 100000000LL
+#define TG_TILES_MAX_DOWNSAMPLE 1000.0
 
 /* Resampling used by GDAL's warper (gdalwarp -r NAME). */
 typedef enum tg_resampling {

@@ -122,7 +122,15 @@ static int register_file(tg_ctx *ctx, tg_store *st, const char *path, char *name
     if (rc) return rc;
     const char *sha = tg_model_config_get(m)->sha256;
     int found = sha && *sha ? model_by_sha(ctx, st, sha, name, cap) : 0;
+    /* A file recognised by the sha256 its metadata claims must have those
+     * weights: a corrupt copy of a registered model is refused, not quietly
+     * replaced by the registered file (a new file is verified when
+     * tg_store_model_register registers it). */
+    if (found > 0 && (rc = tg_model_verify(ctx, m, NULL)) != 0)
+        tg_append_error(ctx, "refusing to use it (model '%s' in the database has the weights it "
+                             "should have): copy, download or convert the model again", name);
     tg_model_free(m);
+    if (rc) return rc;
     if (found < 0) return TG_EDB;
     if (found) return 0;
     /* the name: the file's base name without .safetensors */

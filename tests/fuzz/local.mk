@@ -1,5 +1,6 @@
 # tests/fuzz/local.mk: fuzz harnesses (make fuzz), corpus replay in make check, and
-# the hardening tests (tests/test_harden.c, tests/harden_inputs.sh, tests/faults_kill.sh)
+# the hardening tests (tests/test_harden.c, tests/harden_inputs.sh, tests/faults_kill.sh,
+# tests/load_concurrent.sh)
 # (included by the top Makefile.am). See tests/fuzz/README.md.
 #
 # Two ways to run the harnesses tests/fuzz/fuzz_<name>.c:
@@ -82,13 +83,9 @@ fuzz: fuzz-build
 mostlyclean-local:
 	-rm -rf $(FUZZ_DIR) tests/fuzz/work
 
-# ---- hardening tests (issue 10): bad inputs, faults -------------------------------
+# ---- hardening tests (issue 10): bad inputs, faults, load ---------------------------
 check_PROGRAMS += tests/test_harden
 tests_test_harden_SOURCES = tests/test_harden.c tests/tap.h tests/st_edit.h
 tests_test_harden_LDADD = $(TG_TEST_LIBS)
-# test_harden and harden_inputs.sh are not run yet: they found real defects
-# (issue 10: a bit-flipped model's data accepted at registration, SQLITE_FULL
-# not reported by indexing, sub-pixel tile sizes, the process pixel limit)
-# that are still being fixed. Wire them back with the fixes.
-TG_TESTS += tests/faults_kill.sh
-EXTRA_DIST += tests/harden_inputs.sh tests/faults_kill.sh
+TG_TESTS += tests/test_harden tests/harden_inputs.sh tests/faults_kill.sh tests/load_concurrent.sh
+EXTRA_DIST += tests/harden_inputs.sh tests/faults_kill.sh tests/load_concurrent.sh

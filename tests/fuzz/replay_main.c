@@ -13,6 +13,14 @@
  * -DFUZZ_NAME='"<name>"'. A crash or sanitizer report ends the process:
  * the runner counts it as a failure, and the log's last "# input" line names
  * the input.
+ *
+ * Memory: outside sanitizer builds the process's address space is capped
+ * (RLIMIT_AS, FUZZ_REPLAY_AS_MB, default 4096 MiB), so that an input that
+ * makes the library allocate gigabytes fails fast (as libFuzzer's
+ * -rss_limit_mb / -malloc_limit_mb would report it) instead of swapping a CI
+ * machine; in ASan builds __asan_default_options() sets
+ * max_allocation_size_mb=3072 for the same effect (with tests/runner.sh's
+ * allocator_may_return_null=1 a bigger malloc returns NULL).
  */
 #include "config.h"
 
@@ -20,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "../tap.h"
@@ -94,8 +103,40 @@ static int replay_file(const char *path)
     return 0;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define FUZZ_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FUZZ_ASAN 1
+#endif
+#endif
+
+#ifdef FUZZ_ASAN
+const char *__asan_default_options(void);
+__attribute__((visibility("default"), used)) const char *__asan_default_options(void)
+{
+    return "max_allocation_size_mb=3072";
+}
+#endif
+
+static void cap_memory(void)
+{
+#ifndef FUZZ_ASAN
+    const char *e = getenv("FUZZ_REPLAY_AS_MB");
+    long long mb = e && *e ? atoll(e) : 4096;
+    struct rlimit rl;
+    if (mb <= 0 || getrlimit(RLIMIT_AS, &rl) != 0) return;
+    rlim_t want = (rlim_t)mb << 20;
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > want) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_AS, &rl) == 0) printf("# address space capped at %lld MiB\n", mb);
+    }
+#endif
+}
+
 int main(int argc, char **argv)
 {
+    cap_memory();
     const char *src = tap_srcdir();
     char corpus[4096], regress[4096];
     snprintf(corpus, sizeof corpus, "%s/tests/fuzz/corpus/%s", src, FUZZ_NAME);
