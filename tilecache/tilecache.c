@@ -503,6 +503,13 @@ static int choose_work_crs(tg_ctx *ctx, tg_tiler *t)
         tg_append_error(ctx, "%s", gdal_msg());
         goto done;
     }
+    /* A geographic CRS with a broken geotransform "transforms" to any
+     * number: a centre off the Earth is an error, not a UTM zone. */
+    if (fabs(cy) > 90.0 || fabs(cx) > 540.0) {
+        rc = tg_set_error(ctx, TG_EGEO, "raster '%s': its centre is at longitude %g, latitude %g, which is "
+                          "not on the Earth (check its geotransform and CRS, e.g. with gdalinfo)", t->path, cx, cy);
+        goto done;
+    }
     t->info.center_lon = cx;
     t->info.center_lat = cy;
 
