@@ -1,8 +1,9 @@
 /*
  * st_edit.h - test helper: make variants of a safetensors file by editing
  * its JSON header (jansson) and keeping the data section, for the model-file
- * error tests (tests/test_safetensors.c) and the self-scan model of
- * tests/test_engine.c. Header-only; static functions.
+ * error tests (tests/test_safetensors.c), the self-scan model of
+ * tests/test_engine.c and the out_dim 12 variant of tests/test_harden.c and
+ * tests/fuzz/fuzz_sql.c. Header-only; static functions.
  */
 #ifndef TG_ST_EDIT_H
 #define TG_ST_EDIT_H
@@ -94,6 +95,28 @@ static void st_drop_prefix(json_t *root, const char *prefix)
     void *tmp;
     json_object_foreach_safe(root, tmp, k, v) {
         if (!strncmp(k, prefix, strlen(prefix))) json_object_del(root, k);
+    }
+}
+
+/* st_rewrite callback: the same weights declared with out_dim 12 (the
+ * metadata key, and the first dimension of every ".head" tensor, whose data
+ * keeps its start offset: the first 12 output rows of the original head). The
+ * sha256 metadata stays the original's, so the variant is "the same data,
+ * another configuration" for the model registry checks. inline: not every
+ * includer uses it. */
+static inline void st_out_dim_12(json_t *root, void *user)
+{
+    (void)user;
+    st_meta_set(root, "out_dim", "12");
+    const char *k;
+    json_t *v;
+    json_object_foreach(root, k, v) {
+        if (!strstr(k, ".head")) continue;
+        json_t *shape = json_object_get(v, "shape"), *off = json_object_get(v, "data_offsets");
+        json_array_set_new(shape, 0, json_integer(12));
+        json_int_t bytes = 4;
+        for (size_t i = 0; i < json_array_size(shape); i++) bytes *= json_integer_value(json_array_get(shape, i));
+        json_array_set_new(off, 1, json_integer(json_integer_value(json_array_get(off, 0)) + bytes));
     }
 }
 

@@ -161,29 +161,13 @@ static void sweeps(void)
 
 /* ---- 2. same sha256, another config ---------------------------------------------- */
 
-static void out12(json_t *root, void *user)
-{
-    (void)user;
-    st_meta_set(root, "out_dim", "12");
-    const char *k;
-    json_t *v;
-    json_object_foreach(root, k, v) {
-        if (!strstr(k, ".head")) continue;
-        json_t *shape = json_object_get(v, "shape"), *off = json_object_get(v, "data_offsets");
-        json_array_set_new(shape, 0, json_integer(12));
-        json_int_t bytes = 4;
-        for (size_t i = 0; i < json_array_size(shape); i++) bytes *= json_integer_value(json_array_get(shape, i));
-        json_array_set_new(off, 1, json_integer(json_integer_value(json_array_get(off, 0)) + bytes));
-    }
-}
-
 static void same_sha_other_config(void)
 {
     char db[1200], o12[1200];
     tmp_path(db, sizeof db, "sha.sqlite");
     tmp_path(o12, sizeof o12, "out12.safetensors");
     remove_db(db);
-    if (!TAP_OK(st_rewrite(tiny, o12, out12, NULL) == 0, "make the out_dim 12 variant")) return;
+    if (!TAP_OK(st_rewrite(tiny, o12, st_out_dim_12, NULL) == 0, "make the out_dim 12 variant")) return;
     tg_model *m = NULL;
     int rc = tg_model_load(ctx, o12, &m);
     TAP_OK(rc == 0 && tg_model_config_get(m)->out_dim == 12 &&

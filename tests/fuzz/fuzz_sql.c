@@ -106,23 +106,6 @@ static void copy_file(const char *src, const char *dst, int keep)
     }
 }
 
-static void out12(json_t *root, void *user)
-{
-    (void)user;
-    st_meta_set(root, "out_dim", "12");
-    const char *k;
-    json_t *v;
-    json_object_foreach(root, k, v) {
-        if (!strstr(k, ".head")) continue;
-        json_t *shape = json_object_get(v, "shape"), *off = json_object_get(v, "data_offsets");
-        json_array_set_new(shape, 0, json_integer(12));
-        json_int_t n = 4;
-        for (size_t i = 0; i < json_array_size(shape); i++)
-            n *= json_integer_value(json_array_get(shape, i));
-        json_array_set_new(off, 1, json_integer(json_integer_value(json_array_get(off, 0)) + n));
-    }
-}
-
 static void cleanup(void)
 {
     if (db) sqlite3_close(db);
@@ -164,7 +147,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(q, sizeof q, "%s/m.safetensors", workdir);
     copy_file(p, q, 2);
     snprintf(p, sizeof p, "%s/o.safetensors", workdir);
-    if (st_rewrite(q, p, out12, NULL)) die("cannot write", p);
+    if (st_rewrite(q, p, st_out_dim_12, NULL)) die("cannot write", p);
     if (chdir(workdir)) die("chdir", workdir);
 
     /* SQLite hands an extension its API table; catch it with an auto
