@@ -37,6 +37,7 @@ EXTRA_DIST += \
 	tools/train_demo.py \
 	tools/train_demo.sh \
 	tools/demo_dataset.py \
-	tests/test_demo_model.py
-TG_TESTS += tests/test_demo_model.py
+	tests/test_demo_model.py \
+	tests/test_train_demo.py
+TG_TESTS += tests/test_demo_model.py tests/test_train_demo.py
 # ---- end of demo model ----

@@ -36,8 +36,10 @@ training worlds, at least `min_sep_m` apart within a world (no two
 positives share most of their tile); each panorama's aerial tile is cut from
 the world's aerial.tif around its position moved by a uniform random offset
 of up to `jitter_m` per axis (test tiles come from a fixed grid); mild
-brightness / contrast jitter; no panorama roll (north must stay in the centre
-column).  Learning rate: linear warm-up (steps) then cosine decay over the stage's
+brightness / contrast jitter; with --dihedral (default) each pair is
+mirrored and/or turned by a random symmetry of the square, the panorama with
+its tile so that the pair stays true (dihedral_pair; north stays in the
+centre column, as at test time; otherwise there is no panorama roll).  Learning rate: linear warm-up (steps) then cosine decay over the stage's
 time budget (wall clock; the machine is shared, so the number of steps is
 logged, not fixed).  State is saved every `save_every` steps and at the end
 (DIR/stageN.pt): a killed run started again with the same command resumes.
@@ -166,7 +168,7 @@ class TrainData:
             self.log("loaded %s: %d pairs (%d worlds, %d pairs in all)"
                      % (os.path.basename(d), len(w), len(self.worlds), sum(len(x) for x in self.worlds)))
 
-    def batch(self, rng, batch, per_world, min_sep_m, jitter_m, tile_px):
+    def batch(self, rng, batch, per_world, min_sep_m, jitter_m, tile_px, dihedral=False):
         nw = max(1, batch // per_world)
         widx = rng.choice(len(self.worlds), size=nw, replace=len(self.worlds) < nw)
         g, a = [], []
@@ -181,9 +183,38 @@ class TrainData:
             for i in chosen:
                 off = rng.uniform(-jitter_m, jitter_m, size=2)
                 crop, _e, _n = w.crop(w.en[i, 0] + off[0], w.en[i, 1] + off[1], tile_px)
-                g.append(w.ground[i])
+                pano = w.ground[i]
+                if dihedral:
+                    pano, crop = dihedral_pair(pano, crop, int(rng.integers(4)), bool(rng.integers(2)))
+                g.append(pano)
                 a.append(crop)
         return np.stack(g), np.stack(a)
+
+
+def dihedral_pair(pano, tile, quarter_turns, mirror):
+    """One of the 8 symmetries of the square applied to a pair so that it
+    stays a true pair: the north-up tile is mirrored east-west and/or turned
+    counter-clockwise by quarter turns, and the panorama is changed to what a
+    camera at the same spot would see in that mirrored/turned world.
+
+    Panorama columns (src/world/render.c): column u looks at azimuth
+    360 (u + 0.5) / W - 180, clockwise from grid north, north in the centre.
+      * mirror east-west: azimuth a -> -a, i.e. column u -> W - 1 - u, an
+        exact left-right flip of the panorama;
+      * a quarter turn counter-clockwise brings east to the top (np.rot90), so
+        the new view at azimuth a is the old one at a + 90: the panorama is
+        rolled left by W / 4 columns.
+    North stays in the centre column, as at test time.  This multiplies the
+    distinct pairs of a world by 8 (the worlds' shadows then fall in other
+    directions too, which the worlds already vary by seed)."""
+    w = pano.shape[1]
+    if mirror:
+        pano = pano[:, ::-1]
+        tile = tile[:, ::-1]
+    if quarter_turns:
+        pano = np.roll(pano, -quarter_turns * (w // 4), axis=1)
+        tile = np.rot90(tile, quarter_turns)
+    return np.ascontiguousarray(pano), np.ascontiguousarray(tile)
 
 
 def jitter(x, rng, amount):
@@ -272,6 +303,27 @@ def aerial_forward(cfg, aerial, scan, a_u8, train_jitter=None):
     return aerial.forward_keep(x_net, keep)
 
 
+def warm_start(path, stage, ground, aerial):
+    """Weights only (a fresh optimiser and schedule) from an earlier run:
+    an official-format stage-N checkpoint (.pth.tar), or a transgeo model
+    file (.safetensors, e.g. the shipped models/demo.safetensors), whose
+    `ground` net and, for stage 1, its stage-1 `aerial_scan` net (stage 2:
+    its `aerial` net) are taken."""
+    if path.endswith(".safetensors"):
+        m = ref.load_model(path)
+        src = m.aerial_scan if stage == 1 else m.aerial
+        if src is None:
+            raise SystemExit("%s: no stage-%d aerial net in this model file" % (path, stage))
+        ground.load_state_dict(m.ground.state_dict())
+        aerial.load_state_dict(src.state_dict())
+        return
+    ck = torch.load(path, map_location="cpu")["state_dict"]
+    ground.load_state_dict({k[len("module.query_net."):]: v for k, v in ck.items()
+                            if k.startswith("module.query_net.")})
+    aerial.load_state_dict({k[len("module.reference_net."):]: v for k, v in ck.items()
+                            if k.startswith("module.reference_net.")})
+
+
 def validate(cfg, ground, aerial, scan, val_world, a):
     ground.eval()
     aerial.eval()
@@ -315,13 +367,7 @@ def train(a):
     else:
         log("stage %d: start; args %s" % (stage, json.dumps(vars(a), sort_keys=True)))
         if a.init:
-            # warm start: weights only (a fresh optimiser and schedule), from an
-            # official-format stage-N checkpoint of an earlier run
-            ck = torch.load(a.init, map_location="cpu")["state_dict"]
-            ground.load_state_dict({k[len("module.query_net."):]: v for k, v in ck.items()
-                                    if k.startswith("module.query_net.")})
-            aerial.load_state_dict({k[len("module.reference_net."):]: v for k, v in ck.items()
-                                    if k.startswith("module.reference_net.")})
+            warm_start(a.init, stage, ground, aerial)
             log("stage %d: weights initialised from %s" % (stage, a.init))
         log("config %s" % json.dumps(ref.config_to_metadata(cfg), sort_keys=True))
     data = TrainData(a.worlds, cfg, a.cache, log, a.max_worlds)
@@ -345,7 +391,7 @@ def train(a):
         lr = lr_at(step, a.warmup_steps, frac, a.lr)
         for gr in opt.param_groups:
             gr["lr"] = lr
-        g_u8, a_u8 = data.batch(rng, a.batch, a.per_world, a.min_sep_m, a.jitter_m, tile_px)
+        g_u8, a_u8 = data.batch(rng, a.batch, a.per_world, a.min_sep_m, a.jitter_m, tile_px, a.dihedral)
         xg = jitter(dd.to_tensor(g_u8), rng, a.color)
         og = ground(xg)
         oa = aerial_forward(cfg, aerial, scan, a_u8, (rng, a.color))
@@ -441,11 +487,15 @@ def main(argv=None):
         p.add_argument("--jitter-m", type=float, default=16.0, help="tile centre offset, m per axis")
         p.add_argument("--min-sep-m", type=float, default=32.0, help="min distance of panoramas in a batch")
         p.add_argument("--color", type=float, default=0.1, help="brightness/contrast jitter")
+        p.add_argument("--dihedral", type=int, default=1, choices=(0, 1),
+                       help="1: each pair mirrored/turned by a random symmetry of the square "
+                            "(tile and panorama together, see dihedral_pair)")
         p.add_argument("--tile-m", type=float, default=64.0)
         p.add_argument("--stride-m", type=float, default=32.0)
         p.add_argument("--seed", type=int, default=1)
         p.add_argument("--init", default="",
-                       help="warm start: ground/aerial weights from this official-format checkpoint")
+                       help="warm start: ground/aerial weights from this official-format "
+                            "checkpoint or transgeo .safetensors model")
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("--log-every", type=int, default=10)
         p.add_argument("--save-every", type=int, default=50)
