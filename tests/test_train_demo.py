@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """tests/test_train_demo.py: the demo-model trainer's pair augmentation
-(tools/train_demo.py dihedral_pair).  TAP.
+(tools/train_demo.py dihedral_pair) and neighbour sampling.  TAP.
 
 A pair must stay a true pair after it is mirrored or turned: whatever the
 tile shows at bearing b from its centre, the panorama must show in the
@@ -11,7 +11,8 @@ it against buildings).  Each of the 8 symmetries is applied to a tile with
 one marked pixel and to a panorama with one marked column at the marker's
 bearing, for markers in 12 directions; the marker's bearing in the new tile
 must be the azimuth of the marked column in the new panorama.  Also: the 8
-symmetries give 8 different tiles, and the identity changes nothing.
+symmetries give 8 different tiles, and the identity changes nothing.  And
+the batch sampler's neighbour order (candidate_order).
 """
 
 import sys
@@ -86,4 +87,26 @@ tiles = {td.dihedral_pair(pano, tile, k, m)[1].tobytes() for k in range(4) for m
 t.ok(len(tiles) == 8, "the 8 symmetries give 8 different tiles (%d)" % len(tiles))
 p1, t1 = td.dihedral_pair(pano, tile, 1, False)
 t.ok(p1.flags["C_CONTIGUOUS"] and t1.flags["C_CONTIGUOUS"], "outputs are contiguous arrays")
+
+# Neighbour sampling (candidate_order): panoramas on a 10 m lattice over
+# 640 m; with near_m the first offered are those within near_m of one anchor
+# (all of them, then the rest), without it the order is a plain permutation.
+xs = np.arange(5.0, 640.0, 10.0)
+en = np.array([[x, y] for x in xs for y in xs])
+ok_near, ok_plain = True, True
+for seed in range(20):
+    r = np.random.default_rng(seed)
+    o = td.candidate_order(en, r, 150.0)
+    n_near = 0
+    for cand in range(len(en)):   # the anchor is one of the panoramas within 150 m of all the first ones
+        d = np.hypot(*(en - en[cand]).T)
+        n_in = int(np.sum(d <= 150.0))
+        if set(o[:n_in]) == set(np.nonzero(d <= 150.0)[0]):
+            n_near = n_in
+            break
+    ok_near &= sorted(o) == list(range(len(en))) and n_near > 100
+    p = td.candidate_order(en, np.random.default_rng(seed), 0.0)
+    ok_plain &= sorted(p) == list(range(len(en))) and np.mean(np.hypot(*(en[p[:20]] - en[p[0]]).T)) > 150.0
+t.ok(ok_near, "near_m 150: every panorama within 150 m of an anchor comes first, then the rest (a permutation)")
+t.ok(ok_plain, "near_m 0: a plain permutation, spread over the world")
 sys.exit(t.done())
