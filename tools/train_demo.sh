@@ -17,16 +17,21 @@
 #
 # Everything is written under WORKDIR (state, logs, data); every step resumes
 # when started again (worlds with world.json are kept, training resumes from
-# WORKDIR/run/stageN.pt).  Environment (defaults = the first of the two runs behind the shipped model, see models/MODEL_CARD.md):
+# WORKDIR/run/stageN.pt).  Environment (defaults = run A, the first of the
+# runs behind the shipped model; models/MODEL_CARD.md gives each run's settings):
 #   TRANSGEO      the transgeo binary with the `world` command (default: transgeo)
 #   PYTHON3       Python with torch, numpy, PIL, GDAL (default /usr/bin/python3)
 #   N_WORLDS=6 PAIRS=320 SIZE_M=640 JOBS=2    training data
 #   BUDGET1=2100 BUDGET2=960                  training seconds of stage 1 / 2
 #   THREADS=1                                 torch threads
-#   INIT=STAGE1.pth.tar                       warm start of stage 1 (weights of an
-#                                             earlier run's stage 1; fresh optimiser)
+#   INIT=STAGE1.pth.tar|MODEL.safetensors     warm start of stage 1 (weights of an
+#                                             earlier run's stage 1, or of a model
+#                                             file's ground + aerial_scan; fresh optimiser)
+#   NEAR_M=0                                  > 0: hard neighbour negatives (train_demo.py --near-m)
+#   SEED=1                                    trainer seed (init, batches, augmentation)
+#   DIHEDRAL=1                                0: no mirrored/turned pairs (runs A and B had none)
 set -eu
-[ $# -ge 1 ] || { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 work=$1
 out=${2:-$work/demo.safetensors}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,6 +39,7 @@ py=${PYTHON3:-/usr/bin/python3}
 tg=${TRANSGEO:-transgeo}
 N_WORLDS=${N_WORLDS:-6} PAIRS=${PAIRS:-320} SIZE_M=${SIZE_M:-640} JOBS=${JOBS:-2}
 BUDGET1=${BUDGET1:-2100} BUDGET2=${BUDGET2:-960} THREADS=${THREADS:-1} INIT=${INIT:-}
+NEAR_M=${NEAR_M:-0} SEED=${SEED:-1} DIHEDRAL=${DIHEDRAL:-1}
 mkdir -p "$work"
 
 # 1. data (the training worlds use seeds >= 1000; the demo's worlds are < 1000)
@@ -48,9 +54,11 @@ done
 
 # 2. + 3. training (validation on world 900 only; 7 and 42 are never looked at)
 "$py" "$here/train_demo.py" stage1 --worlds "$work/data/worlds" --val "$work/eval/world_900" \
-    --state "$work/run" --budget-s "$BUDGET1" --val-every 150 --threads "$THREADS" ${INIT:+--init "$INIT"}
+    --state "$work/run" --budget-s "$BUDGET1" --val-every 150 --threads "$THREADS" \
+    --near-m "$NEAR_M" --seed "$SEED" --dihedral "$DIHEDRAL" ${INIT:+--init "$INIT"}
 "$py" "$here/train_demo.py" stage2 --worlds "$work/data/worlds" --val "$work/eval/world_900" \
-    --state "$work/run" --budget-s "$BUDGET2" --val-every 150 --threads "$THREADS"
+    --state "$work/run" --budget-s "$BUDGET2" --val-every 150 --threads "$THREADS" \
+    --near-m "$NEAR_M" --seed "$SEED" --dihedral "$DIHEDRAL"
 
 # 4. export exactly as a user converts official checkpoints
 "$py" "$here/train_demo.py" export --state "$work/run" -o "$out"
