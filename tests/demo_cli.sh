@@ -32,11 +32,11 @@ grep -q "model demo, complete" "$out.info"; ok $? "info DB: the raster is comple
 "$tg" info --json "$out/demo.sqlite" | "${PYTHON3:-/usr/bin/python3}" -c 'import json,sys; d=json.load(sys.stdin); assert d["models"][0]["name"]=="demo" and len(d["extent_centres"])==4' 2>/dev/null
 ok $? "info --json DB: models and extent"
 # R@10 of the shipped model on this unseen town, against chance (10 / number of
-# tiles). Measured 2026-11-25 (session 2 retrain): R@10 40% over 361 tiles
-# (chance 2.8%); the threshold is half of it. The model is small and still
+# tiles). Measured 2026-12-04 (run C model): R@10 62.5% over 361 tiles
+# (chance 2.8%); the threshold is under half of it. The model is small and still
 # under-trained: see models/MODEL_CARD.md for its honest numbers.
 r10=$(sed -n 's/.*R@10 *\([0-9.]*\)%.*/\1/p' "$out.txt" | head -1)
 tiles=$(sed -n 's/^index: \([0-9]*\) tiles.*/\1/p' "$out.txt")
 echo "# R@10 ${r10:-?}% over ${tiles:-?} tiles (chance $(awk "BEGIN{print 1000/${tiles:-1}}")%)"
-awk "BEGIN{exit !(${r10:-0} >= ${TG_DEMO_MIN_R10:-20})}"; ok $? "R@10 ${r10:-?}% >= ${TG_DEMO_MIN_R10:-20}% (chance is about 3%)"
+awk "BEGIN{exit !(${r10:-0} >= ${TG_DEMO_MIN_R10:-30})}"; ok $? "R@10 ${r10:-?}% >= ${TG_DEMO_MIN_R10:-30}% (chance is about 3%)"
 echo "1..$n"
