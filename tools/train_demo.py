@@ -34,10 +34,10 @@ stage 2  "attend and zoom in": the stage-1 aerial net, frozen, becomes the
 Batches: `per_world` panoramas from each of `batch // per_world` random
 training worlds, at least `min_sep_m` apart within a world (no two
 positives share most of their tile), with --near-m drawn first from around
-a random anchor (hard neighbour negatives, candidate_order); each panorama's aerial tile is cut from
-the world's aerial.tif around its position moved by a uniform random offset
-of up to `jitter_m` per axis (test tiles come from a fixed grid); mild
-brightness / contrast jitter; with --dihedral (default) each pair is
+a random anchor (hard neighbour negatives, candidate_order); each
+panorama's aerial tile is cut from the world's aerial.tif around its
+position moved by a uniform random offset of up to `jitter_m` per axis
+(test tiles come from a fixed grid); mild brightness / contrast jitter; with --dihedral (default) each pair is
 mirrored and/or turned by a random symmetry of the square, the panorama with
 its tile so that the pair stays true (dihedral_pair; north stays in the
 centre column, as at test time; otherwise there is no panorama roll).
