@@ -98,7 +98,8 @@ for seed in range(20):
     r = np.random.default_rng(seed)
     o = td.candidate_order(en, r, 150.0)
     n_near = 0
-    for cand in range(len(en)):   # the anchor is one of the panoramas within 150 m of all the first ones
+    # the anchor is within 150 m of the first panorama offered: try those
+    for cand in np.nonzero(np.hypot(*(en - en[o[0]]).T) <= 150.0)[0]:
         d = np.hypot(*(en - en[cand]).T)
         n_in = int(np.sum(d <= 150.0))
         if set(o[:n_in]) == set(np.nonzero(d <= 150.0)[0]):

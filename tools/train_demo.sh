@@ -53,12 +53,15 @@ for s in 900 7 42; do
 done
 
 # 2. + 3. training (validation on world 900 only; 7 and 42 are never looked at)
-"$py" "$here/train_demo.py" stage1 --worlds "$work/data/worlds" --val "$work/eval/world_900" \
-    --state "$work/run" --budget-s "$BUDGET1" --val-every 150 --threads "$THREADS" \
-    --near-m "$NEAR_M" --seed "$SEED" --dihedral "$DIHEDRAL" ${INIT:+--init "$INIT"}
-"$py" "$here/train_demo.py" stage2 --worlds "$work/data/worlds" --val "$work/eval/world_900" \
-    --state "$work/run" --budget-s "$BUDGET2" --val-every 150 --threads "$THREADS" \
-    --near-m "$NEAR_M" --seed "$SEED" --dihedral "$DIHEDRAL"
+train_stage() {   # STAGE BUDGET_S [more train_demo.py options]
+    stage=$1 budget=$2
+    shift 2
+    "$py" "$here/train_demo.py" "stage$stage" --worlds "$work/data/worlds" --val "$work/eval/world_900" \
+        --state "$work/run" --budget-s "$budget" --val-every 150 --threads "$THREADS" \
+        --near-m "$NEAR_M" --seed "$SEED" --dihedral "$DIHEDRAL" "$@"
+}
+train_stage 1 "$BUDGET1" ${INIT:+--init "$INIT"}
+train_stage 2 "$BUDGET2"
 
 # 4. export exactly as a user converts official checkpoints
 "$py" "$here/train_demo.py" export --state "$work/run" -o "$out"
