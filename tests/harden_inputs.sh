@@ -346,10 +346,13 @@ fi
 # hold DB: a writer that takes the write lock (BEGIN EXCLUSIVE) and holds it
 # until `release` (not for a fixed time: on a loaded machine the shells
 # below may take seconds to start). Returns once the lock is taken (checked
-# from another connection), 1 if it was not taken within 30 s.
+# from another connection), 1 if it was not taken within 30 s. The holder
+# waits for the lock (.timeout): the probe below takes it for an instant, and
+# a holder that met it there would give up at once and never hold the lock.
 hold() {
     rm -f "$W/release"
-    (echo "BEGIN EXCLUSIVE; INSERT INTO tg_meta(key, value) VALUES ('harden_lock', 'x');"
+    (echo ".timeout 30000"
+        echo "BEGIN EXCLUSIVE; INSERT INTO tg_meta(key, value) VALUES ('harden_lock', 'x');"
         while [ ! -f "$W/release" ]; do sleep 0.1; done
         echo "ROLLBACK;") | sqlite3 "$1" >/dev/null 2>&1 &
     holder=$!
