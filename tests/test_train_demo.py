@@ -13,22 +13,39 @@ bearing, for markers in 12 directions; the marker's bearing in the new tile
 must be the azimuth of the marked column in the new panorama.  Also: the 8
 symmetries give 8 different tiles, and the identity changes nothing.  And
 the batch sampler's neighbour order (candidate_order).
+
+Then the trainer end to end, on a tiny world made by `transgeo world`
+(192 m, 24 training pairs, 6 held-out panoramas): a few steps of stage 1
+(--device cpu) and stage 2 (--device auto, which is the CPU unless PyTorch
+sees a GPU), export, evaluate.  Checked: the log names the device used, the
+saved checkpoints hold CPU tensors (they load on any machine), two stage-1
+runs with the same seed give bit-identical weights, --device cuda without a
+GPU stops with an error that says so before anything is written, and
+Pillow's read of aerial.tif (the path for a machine without GDAL's Python
+bindings) equals GDAL's, pixels and geotransform.
 """
 
 import sys
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
+import json
 import math
 import os
+import shutil
+import subprocess
+import tempfile
 
 import numpy as np
 
 TOP_SRCDIR = os.environ.get("TOP_SRCDIR") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOP_BUILDDIR = os.environ.get("TOP_BUILDDIR") or TOP_SRCDIR
 TOOLS = os.path.join(TOP_SRCDIR, "tools")
 sys.path.insert(0, os.path.join(TOOLS, "reference"))
 sys.path.insert(0, TOOLS)
 from taplib import Tap  # noqa: E402
 import train_demo as td  # noqa: E402
+import demo_dataset as dd  # noqa: E402
+import torch  # noqa: E402
 
 T = 128            # tile pixels (north-up: row 0 is north, column 0 west)
 PH, PW = 64, 256   # panorama (the demo's ground input size)
@@ -110,4 +127,92 @@ for seed in range(20):
     ok_plain &= sorted(p) == list(range(len(en))) and np.mean(np.hypot(*(en[p[:20]] - en[p[0]]).T)) > 150.0
 t.ok(ok_near, "near_m 150: every panorama within 150 m of an anchor comes first, then the rest (a permutation)")
 t.ok(ok_plain, "near_m 0: a plain permutation, spread over the world")
+
+
+# ---- the trainer end to end on a tiny world ----
+def trainer(*args):
+    """(exit status, stdout + stderr) of tools/train_demo.py ARGS, 1 thread."""
+    p = subprocess.run([sys.executable, os.path.join(TOOLS, "train_demo.py")] + list(args),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    return p.returncode, p.stdout
+
+
+def state_dict(path):
+    return torch.load(path, map_location="cpu")["state_dict"]
+
+
+base = os.environ.get("TG_TMPDIR")
+if base:
+    os.makedirs(base, exist_ok=True)
+tmp = tempfile.mkdtemp(prefix="test_train_demo.", dir=base or None)
+tg = os.path.join(TOP_BUILDDIR, "transgeo")
+os.makedirs(os.path.join(tmp, "worlds"))
+small = ["--size-m", "192", "--photos", "0", "--supersample", "1", "--threads", "1", "--quiet"]
+rc1 = subprocess.call([tg, "world", "--seed", "1", "--panos", "0", "--pairs", "24", "--out",
+                       os.path.join(tmp, "worlds", "world_1")] + small)
+rc2 = subprocess.call([tg, "world", "--seed", "2", "--panos", "6", "--out", os.path.join(tmp, "val")] + small)
+if t.ok(rc1 == 0 and rc2 == 0, "transgeo world made a 192 m training world and a held-out one"):
+    common = ["--worlds", os.path.join(tmp, "worlds"), "--val", os.path.join(tmp, "val"), "--budget-s", "1e9",
+              "--batch", "8", "--per-world", "8", "--min-sep-m", "16", "--seed", "7", "--threads", "1"]
+    run = os.path.join(tmp, "run")
+    rc, out = trainer("stage1", "--state", run, "--max-steps", "3", "--near-m", "64", "--val-every", "2",
+                      "--device", "cpu", *common)
+    log = open(os.path.join(run, "train.log")).read() if os.path.exists(os.path.join(run, "train.log")) else ""
+    t.ok(rc == 0 and "stage 1: done, 3 steps" in log and "stage 1 step 2  VAL" in log,
+         "stage 1: 3 steps with a validation at step 2", out + log)
+    t.ok("stage 1: device cpu (" in log, "stage 1 logs the device it ran on (--device cpu)", log)
+    auto = "cuda" if torch.cuda.is_available() else "cpu"
+    rc, out = trainer("stage2", "--state", run, "--max-steps", "2", "--val-every", "0", *common)
+    log = open(os.path.join(run, "train.log")).read()
+    t.ok(rc == 0 and "stage 2: done, 2 steps" in log, "stage 2 (attend and zoom in): 2 steps", out + log)
+    t.ok("stage 2: device %s (" % auto in log, "--device auto ran stage 2 on %s (what PyTorch sees)" % auto, log)
+    sd1, sd2 = state_dict(os.path.join(run, "stage1.pth.tar")), state_dict(os.path.join(run, "stage2.pth.tar"))
+    t.ok(all(v.device.type == "cpu" for v in list(sd1.values()) + list(sd2.values()))
+         and all(bool(torch.isfinite(v).all()) for v in sd2.values() if v.is_floating_point()),
+         "official-format checkpoints hold finite CPU tensors (%d + %d)" % (len(sd1), len(sd2)))
+    st = torch.load(os.path.join(run, "stage2.pt"), map_location="cpu")
+    t.ok(st["step"] == 2 and st["done"], "resumable stage-2 state records step 2, done")
+
+    model = os.path.join(tmp, "m.safetensors")
+    rc, out = trainer("export", "--state", run, "-o", model)
+    t.ok(rc == 0 and os.path.exists(model), "export converts both stages into a model file", out)
+    rc, out = trainer("evaluate", "--model", model, os.path.join(tmp, "val"))
+    try:
+        r = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        r = {}
+    t.ok(rc == 0 and r.get("n_queries") == 6 and r.get("n_tiles") == 25 and r.get("zoom") is True,
+         "evaluate: 6 panoramas against 5x5 tiles with the zoom pass", out)
+
+    rc, out = trainer("stage1", "--state", os.path.join(tmp, "run_again"), "--max-steps", "3", "--near-m", "64",
+                      "--val-every", "0", "--device", "cpu", *common)
+    again = state_dict(os.path.join(tmp, "run_again", "stage1.pth.tar")) if rc == 0 else {}
+    t.ok(rc == 0 and sorted(again) == sorted(sd1) and all(torch.equal(again[k], sd1[k]) for k in sd1),
+         "the same seed gives bit-identical stage-1 weights (batches, offsets, symmetries, jitter)", out)
+
+    if torch.cuda.is_available():
+        rc, out = trainer("stage1", "--state", os.path.join(tmp, "run_cuda"), "--max-steps", "1",
+                          "--val-every", "0", "--device", "cuda", *common)
+        t.ok(rc == 0, "--device cuda trains on the GPU PyTorch sees", out)
+    else:
+        nogpu = os.path.join(tmp, "run_cuda")
+        rc, out = trainer("stage1", "--state", nogpu, "--max-steps", "1", "--device", "cuda", *common)
+        t.ok(rc != 0 and "sees no CUDA GPU" in out and not os.path.exists(nogpu),
+             "--device cuda without a GPU: an error that says so, nothing written", out)
+
+    wd = os.path.join(tmp, "val")
+    a_gdal, gt_gdal, _i = dd.read_aerial(wd, use_gdal=True)
+    a_pil, gt_pil, _i = dd.read_aerial(wd, use_gdal=False)
+    t.ok(np.array_equal(a_gdal, a_pil) and tuple(gt_gdal) == tuple(gt_pil) and a_pil.shape == (384, 384, 3),
+         "aerial.tif read by Pillow + world.json equals GDAL's read (pixels, geotransform)")
+    info = json.load(open(os.path.join(wd, "world.json")))
+    info["width"] = 400
+    json.dump(info, open(os.path.join(wd, "world.json"), "w"))
+    try:
+        dd.read_aerial(wd, use_gdal=False)
+        msg = ""
+    except ValueError as e:
+        msg = str(e)
+    t.ok("384x384 px, world.json says 400x384" in msg, "Pillow path: a world.json that disagrees is refused", msg)
+shutil.rmtree(tmp, ignore_errors=True)
 sys.exit(t.done())

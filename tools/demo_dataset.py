@@ -73,16 +73,40 @@ def to_tensor(u8):
     return ((x - m) / s).contiguous()
 
 
-def read_aerial(world_dir):
-    """(uint8 [H,W,3], geotransform, world.json dict) of a world's aerial.tif."""
-    from osgeo import gdal
-    gdal.UseExceptions()
-    ds = gdal.Open(os.path.join(world_dir, "aerial.tif"))
-    arr = np.stack([ds.GetRasterBand(b + 1).ReadAsArray() for b in range(3)], axis=-1)
-    gt = ds.GetGeoTransform()
-    ds = None
+def read_aerial(world_dir, use_gdal=None):
+    """(uint8 [H,W,3], geotransform, world.json dict) of a world's aerial.tif.
+
+    With GDAL's Python bindings (use_gdal None: when importable) the pixels
+    and the geotransform come from the GeoTIFF.  Without them (a training
+    machine with only PyTorch's stack, e.g. a lent GPU) Pillow reads the
+    pixels (tiled, deflate + predictor, as `transgeo world` writes them) and
+    the geotransform is the one world.json records for that raster; the
+    sizes must agree."""
+    tif = os.path.join(world_dir, "aerial.tif")
     with open(os.path.join(world_dir, "world.json")) as f:
         info = json.load(f)
+    if use_gdal is None:
+        try:
+            from osgeo import gdal  # noqa: F401
+            use_gdal = True
+        except ImportError:
+            use_gdal = False
+    if use_gdal:
+        from osgeo import gdal
+        gdal.UseExceptions()
+        ds = gdal.Open(tif)
+        arr = np.stack([ds.GetRasterBand(b + 1).ReadAsArray() for b in range(3)], axis=-1)
+        gt = ds.GetGeoTransform()
+        ds = None
+    else:
+        with Image.open(tif) as im:
+            arr = np.asarray(im.convert("RGB"))
+        gt = tuple(float(v) for v in info.get("geotransform", ()))
+        if len(gt) != 6:
+            raise ValueError("%s: world.json has no geotransform; read aerial.tif with GDAL" % world_dir)
+        if arr.shape[:2] != (info.get("height"), info.get("width")):
+            raise ValueError("%s: aerial.tif is %dx%d px, world.json says %sx%s"
+                             % (world_dir, arr.shape[1], arr.shape[0], info.get("width"), info.get("height")))
     if abs(gt[2]) > 0 or abs(gt[4]) > 0 or gt[5] >= 0:
         raise ValueError("%s: aerial.tif is not north-up" % world_dir)
     return np.ascontiguousarray(arr, dtype=np.uint8), gt, info
@@ -172,28 +196,29 @@ def l2n(x):
 
 
 @torch.no_grad()
-def embed_aerial(model_or_fn, tiles_u8, cfg, zoom, batch=64):
-    """Embeddings (L2-normalised) of uint8 tiles with a reference TransGeo
-    (zoom: scan + zoom pass as the engine does) or a callable
-    fn(x_net, x_scan) -> raw output."""
+def embed_aerial(model_or_fn, tiles_u8, cfg, zoom, batch=64, device="cpu"):
+    """Embeddings (L2-normalised, on the CPU) of uint8 tiles with a reference
+    TransGeo (zoom: scan + zoom pass as the engine does) or a callable
+    fn(x_net, x_scan) -> raw output; the nets run on `device`."""
     out = []
     for i in range(0, len(tiles_u8), batch):
         x_net, x_scan = aerial_inputs(tiles_u8[i:i + batch], cfg, zoom)
+        x_net, x_scan = x_net.to(device), x_scan.to(device)
         if callable(model_or_fn) and not isinstance(model_or_fn, torch.nn.Module):
             o = model_or_fn(x_net, x_scan)
         elif zoom:
             o, _d = model_or_fn.embed_aerial(x_net, x_scan)
         else:
             o = model_or_fn.embed_aerial_nozoom(x_net)
-        out.append(l2n(o))
+        out.append(l2n(o).cpu())
     return torch.cat(out)
 
 
 @torch.no_grad()
-def embed_ground(net, ground_u8, batch=128):
+def embed_ground(net, ground_u8, batch=128, device="cpu"):
     out = []
     for i in range(0, len(ground_u8), batch):
-        out.append(l2n(net(to_tensor(ground_u8[i:i + batch]))))
+        out.append(l2n(net(to_tensor(ground_u8[i:i + batch]).to(device))).cpu())
     return torch.cat(out)
 
 
@@ -221,10 +246,11 @@ def retrieval_metrics(q, db, q_en, db_en, ks=(1, 5, 10)):
     return res
 
 
-def evaluate_world(world, ground_net, aerial_fn, cfg, zoom, tile_m, stride_m):
-    """Full evaluation of one World (source 'truth' or 'pairs')."""
+def evaluate_world(world, ground_net, aerial_fn, cfg, zoom, tile_m, stride_m, device="cpu"):
+    """Full evaluation of one World (source 'truth' or 'pairs'); the nets
+    run on `device`, the metrics on the CPU."""
     corners, cen, tp = world.grid_tiles(tile_m, stride_m)
     tiles = np.stack([world.aerial[r0:r0 + tp, c0:c0 + tp] for r0, c0 in corners])
-    db = embed_aerial(aerial_fn, tiles, cfg, zoom)
-    q = embed_ground(ground_net, world.ground)
+    db = embed_aerial(aerial_fn, tiles, cfg, zoom, device=device)
+    q = embed_ground(ground_net, world.ground, device=device)
     return retrieval_metrics(q, db, world.en, cen)

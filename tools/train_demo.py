@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Train the demo TransGeo model on generated worlds (CPU, PyTorch).
+"""Train the demo TransGeo model on generated worlds (PyTorch; CUDA or CPU).
 
     train_demo.py stage1   --worlds DIR --val WORLD --state DIR [options]
     train_demo.py stage2   --worlds DIR --val WORLD --state DIR [options]
@@ -51,6 +51,18 @@ checkpoint format ({'epoch', 'state_dict', 'best_acc1', 'optimizer'}; keys
 module.query_net.* / module.reference_net.*), so `export` is exactly
     tools/convert_checkpoint.py --preset demo stage2.pth.tar --scan stage1.pth.tar -o OUT
 Log: DIR/train.log (one line per `log_every` steps, validation lines).
+
+Device: --device auto (the default) trains on the GPU when PyTorch sees one
+(torch.cuda.is_available(); e.g. the CUDA machine the `device` tool lends)
+and on the CPU otherwise; --device cpu / cuda force one (cuda without a GPU
+is an error, not a silent fallback).  Batches are cut and decoded on the CPU
+and moved to the device; the stage-1 attention map goes through the CPU as
+the official code's .cpu() copy does.  Checkpoints hold CPU tensors, and
+saved state is loaded onto whatever device the resuming run uses, so a run
+can be started on a GPU and finished on a CPU (or the other way round).
+Only the plain Python + PyTorch + numpy + Pillow stack is needed: without
+GDAL's Python bindings the worlds' aerial.tif is read with Pillow
+(demo_dataset.read_aerial).
 """
 
 import sys
@@ -112,6 +124,17 @@ def resize_pos_embed(pos, n_prefix, old_grid, new_grid):
     return torch.cat([pos[:, :n_prefix, :], grid.permute(0, 2, 3, 1).reshape(1, -1, d)], dim=1)
 
 
+def pick_device(name):
+    """torch.device for --device: 'auto' = CUDA when PyTorch sees a GPU,
+    else CPU; 'cuda' without a GPU is an error the user can act on."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: this PyTorch (%s) sees no CUDA GPU; use --device cpu or auto"
+                         % torch.__version__)
+    return torch.device(name)
+
+
 def soft_triplet(q, k, alpha):
     """Official SoftTripletBiLoss: both directions, cosine similarity,
     in-batch negatives; returns (loss, mean pos sim, mean neg sim)."""
@@ -119,7 +142,7 @@ def soft_triplet(q, k, alpha):
     k = F.normalize(k, dim=1)
     sim = q @ k.t()
     n = sim.shape[0]
-    eye = torch.eye(n, dtype=torch.bool)
+    eye = torch.eye(n, dtype=torch.bool, device=sim.device)
     pos = sim.diagonal()
     neg_qk = sim[~eye].reshape(n, n - 1)
     neg_kq = sim.t()[~eye].reshape(n, n - 1)
@@ -131,9 +154,9 @@ def soft_triplet(q, k, alpha):
 def official_checkpoint(ground, aerial, epoch, best):
     sd = OrderedDict()
     for k, v in ground.state_dict().items():
-        sd["module.query_net." + k] = v.detach().clone()
+        sd["module.query_net." + k] = v.detach().cpu().clone()
     for k, v in aerial.state_dict().items():
-        sd["module.reference_net." + k] = v.detach().clone()
+        sd["module.reference_net." + k] = v.detach().cpu().clone()
     return {"epoch": int(epoch), "state_dict": sd, "best_acc1": float(best), "optimizer": {}}
 
 
@@ -238,12 +261,13 @@ def jitter(x, rng, amount):
     (done in [0,1] space, then normalised again)."""
     if amount <= 0:
         return x
-    m = torch.tensor(dd.MEAN)[None, :, None, None]
-    s = torch.tensor(dd.STD)[None, :, None, None]
+    dev = x.device
+    m = torch.tensor(dd.MEAN)[None, :, None, None].to(dev)
+    s = torch.tensor(dd.STD)[None, :, None, None].to(dev)
     u = x * s + m
     b = x.shape[0]
-    br = torch.from_numpy(rng.uniform(1 - amount, 1 + amount, size=(b, 1, 1, 1)).astype(np.float32))
-    ct = torch.from_numpy(rng.uniform(1 - amount, 1 + amount, size=(b, 1, 1, 1)).astype(np.float32))
+    br = torch.from_numpy(rng.uniform(1 - amount, 1 + amount, size=(b, 1, 1, 1)).astype(np.float32)).to(dev)
+    ct = torch.from_numpy(rng.uniform(1 - amount, 1 + amount, size=(b, 1, 1, 1)).astype(np.float32)).to(dev)
     mu = u.mean(dim=(1, 2, 3), keepdim=True)
     u = ((u - mu) * ct + mu) * br
     return (u.clamp(0, 1) - m) / s
@@ -300,9 +324,10 @@ def build_nets(cfg, stage, state_dir, seed, log):
     return ground, aerial, scan
 
 
-def aerial_forward(cfg, aerial, scan, a_u8, train_jitter=None):
-    """Raw aerial output of a batch of native tiles (training path)."""
+def aerial_forward(cfg, aerial, scan, a_u8, dev, train_jitter=None):
+    """Raw aerial output of a batch of native tiles (training path), on dev."""
     x_net, x_scan = dd.aerial_inputs(a_u8, cfg, scan is not None)
+    x_net, x_scan = x_net.to(dev), x_scan.to(dev)
     if train_jitter is not None:
         rng, amount = train_jitter
         # the same jitter on the scan and the zoom input of a tile
@@ -340,7 +365,7 @@ def warm_start(path, stage, ground, aerial):
                             if k.startswith("module.reference_net.")})
 
 
-def validate(cfg, ground, aerial, scan, val_world, a):
+def validate(cfg, ground, aerial, scan, val_world, a, dev):
     ground.eval()
     aerial.eval()
     if scan is None:
@@ -350,13 +375,14 @@ def validate(cfg, ground, aerial, scan, val_world, a):
             _o, m = scan.forward_scan(xs)
             return aerial.forward_zoom(xn, ref.quantize_map(m))[0]
     with torch.no_grad():
-        r = dd.evaluate_world(val_world, ground, fn, cfg, scan is not None, a.tile_m, a.stride_m)
+        r = dd.evaluate_world(val_world, ground, fn, cfg, scan is not None, a.tile_m, a.stride_m, dev)
     ground.train()
     aerial.train()
     return r
 
 
 def train(a):
+    dev = pick_device(a.device)     # before anything is written
     cfg = ref.make_config(PRESET, "zoom")
     torch.set_num_threads(a.threads)
     os.makedirs(a.state, exist_ok=True)
@@ -364,6 +390,10 @@ def train(a):
     stage = 1 if a.cmd == "stage1" else 2
     st_path = os.path.join(a.state, "stage%d.pt" % stage)
     ground, aerial, scan = build_nets(cfg, stage, a.state, a.seed, log)
+    ground.to(dev)
+    aerial.to(dev)
+    if scan is not None:
+        scan.to(dev)
     params = list(ground.parameters()) + list(aerial.parameters())
     opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=a.wd)
     rng = np.random.default_rng(a.seed * 100 + stage)
@@ -386,6 +416,7 @@ def train(a):
             warm_start(a.init, stage, ground, aerial)
             log("stage %d: weights initialised from %s" % (stage, a.init))
         log("config %s" % json.dumps(ref.config_to_metadata(cfg), sort_keys=True))
+    log("stage %d: device %s (torch %s, %d CPU threads)" % (stage, dev, torch.__version__, a.threads))
     data = TrainData(a.worlds, cfg, a.cache, log, a.max_worlds)
     val = dd.World(a.val, cfg["ground_hw"], "truth", cache_dir=a.cache) if a.val else None
     tile_px = int(round(cfg["aerial_tile_m"] / cfg["aerial_gsd_m"]))
@@ -409,9 +440,9 @@ def train(a):
             gr["lr"] = lr
         g_u8, a_u8 = data.batch(rng, a.batch, a.per_world, a.min_sep_m, a.jitter_m, tile_px, a.dihedral,
                                 a.near_m)
-        xg = jitter(dd.to_tensor(g_u8), rng, a.color)
+        xg = jitter(dd.to_tensor(g_u8).to(dev), rng, a.color)
         og = ground(xg)
-        oa = aerial_forward(cfg, aerial, scan, a_u8, (rng, a.color))
+        oa = aerial_forward(cfg, aerial, scan, a_u8, dev, (rng, a.color))
         loss, ps, ns = soft_triplet(og, oa, a.alpha)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -432,7 +463,7 @@ def train(a):
             data.refresh()
             t_last = time.time()   # loading time is not training time
         if val is not None and a.val_every > 0 and step % a.val_every == 0:
-            r = validate(cfg, ground, aerial, scan, val, a)
+            r = validate(cfg, ground, aerial, scan, val, a, dev)
             log("stage %d step %d  VAL %s" % (stage, step, json.dumps(r, sort_keys=True)))
             t_last = time.time()
     save(done=True)
@@ -443,7 +474,7 @@ def train(a):
     log("stage %d: done, %d steps, %.0f s training (%.0f s this run); wrote %s"
         % (stage, step, elapsed, time.time() - run_t0, out))
     if val is not None:
-        r = validate(cfg, ground, aerial, scan, val, a)
+        r = validate(cfg, ground, aerial, scan, val, a, dev)
         log("stage %d FINAL VAL %s" % (stage, json.dumps(r, sort_keys=True)))
     return 0
 
@@ -463,12 +494,13 @@ def export(a):
 
 def evaluate(a):
     torch.set_num_threads(a.threads)
-    model = ref.load_model(a.model)
+    dev = pick_device(a.device)
+    model = ref.load_model(a.model).to(dev)
     cfg = model.cfg
     res = {}
     for wd in a.world_dirs:
         w = dd.World(wd, cfg["ground_hw"], a.source, max_items=a.max_items)
-        r = dd.evaluate_world(w, model.ground, model, cfg, ref.zooms(cfg), a.tile_m, a.stride_m)
+        r = dd.evaluate_world(w, model.ground, model, cfg, ref.zooms(cfg), a.tile_m, a.stride_m, dev)
         r["world"] = os.path.basename(os.path.normpath(wd))
         r["model"] = os.path.basename(a.model)
         r["zoom"] = bool(ref.zooms(cfg))
@@ -516,7 +548,9 @@ def main(argv=None):
         p.add_argument("--init", default="",
                        help="warm start: ground/aerial weights from this official-format "
                             "checkpoint or transgeo .safetensors model")
-        p.add_argument("--threads", type=int, default=1)
+        p.add_argument("--threads", type=int, default=1, help="CPU threads (torch.set_num_threads)")
+        p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                       help="auto: the CUDA GPU when PyTorch sees one, else the CPU")
         p.add_argument("--log-every", type=int, default=10)
         p.add_argument("--save-every", type=int, default=50)
         p.add_argument("--val-every", type=int, default=200)
@@ -533,6 +567,7 @@ def main(argv=None):
     p.add_argument("--tile-m", type=float, default=64.0)
     p.add_argument("--stride-m", type=float, default=32.0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--json", default="")
     a = ap.parse_args(argv)
     if a.cmd in ("stage1", "stage2"):

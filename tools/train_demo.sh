@@ -20,10 +20,14 @@
 # WORKDIR/run/stageN.pt).  Environment (defaults = run A, the first of the
 # runs behind the shipped model; models/MODEL_CARD.md gives each run's settings):
 #   TRANSGEO      the transgeo binary with the `world` command (default: transgeo)
-#   PYTHON3       Python with torch, numpy, PIL, GDAL (default /usr/bin/python3)
+#   PYTHON3       Python with torch, numpy, PIL; GDAL's bindings optional
+#                 (default /usr/bin/python3)
 #   N_WORLDS=6 PAIRS=320 SIZE_M=640 JOBS=2    training data
 #   BUDGET1=2100 BUDGET2=960                  training seconds of stage 1 / 2
-#   THREADS=1                                 torch threads
+#   LR1=3e-4                                  stage-1 peak learning rate (stage 2: 1.5e-4)
+#   THREADS=1                                 torch CPU threads
+#   DEVICE=auto                               auto: the CUDA GPU when PyTorch sees one,
+#                                             else the CPU; or cpu / cuda (train_demo.py --device)
 #   INIT=STAGE1.pth.tar|MODEL.safetensors     warm start of stage 1 (weights of an
 #                                             earlier run's stage 1, or of a model
 #                                             file's ground + aerial_scan; fresh optimiser)
@@ -31,15 +35,15 @@
 #   SEED=1                                    trainer seed (init, batches, augmentation)
 #   DIHEDRAL=1                                0: no mirrored/turned pairs (runs A and B had none)
 set -eu
-[ $# -ge 1 ] || { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 work=$1
 out=${2:-$work/demo.safetensors}
 here=$(cd "$(dirname "$0")" && pwd)
 py=${PYTHON3:-/usr/bin/python3}
 tg=${TRANSGEO:-transgeo}
 N_WORLDS=${N_WORLDS:-6} PAIRS=${PAIRS:-320} SIZE_M=${SIZE_M:-640} JOBS=${JOBS:-2}
-BUDGET1=${BUDGET1:-2100} BUDGET2=${BUDGET2:-960} THREADS=${THREADS:-1} INIT=${INIT:-}
-NEAR_M=${NEAR_M:-0} SEED=${SEED:-1} DIHEDRAL=${DIHEDRAL:-1}
+BUDGET1=${BUDGET1:-2100} BUDGET2=${BUDGET2:-960} LR1=${LR1:-3e-4} THREADS=${THREADS:-1} INIT=${INIT:-}
+NEAR_M=${NEAR_M:-0} SEED=${SEED:-1} DIHEDRAL=${DIHEDRAL:-1} DEVICE=${DEVICE:-auto}
 mkdir -p "$work"
 
 # 1. data (the training worlds use seeds >= 1000; the demo's worlds are < 1000)
@@ -58,17 +62,17 @@ train_stage() {   # STAGE BUDGET_S [more train_demo.py options]
     shift 2
     "$py" "$here/train_demo.py" "stage$stage" --worlds "$work/data/worlds" --val "$work/eval/world_900" \
         --state "$work/run" --budget-s "$budget" --val-every 150 --threads "$THREADS" \
-        --near-m "$NEAR_M" --seed "$SEED" --dihedral "$DIHEDRAL" "$@"
+        --near-m "$NEAR_M" --seed "$SEED" --dihedral "$DIHEDRAL" --device "$DEVICE" "$@"
 }
-train_stage 1 "$BUDGET1" ${INIT:+--init "$INIT"}
+train_stage 1 "$BUDGET1" --lr "$LR1" ${INIT:+--init "$INIT"}
 train_stage 2 "$BUDGET2"
 
 # 4. export exactly as a user converts official checkpoints
 "$py" "$here/train_demo.py" export --state "$work/run" -o "$out"
 
 # 5. held-out evaluation: the shipped zoom model, and the stage-1 model alone
-"$py" "$here/train_demo.py" evaluate --model "$out" --threads "$THREADS" \
+"$py" "$here/train_demo.py" evaluate --model "$out" --threads "$THREADS" --device "$DEVICE" \
     --json "$work/eval/metrics.json" "$work/eval/world_7" "$work/eval/world_42"
 "$py" "$here/train_demo.py" export --state "$work/run" --stage1-only -o "$work/run/stage1.safetensors"
-"$py" "$here/train_demo.py" evaluate --model "$work/run/stage1.safetensors" --threads "$THREADS" \
+"$py" "$here/train_demo.py" evaluate --model "$work/run/stage1.safetensors" --threads "$THREADS" --device "$DEVICE" \
     --json "$work/eval/metrics_stage1.json" "$work/eval/world_7" "$work/eval/world_42"

@@ -448,7 +448,7 @@ class DistilledViT(nn.Module):
         """Second (zoom) pass on the patch tokens at `keep` [B,K]."""
         self._check_input(x, self.hw)
         b = x.shape[0]
-        keep = torch.as_tensor(keep, dtype=torch.int64)
+        keep = torch.as_tensor(keep, dtype=torch.int64, device=x.device)
         t = self.patch_embed(x)
         p = self.n_prefix
         sel = torch.stack([t[i, keep[i]] for i in range(b)], dim=0)
