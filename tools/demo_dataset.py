@@ -85,14 +85,14 @@ def read_aerial(world_dir, use_gdal=None):
     tif = os.path.join(world_dir, "aerial.tif")
     with open(os.path.join(world_dir, "world.json")) as f:
         info = json.load(f)
-    if use_gdal is None:
+    gdal = None
+    if use_gdal is not False:
         try:
-            from osgeo import gdal  # noqa: F401
-            use_gdal = True
+            from osgeo import gdal
         except ImportError:
-            use_gdal = False
-    if use_gdal:
-        from osgeo import gdal
+            if use_gdal:
+                raise
+    if gdal is not None:
         gdal.UseExceptions()
         ds = gdal.Open(tif)
         arr = np.stack([ds.GetRasterBand(b + 1).ReadAsArray() for b in range(3)], axis=-1)
