@@ -21,8 +21,9 @@
 # C and PyTorch alternating, TG_BENCH_ROUNDS times; the best images/s of each
 # is kept (the machine may be shared: the best round is the least disturbed).
 # PyTorch: Debian's torch, eval, torch.inference_mode(), float32,
-# torch.set_num_threads(N); model = tools/reference/transgeo_ref.py, the
-# same weights (bench/engine_ref.py). Timings only, never a pass/fail.
+# torch.set_num_threads(N), one OpenBLAS thread (see run() below); model =
+# tools/reference/transgeo_ref.py, the same weights (bench/engine_ref.py).
+# Timings only, never a pass/fail.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -60,16 +61,22 @@ done
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# batch $batch, $rounds rounds x ${secs}s, kernel sets: $cores (inherited OPENBLAS_CORETYPE: $inherited)"
-run() { # threads core command...
+run() { # threads blas_threads core command...
     # PyTorch never sets OpenBLAS's thread count (it calls sgemm_ directly),
     # so without OPENBLAS_NUM_THREADS its "1 thread" would run sgemm on every
-    # core: both programs get the same limits.
-    t=$1 core=$2
-    shift 2
+    # core. At N > 1 threads PyTorch gets N OpenMP threads and ONE OpenBLAS
+    # thread: its own threads already run in parallel around the BLAS calls,
+    # and an OpenBLAS pool on top oversubscribes the cores (spinning in
+    # sched_yield). Measured 2026-12-04, cvusa, 2 threads, batch 8, kernel
+    # set auto, two runs each: ground 7.0-7.8 img/s with 2 OpenBLAS threads,
+    # 10.6-12.1 with 1; aerial 3.7-3.8 and 5.9-6.1. The reference gets its
+    # faster setting (C/torch at 2 threads was overstated about 1.5x before).
+    t=$1 blas=$2 core=$3
+    shift 3
     if [ "$core" = auto ]; then
-        env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" "$@" >> "$results"
+        env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS="$blas" OMP_NUM_THREADS="$t" "$@" >> "$results"
     else
-        env OPENBLAS_CORETYPE="$core" OPENBLAS_NUM_THREADS="$t" OMP_NUM_THREADS="$t" "$@" >> "$results"
+        env OPENBLAS_CORETYPE="$core" OPENBLAS_NUM_THREADS="$blas" OMP_NUM_THREADS="$t" "$@" >> "$results"
     fi
 }
 for r in $(seq 1 "$rounds"); do
@@ -79,8 +86,8 @@ for r in $(seq 1 "$rounds"); do
             for t in $threads; do
                 for c in $cores; do
                     args="--model $dir/$p.safetensors --branch $b --threads $t --batch $batch --seconds $secs"
-                    run "$t" "$c" "$bin" $args
-                    run "$t" "$c" "$py" "$here/engine_ref.py" $args
+                    run "$t" "$t" "$c" "$bin" $args
+                    run "$t" 1 "$c" "$py" "$here/engine_ref.py" $args
                 done
             done
         done
