@@ -37,8 +37,8 @@ positives share most of their tile), with --near-m drawn first from around
 a random anchor (hard neighbour negatives, candidate_order); each
 panorama's aerial tile is cut from the world's aerial.tif around its
 position moved by a uniform random offset of up to `jitter_m` per axis
-(test tiles come from a fixed grid); mild brightness / contrast jitter; with --dihedral (default) each pair is
-mirrored and/or turned by a random symmetry of the square, the panorama with
+(test tiles come from a fixed grid); mild brightness / contrast jitter;
+with --dihedral (default) each pair is mirrored and/or turned by a random symmetry of the square, the panorama with
 its tile so that the pair stays true (dihedral_pair; north stays in the
 centre column, as at test time; otherwise there is no panorama roll).
 Learning rate: linear warm-up (steps) then cosine decay over the stage's
@@ -519,6 +519,13 @@ def evaluate(a):
     return 0
 
 
+def add_device_options(p):
+    """--threads and --device, the same for training and evaluation."""
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (torch.set_num_threads)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="auto: the CUDA GPU when PyTorch sees one, else the CPU")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -555,9 +562,7 @@ def main(argv=None):
         p.add_argument("--init", default="",
                        help="warm start: ground/aerial weights from this official-format "
                             "checkpoint or transgeo .safetensors model")
-        p.add_argument("--threads", type=int, default=1, help="CPU threads (torch.set_num_threads)")
-        p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                       help="auto: the CUDA GPU when PyTorch sees one, else the CPU")
+        add_device_options(p)
         p.add_argument("--log-every", type=int, default=10)
         p.add_argument("--save-every", type=int, default=50)
         p.add_argument("--val-every", type=int, default=200)
@@ -573,8 +578,7 @@ def main(argv=None):
     p.add_argument("--max-items", type=int, default=None)
     p.add_argument("--tile-m", type=float, default=64.0)
     p.add_argument("--stride-m", type=float, default=32.0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_device_options(p)
     p.add_argument("--json", default="")
     a = ap.parse_args(argv)
     if a.cmd in ("stage1", "stage2"):

@@ -71,8 +71,10 @@ train_stage 2 "$BUDGET2"
 "$py" "$here/train_demo.py" export --state "$work/run" -o "$out"
 
 # 5. held-out evaluation: the shipped zoom model, and the stage-1 model alone
-"$py" "$here/train_demo.py" evaluate --model "$out" --threads "$THREADS" --device "$DEVICE" \
-    --json "$work/eval/metrics.json" "$work/eval/world_7" "$work/eval/world_42"
+evaluate_model() {   # MODEL JSON
+    "$py" "$here/train_demo.py" evaluate --model "$1" --threads "$THREADS" --device "$DEVICE" \
+        --json "$2" "$work/eval/world_7" "$work/eval/world_42"
+}
+evaluate_model "$out" "$work/eval/metrics.json"
 "$py" "$here/train_demo.py" export --state "$work/run" --stage1-only -o "$work/run/stage1.safetensors"
-"$py" "$here/train_demo.py" evaluate --model "$work/run/stage1.safetensors" --threads "$THREADS" --device "$DEVICE" \
-    --json "$work/eval/metrics_stage1.json" "$work/eval/world_7" "$work/eval/world_42"
+evaluate_model "$work/run/stage1.safetensors" "$work/eval/metrics_stage1.json"
