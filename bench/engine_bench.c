@@ -11,9 +11,9 @@
  * Prints one JSON line: impl, branch, threads, batch, images/s, peak RSS (MB),
  * the OpenBLAS kernel set. */
 #include "config.h"
-#include "model.h"
-#include "tensor.h"
-#include "transgeo_model.h"
+#include "transgeo/model.h"
+#include "engine/tensor.h"
+#include "transgeo/transgeo_model.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  *     decode_ms=... resize_ms=... tensor_ms=... w=... h=...
  * Run by bench/image_bench.sh next to the same steps in Pillow + numpy.
  *     image_bench PHOTO OUT_H OUT_W [RUNS] */
-#include "image.h"
+#include "transgeo/image.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -19,7 +19,7 @@
  * bytes / bandwidth.
  */
 #include "config.h"
-#include "search.h"
+#include "transgeo/search.h"
 
 #include <cblas.h>
 #include <getopt.h>

@@ -3,8 +3,12 @@
 # benchmark. Included by the top Makefile.am.
 
 # ---- library: exact top-k search and the SpatiaLite store -----------------
-libtgcore_la_SOURCES += src/search.c src/search.h src/store.c src/store.h
-tginclude_HEADERS += src/search.h src/store.h
+libtgcore_la_SOURCES += src/store/search.c include/transgeo/search.h src/store/db.c include/transgeo/store.h
+tginclude_HEADERS += include/transgeo/search.h include/transgeo/store.h
+
+# ---- library: the locator (one pipeline from a photo to an answer) --------
+libtgcore_la_SOURCES += src/locate/locator.c include/transgeo/locate.h
+tginclude_HEADERS += include/transgeo/locate.h
 
 # sql/schema.sql is the one source of truth of the schema; it is compiled in
 # as the C string tg_schema_sql_text (run by tg_store_ensure_schema).
@@ -34,7 +38,7 @@ mod_transgeo_la_LDFLAGS = -module -avoid-version -shared \
 check_PROGRAMS += tests/test_search tests/test_store
 tests_test_search_SOURCES = tests/test_search.c tests/tap.h
 tests_test_search_LDADD = $(TG_TEST_LIBS)
-tests_test_store_SOURCES = tests/test_store.c tests/tap.h
+tests_test_store_SOURCES = tests/test_store.c tests/tap.h tests/locate_path.h
 tests_test_store_LDADD = $(TG_TEST_LIBS)
 TG_TESTS += tests/test_search tests/test_store tests/sql_functions.sql tests/sql_errors.sql \
 	tests/sql_resume.sh tests/sql_concurrent.sh tests/sql_manpage.sh

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-#include "transgeo_model.h"
+#include "transgeo/model.h"
+#include "transgeo/transgeo_model.h"
 
 void tgsql_conn_unref(void *p)
 {
@@ -175,34 +175,4 @@ void tgsql_photo_free(tgsql_photo *ph)
     tg_image_free(ph->img);
     free(ph->emb);
     memset(ph, 0, sizeof *ph);
-}
-
-int tgsql_photo_embedding(tgsql_conn *c, const tgsql_photo *ph, const tg_store_model *m,
-                          float **emb)
-{
-    *emb = NULL;
-    if (ph->emb) {
-        if (ph->emb_dim != m->out_dim)
-            return tg_set_error(c->ctx, TG_EMODEL,
-                                "the embedding has %d floats but model '%s' makes %d: it was made "
-                                "by another model (embeddings of different models cannot be "
-                                "compared)",
-                                ph->emb_dim, m->name, m->out_dim);
-        *emb = malloc((size_t)ph->emb_dim * sizeof(float));
-        if (!*emb) return tg_set_error(c->ctx, TG_ENOMEM, "out of memory");
-        memcpy(*emb, ph->emb, (size_t)ph->emb_dim * sizeof(float));
-        return TG_OK;
-    }
-    const tg_model *model = NULL;
-    int rc = tg_store_model_get(c->ctx, c->store, m, &model);
-    if (rc) return rc;
-    float *e = malloc((size_t)tg_model_config_get(model)->out_dim * sizeof *e);
-    if (!e) return tg_set_error(c->ctx, TG_ENOMEM, "out of memory");
-    rc = tg_model_embed_ground(c->ctx, model, ph->img, e);
-    if (rc) {
-        free(e);
-        return rc;
-    }
-    *emb = e;
-    return TG_OK;
 }

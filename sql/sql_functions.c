@@ -29,9 +29,9 @@
 #include <sqlite3.h>
 #include <spatialite/gaiageo.h> /* after sqlite3.h: it uses sqlite3_int64 */
 
-#include "geo.h"
-#include "model.h"
-#include "transgeo_model.h"
+#include "transgeo/geo.h"
+#include "transgeo/model.h"
+#include "transgeo/transgeo_model.h"
 
 static tgsql_conn *conn_of(sqlite3_context *ctx) { return sqlite3_user_data(ctx); }
 
@@ -407,47 +407,33 @@ static void fn_locate(sqlite3_context *ctx, int argc, sqlite3_value **argv)
                               TGSQL_PHOTO_IMAGE | TGSQL_PHOTO_EMBEDDING, &ph);
     if (got) return;
     tg_store *st = tgsql_store(c, ctx, fn);
-    float *emb = NULL;
+    tg_locator *loc = NULL;
+    tg_locate_answer ans = {0};
     char *wkt = NULL, *text = NULL;
     json_t *o = NULL;
-    const tg_tileset *ts = NULL;
-    tg_store_model m;
-    tg_match best[1];
-    int n = 0, rc;
+    int rc;
     if (!st) goto done;
-    if ((rc = tg_store_model_find(c->ctx, st, model_name, &m)) ||
-        (rc = tg_store_tileset(c->ctx, st, &m, &ts)))
+    tg_locate_opts opts;
+    tg_locate_opts_default(&opts);
+    opts.model = model_name;
+    opts.k = 1;
+    tg_locate_input in = {.image = ph.img, .path = ph.path, .bytes = ph.emb ? NULL : ph.bytes,
+                          .n_bytes = ph.n_bytes, .embedding = ph.emb, .embedding_dim = ph.emb_dim};
+    if ((rc = tg_locator_open(c->ctx, st, &opts, &loc)) ||
+        (rc = tg_locator_run(loc, c->ctx, &in, &ans)) ||
+        (rc = tg_locator_tile_wkt(loc, c->ctx, ans.matches[0].tile_id, &wkt)))
         goto fail;
-    if (tg_tileset_count(ts) == 0) {
-        tgsql_error(ctx, fn, "model '%s' has no tiles: index a raster with it first "
-                             "(SELECT tg_index_raster('ortho.tif'))", m.name);
-        goto done;
-    }
-    if ((rc = tgsql_photo_embedding(c, &ph, &m, &emb)) ||
-        (rc = tg_tileset_match(c->ctx, ts, emb, 1, NULL, 0, best, &n)))
-        goto fail;
-    if (n == 0) { /* every tile scored NaN: nothing to report */
-        tgsql_error(ctx, fn, "no tile could be scored (the embedding is not finite)");
-        goto done;
-    }
-    if ((rc = tg_store_tile_wkt(c->ctx, st, best[0].tile_id, &wkt))) goto fail;
+    const tg_match *best = &ans.matches[0];
     o = json_object();
-    json_object_set_new(o, "tile_id", json_integer(best[0].tile_id));
-    json_object_set_new(o, "lon", json_real(best[0].lon));
-    json_object_set_new(o, "lat", json_real(best[0].lat));
+    json_object_set_new(o, "tile_id", json_integer(best->tile_id));
+    json_object_set_new(o, "lon", json_real(best->lon));
+    json_object_set_new(o, "lat", json_real(best->lat));
     json_object_set_new(o, "footprint_wkt", json_string(wkt));
-    json_object_set_new(o, "score", json_real(best[0].score));
-    json_object_set_new(o, "error_m", json_real(best[0].error_m));
-    if (ph.img) { /* a photo (not an embedding): its own GPS, if any */
-        tg_photo_meta meta;
-        int mrc = ph.path ? tg_photo_meta_read(c->ctx, ph.path, &meta)
-                          : tg_photo_meta_read_mem(c->ctx, ph.bytes, ph.n_bytes, &meta);
-        double d;
-        if (mrc == 0 && meta.has_gps &&
-            tg_geo_distance_m(c->ctx, meta.lon_deg, meta.lat_deg, best[0].lon, best[0].lat, &d) == 0)
-            json_object_set_new(o, "gps_error_m", json_real(d));
-    }
-    json_object_set_new(o, "model", json_string(m.name));
+    json_object_set_new(o, "score", json_real(best->score));
+    json_object_set_new(o, "error_m", json_real(best->error_m));
+    if (ans.has_meta && ans.meta.has_gps) /* a photo (not an embedding) with its own GPS */
+        json_object_set_new(o, "gps_error_m", json_real(ans.gps_error_m));
+    json_object_set_new(o, "model", json_string(tg_locator_model(loc)->name));
     text = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(12));
     if (!text) {
         sqlite3_result_error_nomem(ctx);
@@ -461,7 +447,8 @@ done:
     free(text);
     json_decref(o);
     free(wkt);
-    free(emb);
+    tg_locate_answer_clear(&ans);
+    tg_locator_free(loc);
     tgsql_photo_free(&ph);
 }
 

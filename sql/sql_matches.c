@@ -224,74 +224,62 @@ static int m_filter(sqlite3_vtab_cursor *base, int idx_num, const char *idx_str,
     if (got < 0) return SQLITE_ERROR;
     if (got > 0) return SQLITE_OK; /* NULL photo: no rows */
     int rc = SQLITE_OK, trc;
-    float *emb = NULL;
-    int64_t *cand = NULL;
-    size_t n_cand = 0;
-    tg_match *m = NULL;
-    const tg_tileset *ts = NULL;
-    tg_store_model model;
+    tg_locator *loc = NULL;
+    tg_locate_answer ans = {0};
     tg_store *st = tgsql_store(c, NULL, "tg_matches");
     if (!st) {
         rc = fail_tg(v, TG_EDB);
         goto done;
     }
-    if ((trc = tg_store_model_find(c->ctx, st, model_name, &model)) ||
-        (trc = tg_store_tileset(c->ctx, st, &model, &ts)) ||
-        (trc = tgsql_photo_embedding(c, &ph, &model, &emb))) {
+    tg_locate_opts opts;
+    tg_locate_opts_default(&opts);
+    opts.model = model_name;
+    opts.k = (int)k;
+    opts.prior = has_prior ? &prior : NULL;
+    tg_locate_input in = {.image = ph.img, .path = ph.path, .bytes = ph.emb ? NULL : ph.bytes,
+                          .n_bytes = ph.n_bytes, .embedding = ph.emb, .embedding_dim = ph.emb_dim};
+    if ((trc = tg_locator_open(c->ctx, st, &opts, &loc)) ||
+        (trc = tg_locator_run(loc, c->ctx, &in, &ans))) {
         rc = fail_tg(v, trc);
         goto done;
     }
-    if (has_prior && (trc = tg_store_candidates(c->ctx, st, &model, &prior, &cand, &n_cand))) {
-        rc = fail_tg(v, trc);
-        goto done;
-    }
-    m = malloc((size_t)k * sizeof *m);
-    if (!m) {
-        rc = SQLITE_NOMEM;
-        goto done;
-    }
-    static const int64_t no_candidate = 0;
-    int n = 0;
-    if ((trc = tg_tileset_match(c->ctx, ts, emb, (int)k,
-                                has_prior ? (cand ? cand : &no_candidate) : NULL, n_cand, m, &n))) {
-        rc = fail_tg(v, trc);
-        goto done;
-    }
+    int n = ans.n_matches;
     cur->rows = sqlite3_malloc64((sqlite3_uint64)(n ? n : 1) * sizeof *cur->rows);
     if (!cur->rows) {
         rc = SQLITE_NOMEM;
         goto done;
     }
     memset(cur->rows, 0, (size_t)(n ? n : 1) * sizeof *cur->rows);
-    /* Footprints of the k rows. */
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(c->db, "SELECT geom FROM tg_tiles WHERE id = ?1", -1, &s, NULL) !=
-        SQLITE_OK) {
-        rc = fail(v, "tg_matches(): reading footprints: %s%s", sqlite3_errmsg(c->db), "");
-        goto done;
-    }
+    /* Footprints of the k rows, from the store. */
     for (int i = 0; i < n; i++) {
-        cur->rows[i].m = m[i];
-        sqlite3_bind_int64(s, 1, m[i].tile_id);
-        if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_BLOB) {
-            int size = sqlite3_column_bytes(s, 0);
+        cur->rows[i].m = ans.matches[i];
+        void *blob = NULL;
+        int size = 0;
+        trc = tg_store_tile_geom(c->ctx, st, ans.matches[i].tile_id, &blob, &size);
+        if (trc == TG_ENOTFOUND) continue; /* no footprint: NULL geom */
+        if (!trc) {
             cur->rows[i].geom = sqlite3_malloc(size > 0 ? size : 1);
-            if (!cur->rows[i].geom) {
-                cur->n = i;
-                rc = SQLITE_NOMEM;
-                break;
+            if (cur->rows[i].geom) {
+                memcpy(cur->rows[i].geom, blob, (size_t)size);
+                cur->rows[i].geom_size = size;
             }
-            memcpy(cur->rows[i].geom, sqlite3_column_blob(s, 0), (size_t)size);
-            cur->rows[i].geom_size = size;
         }
-        sqlite3_reset(s);
+        free(blob);
+        if (trc) {
+            cur->n = i;
+            rc = fail_tg(v, trc);
+            break;
+        }
+        if (!cur->rows[i].geom) {
+            cur->n = i;
+            rc = SQLITE_NOMEM;
+            break;
+        }
     }
-    sqlite3_finalize(s);
     if (rc == SQLITE_OK) cur->n = n;
 done:
-    free(m);
-    free(cand);
-    free(emb);
+    tg_locate_answer_clear(&ans);
+    tg_locator_free(loc);
     tgsql_photo_free(&ph);
     return rc;
 }

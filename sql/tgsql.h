@@ -14,10 +14,11 @@
 
 #include <sqlite3.h>
 
-#include "core.h"
-#include "exif.h"
-#include "image.h"
-#include "store.h"
+#include "transgeo/core.h"
+#include "transgeo/exif.h"
+#include "transgeo/image.h"
+#include "transgeo/locate.h"
+#include "transgeo/store.h"
 
 /* Whether functions may read files named by TEXT arguments, until
  * tg_set('allow_files', ...) changes it. Build with
@@ -74,12 +75,6 @@ enum {
 int tgsql_photo_get(tgsql_conn *c, sqlite3_context *ctx, char **errmsg, const char *fn, int argno,
                     sqlite3_value *v, int accept, tgsql_photo *ph);
 void tgsql_photo_free(tgsql_photo *ph);
-
-/* The query embedding of a photo for model m (ground encoder, or the
- * embedding itself after checking its size). [out] *emb malloc'ed, m->out_dim
- * floats. Returns 0 or a TG_E* code with the message in c->ctx. */
-int tgsql_photo_embedding(tgsql_conn *c, const tgsql_photo *ph, const tg_store_model *m,
-                          float **emb);
 
 /* Registration of the functions (sql/sql_functions.c) and of the tg_matches
  * module (sql/sql_matches.c); each takes one reference per registration. */

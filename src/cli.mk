@@ -1,7 +1,7 @@
 # src/cli.mk: automake fragment for the index/locate/eval commands, batch
 # locate (src/batch.*) and the evaluation metrics (src/evalmetrics.*).
-libtgcore_la_SOURCES += src/evalmetrics.c src/evalmetrics.h src/batch.c src/batch.h
-tginclude_HEADERS += src/evalmetrics.h src/batch.h
+libtgcore_la_SOURCES += src/batch/evalmetrics.c include/transgeo/evalmetrics.h src/batch/batch.c include/transgeo/batch.h
+tginclude_HEADERS += include/transgeo/evalmetrics.h include/transgeo/batch.h
 
 transgeo_SOURCES += src/cli/cmd_index.c src/cli/cmd_locate.c src/cli/cmd_eval.c \
 	src/cli/cli_sig.h

@@ -1,10 +1,10 @@
 # src/engine.mk: automake fragment included by the top Makefile.am
 # The inference engine: safetensors model files, the ViT encoder (sgemm),
 # TransGeo's branches and attend-and-zoom-in, .npy I/O.
-libtgcore_la_SOURCES += src/tensor.c src/tensor.h src/safetensors.c src/safetensors.h \
-	src/model.c src/model.h src/vit.c src/vit.h src/transgeo_model.c src/transgeo_model.h \
-	src/npy.c src/npy.h
-tginclude_HEADERS += src/model.h src/transgeo_model.h
+libtgcore_la_SOURCES += src/engine/tensor.c src/engine/tensor.h src/engine/safetensors.c src/engine/safetensors.h \
+	src/engine/model.c include/transgeo/model.h src/engine/vit.c src/engine/vit.h src/engine/transgeo_model.c include/transgeo/transgeo_model.h \
+	src/engine/npy.c src/engine/npy.h
+tginclude_HEADERS += include/transgeo/model.h include/transgeo/transgeo_model.h
 
 # The engine's subcommands (`transgeo embed`, `transgeo info`); src/cli/local.mk
 # is included first, so appending here is fine.

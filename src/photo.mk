@@ -1,8 +1,8 @@
 # src/photo.mk: automake fragment included by the top Makefile.am
 # Photo input (GDAL decode, Pillow-exact resize), EXIF/XMP/Mapillary metadata,
 # geodesy and CRS transformations (PROJ).
-libtgcore_la_SOURCES += src/image.c src/image.h src/exif.c src/exif.h src/geo.c src/geo.h
-tginclude_HEADERS += src/image.h src/exif.h src/geo.h
+libtgcore_la_SOURCES += src/photo/image.c include/transgeo/image.h src/photo/exif.c include/transgeo/exif.h src/geo/geo.c include/transgeo/geo.h
+tginclude_HEADERS += include/transgeo/image.h include/transgeo/exif.h include/transgeo/geo.h
 
 check_PROGRAMS += tests/test_image tests/test_exif tests/test_geo
 tests_test_image_SOURCES = tests/test_image.c tests/tap.h

@@ -80,7 +80,7 @@ SELECT tg_index_raster('@NAIP@', 'nope');
 SELECT tg_model_register('empty', '@MODEL@');
 SELECT tg_locate('@SHARED@/photos/01.jpg', 'empty');
 -- => 2
--- => Error: tg_locate(): model 'empty' has no tiles: index a raster with it first (SELECT tg_index_raster('ortho.tif'))
+-- => Error: tg_locate(): model 'empty' has no tiles: index a raster with it first (transgeo index RASTER --model empty, or in SQL tg_index_raster('ortho.tif', 'empty'))
 
 -- test: rasters that are not
 SELECT tg_index_raster('@TMP@/no_such_raster.tif', 'tiny');

@@ -8,11 +8,11 @@
  * indices must be exactly the reference's (same set, same order). */
 #define _GNU_SOURCE /* memmem */
 #include "config.h"
-#include "image.h"
-#include "model.h"
-#include "npy.h"
-#include "safetensors.h"
-#include "transgeo_model.h"
+#include "transgeo/image.h"
+#include "transgeo/model.h"
+#include "engine/npy.h"
+#include "engine/safetensors.h"
+#include "transgeo/transgeo_model.h"
 #include "st_edit.h"
 #include "tap.h"
 

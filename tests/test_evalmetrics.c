@@ -1,6 +1,6 @@
 /* test_evalmetrics.c - R@k, R@1%, hit rate and metre error against hand arithmetic. */
 #include "config.h"
-#include "evalmetrics.h"
+#include "transgeo/evalmetrics.h"
 #include "tap.h"
 
 #include <math.h>

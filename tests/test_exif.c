@@ -11,8 +11,8 @@
  * `test_exif --dump FILE...` prints what tg_photo_meta_read finds, one line
  * per file, for tests/exif_vs_exiftool.sh. */
 #include "config.h"
-#include "exif.h"
-#include "image.h"
+#include "transgeo/exif.h"
+#include "transgeo/image.h"
 #include "tap.h"
 
 #include <stdint.h>

@@ -7,7 +7,7 @@
  * plus the classic Vincenty (1975) test line Flinders Peak -> Buninyong
  * (54972.271 m, azimuth 306 52 05.37), and the shared data's photo positions. */
 #include "config.h"
-#include "geo.h"
+#include "transgeo/geo.h"
 #include "tap.h"
 
 #include <math.h>

@@ -39,11 +39,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "image.h"
-#include "model.h"
-#include "safetensors.h"
-#include "store.h"
+#include "transgeo/image.h"
+#include "transgeo/model.h"
+#include "engine/safetensors.h"
+#include "transgeo/store.h"
 #include "tap.h"
+#include "locate_path.h"
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "st_edit.h"
@@ -196,7 +197,7 @@ static void same_sha_other_config(void)
         tg_match best[3];
         int n = 0;
         tg_clear_error(ctx);
-        rc = tg_store_locate_path(ctx, st, "m", photo, 3, NULL, best, &n, NULL);
+        rc = locate_path(ctx, st, "m", photo, 3, NULL, best, &n, NULL);
         TAP_OK(rc == TG_EMODEL, "same sha256, out_dim 12 instead of 24: locating fails with TG_EMODEL "
                "(got %d, %d matches: %s)", rc, n, tg_errmsg(ctx));
     } else {
@@ -254,13 +255,13 @@ static void same_sha_other_config(void)
                "registry edited to out_dim 12 under a warm cache: indexing fails with TG_EMODEL (got %d)", rc);
         tg_match best[3];
         int n = 0;
-        rc = tg_store_locate_path(ctx, st, "m", photo, 3, NULL, best, &n, NULL);
+        rc = locate_path(ctx, st, "m", photo, 3, NULL, best, &n, NULL);
         TAP_OK(rc == TG_EMODEL && n == 0, "registry edited: locating fails with TG_EMODEL (got %d: %s)", rc,
                tg_errmsg(ctx));
         TAP_OK(db_digest(tg_store_db(st)) == before, "registry edited: indexing changed nothing");
         /* a cold store: the file loads, and does not fit the row either */
         rc = tg_store_open(ctx, db, 0, &st2);
-        if (!rc) rc = tg_store_locate_path(ctx, st2, "m", photo, 3, NULL, best, &n, NULL);
+        if (!rc) rc = locate_path(ctx, st2, "m", photo, 3, NULL, best, &n, NULL);
         TAP_OK(rc == TG_EMODEL, "registry edited, cold store: locating fails with TG_EMODEL (got %d: %s)", rc,
                tg_errmsg(ctx));
         tg_store_close(st2);
@@ -402,7 +403,7 @@ static void read_only(void)
     TAP_OK(rc == TG_EDB && has(tg_errmsg(ctx), "read-only"), "read-only store: registering fails with TG_EDB");
     tg_match best[2];
     int n = 0;
-    rc = tg_store_locate_path(ctx, st, NULL, photo, 2, NULL, best, &n, NULL);
+    rc = locate_path(ctx, st, NULL, photo, 2, NULL, best, &n, NULL);
     TAP_OK(rc == 0 && n == 2, "read-only store: locating works (%s)", tg_errmsg(ctx));
     TAP_OK(db_digest(tg_store_db(st)) == before, "read-only store: database unchanged");
     tg_store_close(st);

@@ -8,8 +8,8 @@
  * (GDAL writes lossless PNG/TIFF/WebP/GIF/BMP; corrupt ones are cut or
  * patched from them). */
 #include "config.h"
-#include "image.h"
-#include "exif.h"
+#include "transgeo/image.h"
+#include "transgeo/exif.h"
 #include "tap.h"
 
 #include <errno.h>

@@ -1,11 +1,11 @@
-/* test_safetensors.c - the safetensors reader (src/safetensors.h) and the
- * model-file checks (src/model.h) on the golden tiny model and on corrupt
+/* test_safetensors.c - the safetensors reader (src/engine/safetensors.h) and the
+ * model-file checks (include/transgeo/model.h) on the golden tiny model and on corrupt
  * variants made from it at test time: truncation at many cut points, header
  * edits, bit flips, wrong dtype/shape, missing/extra tensors, bad config.
  * Every error asserts its code and the words of its message. */
 #include "config.h"
-#include "model.h"
-#include "safetensors.h"
+#include "transgeo/model.h"
+#include "engine/safetensors.h"
 #include "st_edit.h"
 #include "tap.h"
 

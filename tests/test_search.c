@@ -1,6 +1,6 @@
 /* test_search.c - tg_index: exact top-k against a brute-force reference. */
 #include "config.h"
-#include "search.h"
+#include "transgeo/search.h"
 #include "tap.h"
 
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* test_store.c - the SpatiaLite store (src/store.h) through its C API, on a
+/* test_store.c - the SpatiaLite store (include/transgeo/store.h) through its C API, on a
  * real raster (NAIP 2009, 5 m, EPSG:26914) and the tiny golden model:
  * schema, model registry, indexing (tiles vs tilecache, footprints, resume
  * after a cancel, re-index adds nothing), in-memory tiles and their refresh,
@@ -6,8 +6,9 @@
  * every error path with its message. */
 #define _GNU_SOURCE /* memmem */
 #include "config.h"
-#include "store.h"
+#include "transgeo/store.h"
 #include "tap.h"
+#include "locate_path.h"
 
 #include <math.h>
 #include <sqlite3.h>
@@ -16,10 +17,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "geo.h"
-#include "model.h"
-#include "tilecache.h"
-#include "transgeo_model.h"
+#include "transgeo/geo.h"
+#include "transgeo/model.h"
+#include "transgeo/tilecache.h"
+#include "transgeo/transgeo_model.h"
 
 /* Tiles of 640 m at 10 m per pixel: 64 px, the tiny model's input scale. */
 #define TILE_M 640.0
@@ -312,12 +313,12 @@ int main(void)
         TAP_OK(floor_ok, "error_m >= stride/2 = 160 m for every match");
     }
     /* A photo. */
-    TAP_EQ(tg_store_locate_path(ctx, st, NULL, "/nonexistent.jpg", 3, NULL, mt, &n, NULL), TG_EIO,
+    TAP_EQ(locate_path(ctx, st, NULL, "/nonexistent.jpg", 3, NULL, mt, &n, NULL), TG_EIO,
            "locate a missing photo");
     char photo[1200];
     snprintf(photo, sizeof photo, "%s/photos/01.jpg", tap_shared());
     tg_store_model used;
-    TAP_EQ(tg_store_locate_path(ctx, st, NULL, photo, 5, NULL, mt, &n, &used), 0, "locate 01.jpg: %s",
+    TAP_EQ(locate_path(ctx, st, NULL, photo, 5, NULL, mt, &n, &used), 0, "locate 01.jpg: %s",
            tg_errmsg(ctx));
     TAP_OK(n == 5 && mt[0].rank == 1 && strcmp(used.name, "tiny") == 0, "5 matches with model tiny");
 
@@ -359,7 +360,7 @@ int main(void)
         tg_store_prior far = {NULL, 0, 13.4, 52.5, 100};
         TAP_EQ(tg_store_candidates(ctx, st, &m, &far, &ids, &n_ids), 0, "prior in Berlin");
         TAP_EQ(n_ids, 0, "no tile near Berlin");
-        TAP_EQ(tg_store_locate_path(ctx, st, NULL, photo, 5, &far, mt, &n, NULL), 0, "locate with it");
+        TAP_EQ(locate_path(ctx, st, NULL, photo, 5, &far, mt, &n, NULL), 0, "locate with it");
         TAP_EQ(n, 0, "no match outside the prior");
     }
 
@@ -446,7 +447,7 @@ int main(void)
     TAP_EQ(tg_store_index_raster(ctx, st, raster, &o, &res), TG_EDB, "indexing a read-only database");
     TAP_OK(has(tg_errmsg(ctx), "is read-only: cannot index a raster"), "message says read-only");
     TAP_EQ(tg_store_model_register(ctx, st, "x", model_path, NULL), TG_EDB, "registering read-only");
-    TAP_EQ(tg_store_locate_path(ctx, st, "tiny", photo, 2, NULL, mt, &n, NULL), 0,
+    TAP_EQ(locate_path(ctx, st, "tiny", photo, 2, NULL, mt, &n, NULL), 0,
            "locating works read-only");
     tg_store_close(st);
 

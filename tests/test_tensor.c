@@ -1,9 +1,9 @@
-/* test_tensor.c - the engine's building blocks (src/tensor.h): arena, thread
+/* test_tensor.c - the engine's building blocks (src/engine/tensor.h): arena, thread
  * pool, LayerNorm, exact-erf GELU, softmax, bias rows and PyTorch's bilinear
  * resize, each against values computed independently (double precision or
  * torch 1.13 outputs written out below). */
 #include "config.h"
-#include "tensor.h"
+#include "engine/tensor.h"
 #include "tap.h"
 
 #include <math.h>

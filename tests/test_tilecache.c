@@ -1,5 +1,5 @@
 /*
- * test_tilecache.c - tilecache (tilecache/tilecache.h) on the real rasters of
+ * test_tilecache.c - tilecache (include/transgeo/tilecache.h) on the real rasters of
  * shared/data (facts from PROVENANCE.md) and on inputs made from them here
  * with GDAL (grey, UInt16/Int16/Float32, palette, Web Mercator, EPSG:4326,
  * rotated, without georeferencing/CRS, GCP-only, truncated, corrupt).
@@ -10,7 +10,7 @@
 #define _GNU_SOURCE
 #include "config.h"
 #include "tap.h"
-#include "tilecache.h"
+#include "transgeo/tilecache.h"
 
 #include <stdint.h>
 #include <string.h>

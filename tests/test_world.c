@@ -8,7 +8,7 @@
  */
 #include "config.h"
 #include "tap.h"
-#include "transgeo.h"
+#include "transgeo/transgeo.h"
 #include "world/world_int.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
 # tilecache/local.mk: raster -> north-up metric aerial tiles (libtgcore), the
 # `transgeo tiles` command and their tests. Included by the top Makefile.am.
-libtgcore_la_SOURCES += tilecache/tilecache.c tilecache/tilecache.h
-tginclude_HEADERS += tilecache/tilecache.h
+libtgcore_la_SOURCES += tilecache/tilecache.c include/transgeo/tilecache.h
+tginclude_HEADERS += include/transgeo/tilecache.h
 
 transgeo_SOURCES += src/cli/cmd_tiles.c
 transgeo_CPPFLAGS += -DTG_CMD_TILES

@@ -20,7 +20,7 @@
  */
 #define _GNU_SOURCE /* struct stat64 for GDAL's VSIStatBufL */
 #include "config.h"
-#include "tilecache.h"
+#include "transgeo/tilecache.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -5,7 +5,7 @@ Used by tools/train_demo.py (training + evaluation) and
 tests/test_demo_model.py.  Run with Debian's /usr/bin/python3 (torch, numpy,
 PIL, GDAL).
 
-A world directory (see src/world/world.h) holds
+A world directory (see include/transgeo/world.h) holds
     aerial.tif       north-up RGB GeoTIFF (UTM), world.json's gsd_m m/px
     pairs.csv        id,ground,aerial,lon,lat,easting,northing  (training pairs)
     truth.csv        file,lon,lat,easting,northing,heading       (panos first)

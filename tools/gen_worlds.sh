@@ -1,6 +1,6 @@
 #!/bin/sh
 # tools/gen_worlds.sh - generate many demo worlds in parallel: the training
-# set of the demo model (see src/world/world.h for what a world holds).
+# set of the demo model (see include/transgeo/world.h for what a world holds).
 #
 # Usage: tools/gen_worlds.sh -n COUNT -o OUTDIR [-s FIRST_SEED] [-j JOBS] [-- WORLD_OPTIONS...]
 #

@@ -10,7 +10,7 @@
 #define TG_CLI_H
 
 #include <stdio.h>
-#include "transgeo.h"
+#include "transgeo/transgeo.h"
 
 enum { TG_EXIT_OK = 0, TG_EXIT_ERROR = 1, TG_EXIT_USAGE = 2 };
 

@@ -17,10 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "batch.h"
-#include "model.h"
-#include "store.h"
-#include "world/world.h"
+#include "transgeo/batch.h"
+#include "transgeo/model.h"
+#include "transgeo/store.h"
+#include "transgeo/world.h"
 
 static const char *const CMD = "demo";
 

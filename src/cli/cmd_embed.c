@@ -5,10 +5,10 @@
  */
 #include "config.h"
 #include "cli.h"
-#include "image.h"
-#include "model.h"
-#include "npy.h"
-#include "transgeo_model.h"
+#include "transgeo/image.h"
+#include "transgeo/model.h"
+#include "engine/npy.h"
+#include "transgeo/transgeo_model.h"
 
 #include <getopt.h>
 #include <jansson.h>

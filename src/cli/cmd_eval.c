@@ -1,6 +1,6 @@
 /*
  * cmd_eval.c - `transgeo eval --db DB PHOTOS...`: recall and metre-level
- * error on photos with known positions (tg_batch_eval, src/evalmetrics.h).
+ * error on photos with known positions (tg_batch_eval, include/transgeo/evalmetrics.h).
  */
 #include "config.h"
 #include "cli.h"
@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-#include "batch.h"
+#include "transgeo/batch.h"
 
 static const char *const CMD = "eval";
 

@@ -15,8 +15,8 @@
 
 #include <sqlite3.h>
 
-#include "model.h"
-#include "store.h"
+#include "transgeo/model.h"
+#include "transgeo/store.h"
 
 /* The model used when neither --model, $TG_MODEL nor the database names one:
  * the first that exists of TG_DEFAULT_MODEL (if the build defines it), the

@@ -8,10 +8,10 @@
  */
 #include "config.h"
 #include "cli.h"
-#include "tensor.h" /* tg_blas_corename */
-#include "model.h"
-#include "transgeo_model.h"
-#include "store.h"
+#include "engine/tensor.h" /* tg_blas_corename */
+#include "transgeo/model.h"
+#include "transgeo/transgeo_model.h"
+#include "transgeo/store.h"
 
 #include <sqlite3.h>
 

@@ -1,7 +1,7 @@
 /*
  * cmd_locate.c - `transgeo locate PHOTO|DIR|@LIST... --db DB -o OUT`: where
  * were these photos taken? One point per photo plus the matched tiles, in a
- * GeoPackage or CSV (tg_batch_locate in src/batch.c).
+ * GeoPackage or CSV (tg_batch_locate in src/batch/batch.c).
  */
 #include "config.h"
 #include "cli.h"
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
+#include "transgeo/batch.h"
 
 static const char *const CMD = "locate";
 

@@ -3,7 +3,7 @@
  * only builds the geometries. */
 #include "config.h"
 #include "demo_map.h"
-#include "geo.h"
+#include "transgeo/geo.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
 #define TG_DEMO_MAP_H
 
 #include <stddef.h>
-#include "core.h"
+#include "transgeo/core.h"
 
 typedef struct demo_map_point {
     double true_lon, true_lat; /* degrees WGS84 */

@@ -4,7 +4,7 @@
  */
 #include "config.h"
 #include "cli.h"
-#include "tensor.h" /* tg_blas_reexec_preferred */
+#include "engine/tensor.h" /* tg_blas_reexec_preferred */
 
 #include <stdio.h>
 #include <string.h>

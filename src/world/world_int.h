@@ -19,8 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core.h"
-#include "world/world.h"
+#include "transgeo/core.h"
+#include "transgeo/world.h"
 
 /* ---- PRNG: xoshiro256** (Blackman & Vigna 2018), seeded by splitmix64 ---- */
 

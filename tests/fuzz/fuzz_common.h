@@ -26,7 +26,7 @@
 #include <cpl_conv.h>
 #include <cpl_error.h>
 
-#include "core.h"
+#include "transgeo/core.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

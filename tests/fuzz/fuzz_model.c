@@ -1,6 +1,6 @@
 /*
  * fuzz_model.c - the model loader (tg_model_load: safetensors container +
- * TransGeo config and per-tensor validation, src/model.h) and, for models
+ * TransGeo config and per-tensor validation, include/transgeo/model.h) and, for models
  * that load, the engine on a small image (tg_model_embed_ground/aerial).
  *
  * Input: the start of a model file, usually just its 8-byte length and JSON
@@ -29,9 +29,9 @@
 #include <unistd.h>
 
 #include "fuzz_common.h"
-#include "image.h"
-#include "model.h"
-#include "transgeo_model.h"
+#include "transgeo/image.h"
+#include "transgeo/model.h"
+#include "transgeo/transgeo_model.h"
 
 #define MAX_FILE (64u << 20)
 

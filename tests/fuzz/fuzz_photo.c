@@ -19,9 +19,9 @@
 
 #include <math.h>
 
-#include "exif.h"
+#include "transgeo/exif.h"
 #include "fuzz_common.h"
-#include "image.h"
+#include "transgeo/image.h"
 
 #define MAX_PIXELS (1 << 18)
 

@@ -28,7 +28,7 @@
 #include <cpl_vsi.h>
 
 #include "fuzz_common.h"
-#include "tilecache.h"
+#include "transgeo/tilecache.h"
 
 static tg_ctx *ctx;
 

@@ -1,5 +1,5 @@
 /*
- * fuzz_safetensors.c - the safetensors container reader (src/safetensors.h)
+ * fuzz_safetensors.c - the safetensors container reader (src/engine/safetensors.h)
  * on arbitrary bytes, through its reader interface:
  *   1. a memory reader over the input (tg_st_reader_mem);
  *   2. a reader that returns at most 7 bytes per call and claims 5 bytes
@@ -15,7 +15,7 @@
 #include "config.h"
 
 #include "fuzz_common.h"
-#include "safetensors.h"
+#include "engine/safetensors.h"
 
 static tg_ctx *ctx;
 

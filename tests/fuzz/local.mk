@@ -85,7 +85,7 @@ mostlyclean-local:
 
 # ---- hardening tests (issue 10): bad inputs, faults, load ---------------------------
 check_PROGRAMS += tests/test_harden
-tests_test_harden_SOURCES = tests/test_harden.c tests/tap.h tests/st_edit.h
+tests_test_harden_SOURCES = tests/test_harden.c tests/tap.h tests/st_edit.h tests/locate_path.h
 tests_test_harden_LDADD = $(TG_TEST_LIBS)
 TG_TESTS += tests/test_harden tests/harden_inputs.sh tests/faults_kill.sh tests/load_concurrent.sh
 EXTRA_DIST += tests/harden_inputs.sh tests/faults_kill.sh tests/load_concurrent.sh

@@ -154,7 +154,7 @@ def make_config(preset, mode, source=""):
                     crop_ratio "1"
           "nozoom2" stage-2 net only, all patches at zoom_hw: zoom "0",
                     zoom_fallback "none", aerial_hw = zoom_hw, crop_ratio "1"
-    (src/model.h: zoom_fallback only applies when zoom is "0".)
+    (include/transgeo/model.h: zoom_fallback only applies when zoom is "0".)
     """
     cfg = preset_config(preset)
     if mode == "zoom":

@@ -1,6 +1,6 @@
 /* search.c - exact top-k over embeddings with blocked BLAS (see search.h). */
 #include "config.h"
-#include "search.h"
+#include "transgeo/search.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -263,6 +263,19 @@ int tg_index_search(tg_ctx *ctx, const tg_index *ix, const float *query, int k, 
     }
     free(scores);
     heap_finish(&hp, n_hits);
+    return TG_OK;
+}
+
+int tg_index_scores(tg_ctx *ctx, const tg_index *ix, const float *query, float *scores)
+{
+    if (!ix || !query || !scores) return tg_set_error(ctx, TG_EINVAL, "tg_index_scores: NULL argument");
+    set_blas_threads(ctx);
+    for (size_t r0 = 0; r0 < ix->n; r0 += TG_INDEX_BLOCK) {
+        size_t nb = ix->n - r0 < TG_INDEX_BLOCK ? ix->n - r0 : TG_INDEX_BLOCK;
+        /* the same call, on the same blocks, as tg_index_search */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)nb, ix->dim, 1.0f,
+                    ix->data + r0 * (size_t)ix->dim, ix->dim, query, 1, 0.0f, scores + r0, 1);
+    }
     return TG_OK;
 }
 

@@ -1,7 +1,7 @@
 /* exif.c - GPS position, heading and orientation of a photo (see exif.h). */
 #include "config.h"
-#include "exif.h"
-#include "image.h"
+#include "transgeo/exif.h"
+#include "transgeo/image.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -32,7 +32,7 @@
 #define TG_TENSOR_H
 
 #include <stddef.h>
-#include "core.h"
+#include "transgeo/core.h"
 
 #ifdef __cplusplus
 extern "C" {

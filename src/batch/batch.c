@@ -3,7 +3,7 @@
  * GeoPackage/CSV output with resume, and the threaded locate loop.
  */
 #include "config.h"
-#include "batch.h"
+#include "transgeo/batch.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -27,12 +27,11 @@
 #include <ogr_srs_api.h>
 #include <sqlite3.h>
 
-#include "exif.h"
-#include "geo.h"
-#include "image.h"
-#include "model.h"
-#include "store.h"
-#include "transgeo_model.h"
+#include "transgeo/exif.h"
+#include "transgeo/geo.h"
+#include "transgeo/image.h"
+#include "transgeo/locate.h"
+#include "transgeo/store.h"
 
 /* ======================================================================== */
 /* photo enumeration                                                        */
@@ -874,27 +873,11 @@ typedef struct job {
     char *file;            /* the path, as enumerated */
     char *error;           /* enumeration error or why it failed (a failure row) */
     int fatal;             /* a TG_E* code that must stop the run, else 0 */
-    tg_photo_meta meta;    /* zeroed when unreadable */
-    tg_match *m;           /* locate: the k best matches */
-    int n_m;
-    double gps_error_m;    /* locate, meta.has_gps: metres GPS -> best centre */
-    /* eval */
-    int has_truth;         /* 1: t_lon/t_lat set (from --truth, else from GPS) */
+    /* eval: a --truth row for this photo */
     int truth_from_csv;
     double t_lon, t_lat;
-    int labelled;          /* evaluated (has_truth and embedded) */
-    int64_t true_id, top1_id;
-    double top1_lon, top1_lat, top1_score;
-    long rank;
-    double err_m;
+    tg_locate_answer ans;  /* the locator's answer */
 } job;
-
-/* Tile centres of the model (eval: the true tile is the one nearest the truth). */
-typedef struct centres {
-    int64_t *id;           /* ascending */
-    double *lon, *lat;
-    size_t n;
-} centres;
 
 typedef struct shared {
     job *jobs;
@@ -902,20 +885,13 @@ typedef struct shared {
     pthread_mutex_t mu;
     int stop;              /* a fatal error happened: take no more jobs */
     int mode;
-    const tg_model *model;
-    const tg_tileset *ts;
-    const int64_t *cand;   /* locate: the prior's tile ids, or NULL for all */
-    size_t n_cand;
-    int k;
+    const tg_locator *loc;
     int n_threads;         /* threads of the caller's context, shared by the workers */
-    const centres *cen;    /* eval */
 } shared;
 
 typedef struct worker {
     shared *sh;
     tg_ctx *ctx;
-    float *emb;            /* out_dim */
-    tg_hit *hits;          /* eval: every tile */
     pthread_t th;
 } worker;
 
@@ -934,132 +910,18 @@ static int photo_error(int rc)
     return rc == TG_EIO || rc == TG_EIMAGE || rc == TG_EFORMAT;
 }
 
-/* Degrees of latitude/longitude to a rough metric distance: ranks tile
- * centres before the exact geodesic check (equirectangular, fine for picking
- * candidates within a few percent). */
-static double approx_d2(double lon1, double lat1, double lon2, double lat2)
-{
-    double k = cos((lat1 + lat2) * 0.5 * 3.14159265358979323846 / 180.0);
-    double dx = (lon2 - lon1) * k, dy = lat2 - lat1;
-    return dx * dx + dy * dy;
-}
-
-/* The tile whose centre is nearest (lon, lat), geodesically. */
-static int nearest_tile(tg_ctx *ctx, const centres *c, double lon, double lat, int64_t *id)
-{
-    double best = INFINITY;
-    for (size_t i = 0; i < c->n; i++) {
-        double d = approx_d2(lon, lat, c->lon[i], c->lat[i]);
-        if (d < best) best = d;
-    }
-    /* exact among those within 2 % (+1e-12 deg^2 for coincident points) of the best */
-    double lim = best * 1.0404 + 1e-12, dmin = INFINITY;
-    for (size_t i = 0; i < c->n; i++) {
-        if (approx_d2(lon, lat, c->lon[i], c->lat[i]) > lim) continue;
-        double d;
-        int rc = tg_geo_distance_m(ctx, lon, lat, c->lon[i], c->lat[i], &d);
-        if (rc) return rc;
-        if (d < dmin) { /* ties: the lowest id (ascending order) */
-            dmin = d;
-            *id = c->id[i];
-        }
-    }
-    return 0;
-}
-
-static int centre_of(const centres *c, int64_t id, double *lon, double *lat)
-{
-    size_t lo = 0, hi = c->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c->id[mid] < id) lo = mid + 1;
-        else hi = mid;
-    }
-    if (lo == c->n || c->id[lo] != id) return TG_ENOTFOUND;
-    *lon = c->lon[lo];
-    *lat = c->lat[lo];
-    return 0;
-}
-
-static void do_eval(worker *w, job *j)
-{
-    const shared *sh = w->sh;
-    tg_ctx *ctx = w->ctx;
-    const tg_index *ix = tg_tileset_index(sh->ts);
-    size_t n = tg_index_count(ix);
-    int nh = 0;
-    /* every tile, ranked exactly as tg_tileset_match ranks them (same search) */
-    int rc = tg_index_search(ctx, ix, w->emb, (int)n, w->hits, &nh);
-    if (!rc && nh < 1) { /* every score NaN */
-        job_fail(j, 0, "no tile could be scored (the photo's embedding is not finite)");
-        return;
-    }
-    if (!rc) rc = nearest_tile(ctx, sh->cen, j->t_lon, j->t_lat, &j->true_id);
-    if (!rc) rc = centre_of(sh->cen, w->hits[0].id, &j->top1_lon, &j->top1_lat);
-    if (!rc) rc = tg_geo_distance_m(ctx, j->top1_lon, j->top1_lat, j->t_lon, j->t_lat, &j->err_m);
-    if (rc) {
-        job_fail(j, rc, tg_errmsg(ctx));
-        return;
-    }
-    j->top1_id = w->hits[0].id;
-    j->top1_score = w->hits[0].score;
-    float s_true = NAN;
-    for (int i = 0; i < nh; i++)
-        if (w->hits[i].id == j->true_id) {
-            s_true = w->hits[i].score;
-            break;
-        }
-    long above = 0; /* hits are sorted by score, descending */
-    if (isnan(s_true)) { /* a NaN score: ranked last */
-        above = nh;
-    } else {
-        while (above < nh && w->hits[above].score > s_true) above++;
-    }
-    j->rank = above + 1;
-    j->labelled = 1;
-}
-
 static void do_job(worker *w, job *j)
 {
-    const shared *sh = w->sh;
-    tg_ctx *ctx = w->ctx;
     if (j->error) return; /* could not even be enumerated */
-    tg_image *img = NULL;
-    int rc = tg_image_load(ctx, j->file, &img);
-    if (rc) {
-        job_fail(j, photo_error(rc) ? 0 : rc, tg_errmsg(ctx));
-        return;
+    tg_locate_input in = {.path = j->file};
+    if (w->sh->mode == MODE_EVAL) {
+        in.has_truth = j->truth_from_csv;
+        in.truth_lon = j->t_lon;
+        in.truth_lat = j->t_lat;
+        in.truth_from_gps = 1;
     }
-    /* metadata is optional: a photo without readable EXIF is still located */
-    if (tg_photo_meta_read(ctx, j->file, &j->meta) != 0) memset(&j->meta, 0, sizeof j->meta);
-    if (sh->mode == MODE_EVAL && !j->has_truth && j->meta.has_gps) {
-        j->has_truth = 1;
-        j->t_lon = j->meta.lon_deg;
-        j->t_lat = j->meta.lat_deg;
-    }
-    if (sh->mode == MODE_EVAL && !j->has_truth) { /* nothing to compare with: not embedded */
-        tg_image_free(img);
-        return;
-    }
-    rc = tg_model_embed_ground(ctx, sh->model, img, w->emb);
-    tg_image_free(img);
-    if (rc) {
-        job_fail(j, photo_error(rc) ? 0 : rc, tg_errmsg(ctx));
-        return;
-    }
-    if (sh->mode == MODE_EVAL) {
-        do_eval(w, j);
-        return;
-    }
-    rc = tg_tileset_match(ctx, sh->ts, w->emb, sh->k, sh->cand, sh->n_cand, j->m, &j->n_m);
-    if (!rc && j->n_m < 1) { /* every score NaN: this photo's embedding is not finite */
-        job_fail(j, 0, "no tile could be scored (the photo's embedding is not finite)");
-        return;
-    }
-    if (!rc && j->meta.has_gps)
-        rc = tg_geo_distance_m(ctx, j->meta.lon_deg, j->meta.lat_deg, j->m[0].lon, j->m[0].lat,
-                               &j->gps_error_m);
-    if (rc) job_fail(j, rc, tg_errmsg(ctx));
+    int rc = tg_locator_run(w->sh->loc, w->ctx, &in, &j->ans);
+    if (rc) job_fail(j, photo_error(rc) ? 0 : rc, tg_errmsg(w->ctx));
 }
 
 static void *worker_main(void *arg)
@@ -1090,7 +952,7 @@ static int run_jobs(tg_ctx *ctx, shared *sh, worker *ws, int n_workers)
     int started = 0, rc = 0;
     int n = (size_t)n_workers > sh->n_jobs ? (int)sh->n_jobs : n_workers;
     /* the cores are shared by the active workers: a lone photo gets them all
-     * (and then the same numbers as tg_store_locate, which uses one context) */
+     * (and then the same numbers as SQL's tg_locate, which uses one context) */
     int per = sh->n_threads / (n > 0 ? n : 1);
     for (int i = 0; i < n; i++) tg_ctx_set_threads(ws[i].ctx, per < 1 ? 1 : per);
     for (int i = 1; i < n; i++) {
@@ -1114,17 +976,14 @@ static void job_clear(job *j)
 {
     free(j->file);
     free(j->error);
-    tg_match *m = j->m;
+    tg_locate_answer_clear(&j->ans);
     memset(j, 0, sizeof *j);
-    j->m = m; /* the match buffer is reused */
 }
 
-/* What locate and eval share: the database, the model, its tiles, the workers. */
+/* What locate and eval share: the database, the locator, the workers. */
 typedef struct run {
     tg_store *st;
-    tg_store_model m;
-    const tg_model *model;
-    const tg_tileset *ts;
+    tg_locator *loc;
     shared sh;
     worker *ws;
     int n_workers;
@@ -1149,14 +1008,19 @@ static int run_open(tg_ctx *ctx, run *r, const char *db_path, const tg_batch_opt
     if (rc == 0)
         return tg_set_error(ctx, TG_ENOTFOUND, "database '%s' has no transgeo tables: index a "
                             "raster into it first (transgeo index RASTER --db %s)", db_path, db_path);
-    rc = tg_store_model_find(ctx, r->st, o->model, &r->m);
-    if (!rc) rc = tg_store_model_get(ctx, r->st, &r->m, &r->model);
-    if (!rc) rc = tg_store_tileset(ctx, r->st, &r->m, &r->ts);
+    tg_locate_opts lo;
+    tg_locate_opts_default(&lo);
+    lo.model = o->model;
+    lo.k = o->k;
+    tg_store_prior prior = {NULL, 0, o->near_lon, o->near_lat, o->radius_m};
+    if (mode == MODE_LOCATE && o->has_near) lo.prior = &prior;
+    rc = tg_locator_open(ctx, r->st, &lo, &r->loc);
     if (rc) return rc;
-    if (tg_tileset_count(r->ts) == 0)
-        return tg_set_error(ctx, TG_ENOTFOUND, "model '%s' has no tiles in '%s': index a raster "
-                            "with it first (transgeo index RASTER --db %s --model %s)",
-                            r->m.name, db_path, db_path, r->m.name);
+    if (lo.prior && tg_locator_n_candidates(r->loc) == 0)
+        return tg_set_error(ctx, TG_ENOTFOUND,
+                            "no tile of model '%s' has its centre within %g m of (%.7f, %.7f) "
+                            "(lon, lat): widen --radius or check --near",
+                            tg_locator_model(r->loc)->name, o->radius_m, o->near_lon, o->near_lat);
     int nt = o->threads > 0 ? o->threads : tg_ctx_threads(ctx);
     if (nt < 1) nt = 1;
     r->n_workers = nt;
@@ -1165,47 +1029,26 @@ static int run_open(tg_ctx *ctx, run *r, const char *db_path, const tg_batch_opt
     r->ws = calloc((size_t)nt, sizeof *r->ws);
     r->seen = CPLHashSetNew(CPLHashSetHashStr, CPLHashSetEqualStr, free);
     if (!r->jobs || !r->ws || !r->seen) return tg_set_error(ctx, TG_ENOMEM, "batch: out of memory");
-    int dim = tg_tileset_dim(r->ts);
-    size_t n_tiles = tg_tileset_count(r->ts);
-    if (mode == MODE_EVAL && n_tiles > (size_t)INT32_MAX)
-        return tg_set_error(ctx, TG_EINVAL, "evaluation: %zu tiles are too many", n_tiles);
-    int k = o->k;
-    for (size_t i = 0; i < r->batch && mode == MODE_LOCATE; i++)
-        if (!(r->jobs[i].m = calloc((size_t)k, sizeof(tg_match))))
-            return tg_set_error(ctx, TG_ENOMEM, "batch: out of memory");
     r->sh.n_threads = tg_ctx_threads(ctx);
     for (int i = 0; i < nt; i++) {
-        worker *w = &r->ws[i];
-        w->sh = &r->sh;
-        if (tg_ctx_create(&w->ctx) != 0)
+        r->ws[i].sh = &r->sh;
+        if (tg_ctx_create(&r->ws[i].ctx) != 0)
             return tg_set_error(ctx, TG_ENOMEM, "batch: out of memory");
-        w->emb = malloc((size_t)dim * sizeof *w->emb);
-        if (!w->emb) return tg_set_error(ctx, TG_ENOMEM, "batch: out of memory");
-        if (mode == MODE_EVAL && !(w->hits = malloc(n_tiles * sizeof *w->hits)))
-            return tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory for %zu tiles", n_tiles);
     }
     r->sh.jobs = r->jobs;
     r->sh.mode = mode;
-    r->sh.model = r->model;
-    r->sh.ts = r->ts;
-    r->sh.k = k;
+    r->sh.loc = r->loc;
     return 0;
 }
 
 static void run_close(run *r)
 {
-    for (size_t i = 0; r->jobs && i < r->batch; i++) {
-        job_clear(&r->jobs[i]);
-        free(r->jobs[i].m);
-    }
+    for (size_t i = 0; r->jobs && i < r->batch; i++) job_clear(&r->jobs[i]);
     free(r->jobs);
-    for (int i = 0; r->ws && i < r->n_workers; i++) {
-        tg_ctx_free(r->ws[i].ctx);
-        free(r->ws[i].emb);
-        free(r->ws[i].hits);
-    }
+    for (int i = 0; r->ws && i < r->n_workers; i++) tg_ctx_free(r->ws[i].ctx);
     free(r->ws);
     if (r->seen) CPLHashSetDestroy(r->seen);
+    tg_locator_free(r->loc);
     tg_store_close(r->st);
     pthread_mutex_destroy(&r->sh.mu);
 }
@@ -1277,27 +1120,11 @@ int tg_batch_locate(tg_ctx *ctx, const char *db_path, const char *const *inputs,
     tg_batch_summary sum = {0, 0, 0};
     tg_photo_list *list = NULL;
     tg_batch_out *out = NULL;
-    int64_t *cand = NULL;
-    size_t n_cand = 0;
     run r;
     int rc = tg_photo_list_open(ctx, inputs, n_inputs, &list);
     if (rc) return rc;
     rc = run_open(ctx, &r, db_path, opts, MODE_LOCATE);
     if (rc) goto done;
-    if (opts->has_near) {
-        tg_store_prior prior = {NULL, 0, opts->near_lon, opts->near_lat, opts->radius_m};
-        rc = tg_store_candidates(ctx, r.st, &r.m, &prior, &cand, &n_cand);
-        if (rc) goto done;
-        if (n_cand == 0) {
-            rc = tg_set_error(ctx, TG_ENOTFOUND,
-                              "no tile of model '%s' has its centre within %g m of (%.7f, %.7f) "
-                              "(lon, lat): widen --radius or check --near",
-                              r.m.name, opts->radius_m, opts->near_lon, opts->near_lat);
-            goto done;
-        }
-        r.sh.cand = cand;
-        r.sh.n_cand = n_cand;
-    }
     rc = tg_batch_out_open(ctx, out_path, &out);
     if (rc) goto done;
     if (tg_batch_out_format(out) != TG_BATCH_STDOUT) {
@@ -1329,33 +1156,36 @@ int tg_batch_locate(tg_ctx *ctx, const char *db_path, const char *const *inputs,
                 sum.n_failed++;
                 continue;
             }
+            const tg_locate_answer *ans = &j->ans;
+            const tg_match *mt = ans->matches;
             tg_batch_tile tiles[64], *tp = tiles;
-            if (j->n_m > 64 && !(tp = calloc((size_t)j->n_m, sizeof *tp))) {
+            if (ans->n_matches > 64 && !(tp = calloc((size_t)ans->n_matches, sizeof *tp))) {
                 rc = tg_set_error(ctx, TG_ENOMEM, "batch: out of memory");
                 goto done;
             }
-            for (int t = 0; t < j->n_m; t++) {
-                tp[t].rank = j->m[t].rank;
-                tp[t].tile_id = j->m[t].tile_id;
-                tp[t].score = j->m[t].score;
-                tp[t].lon = j->m[t].lon;
-                tp[t].lat = j->m[t].lat;
+            for (int t = 0; t < ans->n_matches; t++) {
+                tp[t].rank = mt[t].rank;
+                tp[t].tile_id = mt[t].tile_id;
+                tp[t].score = mt[t].score;
+                tp[t].lon = mt[t].lon;
+                tp[t].lat = mt[t].lat;
                 tp[t].wkt = NULL;
                 if (tg_batch_out_format(out) == TG_BATCH_GPKG && !rc) {
                     char *wkt = NULL;
-                    rc = tg_store_tile_wkt(ctx, r.st, j->m[t].tile_id, &wkt);
+                    rc = tg_locator_tile_wkt(r.loc, ctx, mt[t].tile_id, &wkt);
                     tp[t].wkt = wkt;
                 }
             }
+            int has_gps = ans->has_meta && ans->meta.has_gps;
             tg_batch_record rec = {
-                .file = j->file, .model = r.m.name, .lon = j->m[0].lon, .lat = j->m[0].lat,
-                .score = j->m[0].score, .error_m = j->m[0].error_m, .tile_id = j->m[0].tile_id,
-                .has_gps = j->meta.has_gps, .gps_lon = j->meta.lon_deg,
-                .gps_lat = j->meta.lat_deg, .gps_error_m = j->gps_error_m,
-                .has_heading = j->meta.has_heading, .heading_deg = j->meta.heading_deg,
-                .n_tiles = j->n_m, .tiles = tp};
+                .file = j->file, .model = tg_locator_model(r.loc)->name, .lon = mt[0].lon,
+                .lat = mt[0].lat, .score = mt[0].score, .error_m = mt[0].error_m,
+                .tile_id = mt[0].tile_id, .has_gps = has_gps, .gps_lon = ans->meta.lon_deg,
+                .gps_lat = ans->meta.lat_deg, .gps_error_m = has_gps ? ans->gps_error_m : 0,
+                .has_heading = ans->has_meta && ans->meta.has_heading,
+                .heading_deg = ans->meta.heading_deg, .n_tiles = ans->n_matches, .tiles = tp};
             if (!rc) rc = tg_batch_out_add(ctx, out, &rec);
-            for (int t = 0; t < j->n_m; t++) free((char *)tp[t].wkt);
+            for (int t = 0; t < ans->n_matches; t++) free((char *)tp[t].wkt);
             if (tp != tiles) free(tp);
             if (rc) goto done;
             sum.n_located++;
@@ -1377,7 +1207,6 @@ done:
     if (out) { /* a fatal error: keep what was committed, drop the batch in progress */
         tg_batch_out_free(out);
     }
-    free(cand);
     run_close(&r);
     tg_photo_list_free(list);
     if (summary) *summary = sum;
@@ -1510,72 +1339,6 @@ static void truth_free(truth *t)
     if (t->by_base) CPLHashSetDestroy(t->by_base);
 }
 
-static int centres_load(tg_ctx *ctx, tg_store *st, int64_t model_id, centres *c)
-{
-    memset(c, 0, sizeof *c);
-    sqlite3 *db = tg_store_db(st);
-    sqlite3_stmt *s = NULL;
-    size_t cap = 0;
-    int rc = 0;
-    if (sqlite3_prepare_v2(db, "SELECT id, center_lon, center_lat FROM tg_tiles "
-                               "WHERE model_id = ?1 ORDER BY id", -1, &s, NULL) != SQLITE_OK)
-        return tg_set_error(ctx, TG_EDB, "reading tile centres: %s", sqlite3_errmsg(db));
-    sqlite3_bind_int64(s, 1, model_id);
-    int step;
-    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (c->n == cap) {
-            cap = cap ? cap * 2 : 1024;
-            int64_t *id = realloc(c->id, cap * sizeof *id);
-            if (id) c->id = id;
-            double *lo = realloc(c->lon, cap * sizeof *lo);
-            if (lo) c->lon = lo;
-            double *la = realloc(c->lat, cap * sizeof *la);
-            if (la) c->lat = la;
-            if (!id || !lo || !la) {
-                rc = tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory for tile centres");
-                break;
-            }
-        }
-        c->id[c->n] = sqlite3_column_int64(s, 0);
-        c->lon[c->n] = sqlite3_column_double(s, 1);
-        c->lat[c->n] = sqlite3_column_double(s, 2);
-        c->n++;
-    }
-    if (!rc && step != SQLITE_DONE)
-        rc = tg_set_error(ctx, TG_EDB, "reading tile centres: %s", sqlite3_errmsg(db));
-    sqlite3_finalize(s);
-    return rc;
-}
-
-static void centres_free(centres *c)
-{
-    free(c->id);
-    free(c->lon);
-    free(c->lat);
-}
-
-/* 1 when (lon, lat) is inside tile id's footprint (SpatiaLite ST_Contains,
- * the boundary counts as inside: ST_Covers). */
-static int tile_covers(tg_ctx *ctx, tg_store *st, int64_t id, double lon, double lat, int *hit)
-{
-    sqlite3 *db = tg_store_db(st);
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT ST_Covers(geom, MakePoint(?2, ?3, 4326)) FROM tg_tiles "
-                               "WHERE id = ?1", -1, &s, NULL) != SQLITE_OK)
-        return tg_set_error(ctx, TG_EDB, "hit test: %s", sqlite3_errmsg(db));
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_double(s, 2, lon);
-    sqlite3_bind_double(s, 3, lat);
-    int rc = 0;
-    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_INTEGER)
-        *hit = sqlite3_column_int(s, 0) == 1;
-    else
-        rc = tg_set_error(ctx, TG_EDB, "hit test on tile %lld failed: %s", (long long)id,
-                          sqlite3_errmsg(db));
-    sqlite3_finalize(s);
-    return rc;
-}
-
 int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, size_t n_inputs,
                   const char *truth_csv, const tg_batch_opts *opts, tg_eval_report **out)
 {
@@ -1588,7 +1351,6 @@ int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, s
     }
     tg_photo_list *list = NULL;
     truth tr = {0};
-    centres cen = {0};
     tg_eval_report *rep = calloc(1, sizeof *rep);
     tg_eval_item *items = NULL;
     size_t cap = 0;
@@ -1601,16 +1363,9 @@ int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, s
     rc = run_open(ctx, &r, db_path, opts, MODE_EVAL);
     if (!rc && !rep) rc = tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory");
     if (!rc && truth_csv) rc = truth_load(ctx, truth_csv, &tr);
-    if (!rc) rc = centres_load(ctx, r.st, r.m.id, &cen);
     if (rc) goto done;
-    if (cen.n != tg_tileset_count(r.ts)) {
-        rc = tg_set_error(ctx, TG_EBUSY, "database '%s' changed during the evaluation (%zu tiles, "
-                          "then %zu): run it again", db_path, tg_tileset_count(r.ts), cen.n);
-        goto done;
-    }
-    r.sh.cen = &cen;
-    snprintf(rep->model, sizeof rep->model, "%s", r.m.name);
-    rep->n_tiles = (long)cen.n;
+    snprintf(rep->model, sizeof rep->model, "%s", tg_locator_model(r.loc)->name);
+    rep->n_tiles = (long)tg_locator_n_tiles(r.loc);
     long total = opts->progress ? count_inputs(ctx, inputs, n_inputs, NULL) : 0, done_n = 0;
     for (;;) {
         long skipped = 0;
@@ -1624,7 +1379,7 @@ int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, s
         for (long i = 0; i < n && truth_csv; i++) {
             const struct truth_row *t = truth_find(&tr, r.jobs[i].file);
             if (t) {
-                r.jobs[i].has_truth = r.jobs[i].truth_from_csv = 1;
+                r.jobs[i].truth_from_csv = 1;
                 r.jobs[i].t_lon = t->lon;
                 r.jobs[i].t_lat = t->lat;
             }
@@ -1639,21 +1394,23 @@ int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, s
                 rep->n_failed++;
                 p.error = j->error;
                 j->error = NULL;
-            } else if (!j->labelled) {
+            } else if (!j->ans.has_truth) {
                 rep->n_unlabelled++;
             } else {
+                const tg_locate_answer *a = &j->ans;
                 p.labelled = 1;
                 p.truth_from_csv = j->truth_from_csv;
-                p.true_lon = j->t_lon;
-                p.true_lat = j->t_lat;
-                p.true_tile_id = j->true_id;
-                p.top1_tile_id = j->top1_id;
-                p.top1_lon = j->top1_lon;
-                p.top1_lat = j->top1_lat;
-                p.top1_score = j->top1_score;
-                p.item.rank = j->rank;
-                p.item.error_m = j->err_m;
-                rc = tile_covers(ctx, r.st, j->top1_id, j->t_lon, j->t_lat, &p.item.hit);
+                p.true_lon = a->truth_lon;
+                p.true_lat = a->truth_lat;
+                p.true_tile_id = a->truth_tile_id;
+                p.top1_tile_id = a->matches[0].tile_id;
+                p.top1_lon = a->matches[0].lon;
+                p.top1_lat = a->matches[0].lat;
+                p.top1_score = a->matches[0].score;
+                p.item.rank = a->truth_rank;
+                p.item.error_m = a->truth_error_m;
+                rc = tg_locator_tile_covers(r.loc, ctx, p.top1_tile_id, p.true_lon, p.true_lat,
+                                            &p.item.hit);
             }
             p.file = j->file;
             j->file = NULL;
@@ -1704,7 +1461,6 @@ int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, s
     rc = tg_eval_compute(ctx, items, m, rep->n_tiles, &rep->stats);
 done:
     free(items);
-    centres_free(&cen);
     truth_free(&tr);
     run_close(&r);
     tg_photo_list_free(list);

@@ -102,6 +102,12 @@ TG_API int tg_index_search_subset(tg_ctx *ctx, tg_index *ix, const float *query,
                                   const int64_t *ids, size_t n_ids, int k, tg_hit *hits,
                                   int *n_hits);
 
+/* The score of every row for one query: scores[0..n) (n = tg_index_count),
+ * computed by the same blocked product as tg_index_search (the same values,
+ * bit for bit, so a rank counted on them agrees with its order). Returns 0,
+ * TG_EINVAL (NULL pointers). */
+TG_API int tg_index_scores(tg_ctx *ctx, const tg_index *ix, const float *query, float *scores);
+
 /* Top-k for n_queries queries at once (queries: n_queries x dim, row-major):
  * hits[q*k .. q*k + n_hits[q] - 1] are query q's results. One pass over the
  * matrix (sgemm) instead of n_queries passes. Returns as tg_index_search. */

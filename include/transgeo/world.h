@@ -66,7 +66,7 @@
 
 #include <stdint.h>
 
-#include "../core.h" /* installed as <transgeo/world/world.h> next to <transgeo/core.h> */
+#include "core.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -36,7 +36,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "core.h"
+#include "transgeo/core.h"
 
 #ifdef __cplusplus
 extern "C" {

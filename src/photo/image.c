@@ -1,8 +1,8 @@
 /* image.c - photo decoding via GDAL and Pillow-exact bilinear resize (see image.h). */
 #define _GNU_SOURCE 1 /* struct stat64 behind GDAL's VSIStatBufL */
 #include "config.h"
-#include "image.h"
-#include "exif.h"
+#include "transgeo/image.h"
+#include "transgeo/exif.h"
 
 #include <errno.h>
 #include <limits.h>

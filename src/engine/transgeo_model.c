@@ -1,8 +1,8 @@
 /* transgeo_model.c - the two TransGeo branches and attend-and-zoom-in (see
  * transgeo_model.h). */
 #include "config.h"
-#include "transgeo_model.h"
-#include "image.h"
+#include "transgeo/transgeo_model.h"
+#include "transgeo/image.h"
 #include "vit.h"
 
 #include <math.h>

@@ -1,7 +1,7 @@
 /* store.c - the transgeo SpatiaLite database and the in-memory tile search
  * (see store.h). */
 #include "config.h"
-#include "store.h"
+#include "transgeo/store.h"
 
 #include <errno.h>
 #include <float.h>
@@ -15,10 +15,10 @@
 #include <sqlite3.h>
 #include <spatialite/gaiageo.h> /* after sqlite3.h: it uses sqlite3_int64 */
 
-#include "geo.h"
-#include "model.h"
-#include "tilecache.h"
-#include "transgeo_model.h"
+#include "transgeo/geo.h"
+#include "transgeo/model.h"
+#include "transgeo/tilecache.h"
+#include "transgeo/transgeo_model.h"
 
 /* GDAL's SHA-256 (port/cpl_sha256.c) is exported by libgdal but its header,
  * cpl_sha256.h, is not installed; these are its declarations (GDAL >= 2.1).
@@ -314,6 +314,7 @@ void tg_store_close(tg_store *st)
 }
 
 sqlite3 *tg_store_db(const tg_store *st) { return st ? st->db : NULL; }
+const char *tg_store_label(const tg_store *st) { return st ? db_label(st->db) : ":memory:"; }
 
 /* ---- schema ------------------------------------------------------------- */
 
@@ -1516,6 +1517,17 @@ size_t tg_tileset_count(const tg_tileset *ts) { return ts ? tg_index_count(ts->i
 int tg_tileset_dim(const tg_tileset *ts) { return ts ? ts->dim : 0; }
 const tg_index *tg_tileset_index(const tg_tileset *ts) { return ts ? ts->ix : NULL; }
 
+int tg_tileset_tile(const tg_tileset *ts, size_t row, int64_t *id, double *lon, double *lat,
+                    double *stride_m)
+{
+    if (!ts || row >= tg_index_count(ts->ix)) return TG_EINVAL;
+    if (id) *id = tg_index_id(ts->ix, row);
+    if (lon) *lon = ts->lon[row];
+    if (lat) *lat = ts->lat[row];
+    if (stride_m) *stride_m = ts->stride_m[row];
+    return TG_OK;
+}
+
 static int tileset_grow(tg_ctx *ctx, tg_tileset *ts, size_t n)
 {
     if (n <= ts->cap) return TG_OK;
@@ -1829,72 +1841,7 @@ done:
     return TG_OK;
 }
 
-/* ---- locate ------------------------------------------------------------- */
-
-int tg_store_locate(tg_ctx *ctx, tg_store *st, const char *model, const tg_image *photo, int k,
-                    const tg_store_prior *prior, tg_match *out, int *n_out,
-                    tg_store_model *model_out)
-{
-    if (n_out) *n_out = 0;
-    if (!st || !photo || !out || !n_out) return tg_set_error(ctx, TG_EINVAL, "tg_store_locate: NULL argument");
-    if (k < 1) return tg_set_error(ctx, TG_EINVAL, "k = %d: expected 1 or more matches", k);
-    tg_store_model m;
-    const tg_model *mdl = NULL;
-    const tg_tileset *ts = NULL;
-    float *emb = NULL;
-    int64_t *cand = NULL;
-    size_t n_cand = 0;
-    int rc = tg_store_model_find(ctx, st, model, &m);
-    if (rc) return rc;
-    if (model_out) *model_out = m;
-    rc = tg_store_model_get(ctx, st, &m, &mdl);
-    if (rc) return rc;
-    rc = tg_store_tileset(ctx, st, &m, &ts);
-    if (rc) return rc;
-    if (tg_tileset_count(ts) == 0)
-        return tg_set_error(ctx, TG_ENOTFOUND,
-                            "model '%s' has no tiles in '%s': index a raster with it first "
-                            "(tg_index_raster)",
-                            m.name, db_label(st->db));
-    /* The photo's embedding has the model's size; the tiles' must be the same
-     * (tg_store_model_get checked the model against the registry row the
-     * tileset is sized from: this is the last line of defence). */
-    int dim = tg_model_config_get(mdl)->out_dim;
-    if (tg_tileset_dim(ts) != dim)
-        return tg_set_error(ctx, TG_EMODEL,
-                            "model '%s' makes %d-float embeddings but its tiles in '%s' have %d: "
-                            "they were made with another configuration; register the model file "
-                            "under another name and index with it",
-                            m.name, dim, db_label(st->db), tg_tileset_dim(ts));
-    emb = malloc((size_t)dim * sizeof *emb);
-    if (!emb) return tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
-    rc = tg_model_embed_ground(ctx, mdl, photo, emb);
-    if (rc) goto done;
-    if (prior) {
-        rc = tg_store_candidates(ctx, st, &m, prior, &cand, &n_cand);
-        if (rc) goto done;
-    }
-    static const int64_t no_candidate = 0; /* a prior that selects nothing: empty, not "all" */
-    rc = tg_tileset_match(ctx, ts, emb, k, prior ? (cand ? cand : &no_candidate) : NULL, n_cand,
-                          out, n_out);
-done:
-    free(cand);
-    free(emb);
-    return rc;
-}
-
-int tg_store_locate_path(tg_ctx *ctx, tg_store *st, const char *model, const char *path, int k,
-                         const tg_store_prior *prior, tg_match *out, int *n_out,
-                         tg_store_model *model_out)
-{
-    if (n_out) *n_out = 0;
-    tg_image *img = NULL;
-    int rc = tg_image_load(ctx, path, &img);
-    if (rc) return rc;
-    rc = tg_store_locate(ctx, st, model, img, k, prior, out, n_out, model_out);
-    tg_image_free(img);
-    return rc;
-}
+/* ---- tile footprints --------------------------------------------------- */
 
 int tg_store_tile_wkt(tg_ctx *ctx, tg_store *st, int64_t tile_id, char **wkt)
 {
@@ -1914,6 +1861,56 @@ int tg_store_tile_wkt(tg_ctx *ctx, tg_store *st, int64_t tile_id, char **wkt)
     } else {
         rc = db_fail(ctx, st->db, "reading a tile footprint");
     }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int tg_store_tile_geom(tg_ctx *ctx, tg_store *st, int64_t tile_id, void **blob, int *size)
+{
+    if (!st || !blob || !size) return tg_set_error(ctx, TG_EINVAL, "tg_store_tile_geom: NULL argument");
+    *blob = NULL;
+    *size = 0;
+    sqlite3_stmt *s = NULL;
+    int rc = prepare(ctx, st->db, "SELECT geom FROM tg_tiles WHERE id = ?1", &s);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, tile_id);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_BLOB) {
+        int n = sqlite3_column_bytes(s, 0);
+        *blob = malloc(n > 0 ? (size_t)n : 1);
+        if (!*blob) {
+            rc = tg_set_error(ctx, TG_ENOMEM, "out of memory");
+        } else {
+            memcpy(*blob, sqlite3_column_blob(s, 0), (size_t)n);
+            *size = n;
+        }
+    } else if (step == SQLITE_ROW || step == SQLITE_DONE) {
+        rc = tg_set_error(ctx, TG_ENOTFOUND, "tile %lld has no footprint", (long long)tile_id);
+    } else {
+        rc = db_fail(ctx, st->db, "reading a tile footprint");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int tg_store_tile_covers(tg_ctx *ctx, tg_store *st, int64_t tile_id, double lon, double lat,
+                         int *hit)
+{
+    if (!st || !hit) return tg_set_error(ctx, TG_EINVAL, "tg_store_tile_covers: NULL argument");
+    *hit = 0;
+    sqlite3_stmt *s = NULL;
+    int rc = prepare(ctx, st->db,
+                     "SELECT ST_Covers(geom, MakePoint(?2, ?3, 4326)) FROM tg_tiles WHERE id = ?1",
+                     &s);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, tile_id);
+    sqlite3_bind_double(s, 2, lon);
+    sqlite3_bind_double(s, 3, lat);
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_INTEGER)
+        *hit = sqlite3_column_int(s, 0) == 1;
+    else
+        rc = tg_set_error(ctx, TG_EDB, "hit test on tile %lld failed: %s", (long long)tile_id,
+                          sqlite3_errmsg(st->db));
     sqlite3_finalize(s);
     return rc;
 }

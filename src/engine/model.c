@@ -1,8 +1,8 @@
 /* model.c - load and validate TransGeo model files (see model.h). */
 #include "config.h"
-#include "model.h"
+#include "transgeo/model.h"
 #include "safetensors.h"
-#include "transgeo_model.h"
+#include "transgeo/transgeo_model.h"
 #include "vit.h"
 
 #include <ctype.h>

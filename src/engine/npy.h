@@ -19,7 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "core.h"
+#include "transgeo/core.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,6 +1,6 @@
 /* geo.c - geodesics, UTM zones and CRS transformations with PROJ (see geo.h). */
 #include "config.h"
-#include "geo.h"
+#include "transgeo/geo.h"
 
 #include <math.h>
 #include <stdio.h>

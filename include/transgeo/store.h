@@ -13,10 +13,7 @@
  *     tg_store_index_opts_default(&o);                  // model tile size, half-tile stride
  *     tg_store_index_result r;
  *     tg_store_index_raster(ctx, st, "ortho.tif", &o, &r);   // r.n_added tiles
- *     tg_match best[5]; int n;
- *     tg_store_locate_path(ctx, st, NULL, "IMG_0001.jpg", 5, NULL, best, &n, NULL);
- *     printf("%.6f %.6f +- %.0f m\n", best[0].lon, best[0].lat, best[0].error_m);
- *     tg_store_close(st);
+ *     tg_store_close(st);           // locating a photo: see locate.h (tg_locator)
  *
  * Schema: sql/schema.sql is the one source of truth (compiled in as a string,
  * run by tg_store_ensure_schema): tg_models, tg_rasters, tg_tiles (geometry
@@ -115,6 +112,8 @@ TG_API void tg_store_close(tg_store *st);
 
 /* The connection (for queries of your own). */
 TG_API struct sqlite3 *tg_store_db(const tg_store *st);
+/* The database's file name (for messages), or ":memory:". Never NULL. */
+TG_API const char *tg_store_label(const tg_store *st);
 
 /* Create what is missing of the schema: spatial metadata
  * (InitSpatialMetadata(1, 'WGS84') when the file has none; never inside a
@@ -239,6 +238,11 @@ TG_API int tg_store_tileset(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
 TG_API size_t tg_tileset_count(const tg_tileset *ts);
 TG_API int tg_tileset_dim(const tg_tileset *ts);
 TG_API const tg_index *tg_tileset_index(const tg_tileset *ts);
+/* Row `row` (0 .. count-1) of the tileset: [out] its tile id, centre (degrees)
+ * and raster stride (metres); any output may be NULL. Returns 0 or TG_EINVAL
+ * (row out of range). */
+TG_API int tg_tileset_tile(const tg_tileset *ts, size_t row, int64_t *id, double *lon,
+                           double *lat, double *stride_m);
 
 /* The k best tiles for a query embedding (dim floats, L2-normalised), with
  * error_m filled for each. cand: NULL = all tiles, else only these tile ids
@@ -255,22 +259,19 @@ TG_API int tg_tileset_match(tg_ctx *ctx, const tg_tileset *ts, const float *emb,
 TG_API int tg_store_candidates(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
                                const tg_store_prior *prior, int64_t **ids, size_t *n);
 
-/* Embed a photo with m's ground encoder and rank the tiles: model lookup
- * (name as tg_store_model_find), tileset refresh, prior, tg_tileset_match.
- * out holds k entries. [out] *model_out (may be NULL): the model used.
- * Returns 0, the errors of the steps, TG_ENOTFOUND (the model has no tiles:
- * "index a raster with it first"). */
-TG_API int tg_store_locate(tg_ctx *ctx, tg_store *st, const char *model, const tg_image *photo,
-                           int k, const tg_store_prior *prior, tg_match *out, int *n_out,
-                           tg_store_model *model_out);
-/* The same for a photo file (decoded with tg_image_load). */
-TG_API int tg_store_locate_path(tg_ctx *ctx, tg_store *st, const char *model, const char *path,
-                                int k, const tg_store_prior *prior, tg_match *out, int *n_out,
-                                tg_store_model *model_out);
+/* Locating a photo (model, tiles, prior, embedding, ranking) is the
+ * locator's job: see locate.h (tg_locator). */
 
 /* A tile's footprint as WKT ("POLYGON((lon lat, ...))", EPSG:4326).
  * [out] *wkt (malloc'ed, free() it). Returns 0, TG_ENOTFOUND, TG_EDB. */
 TG_API int tg_store_tile_wkt(tg_ctx *ctx, tg_store *st, int64_t tile_id, char **wkt);
+/* [out] *hit = 1 when (lon, lat) is in the tile's footprint (ST_Covers: the
+ * boundary counts), else 0. Returns 0, TG_EDB (also for a missing tile). */
+TG_API int tg_store_tile_covers(tg_ctx *ctx, tg_store *st, int64_t tile_id, double lon,
+                                double lat, int *hit);
+/* A tile's footprint as a SpatiaLite geometry BLOB (POLYGON, SRID 4326).
+ * [out] *blob (malloc'ed, free() it), *size. Returns 0, TG_ENOTFOUND, TG_EDB. */
+TG_API int tg_store_tile_geom(tg_ctx *ctx, tg_store *st, int64_t tile_id, void **blob, int *size);
 
 /* ---- helpers shared with the SQL extension (not a stable API) ------------ */
 

@@ -19,12 +19,13 @@
 #define TRANSGEO_H
 
 #include "core.h"
-#include "world/world.h"
+#include "world.h"
 #include "image.h"
 #include "exif.h"
 #include "geo.h"
 #include "tilecache.h"
 #include "store.h"
+#include "locate.h"
 #include "batch.h"
 #include "transgeo_model.h" /* and model.h: the engine */
 

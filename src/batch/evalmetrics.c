@@ -1,6 +1,6 @@
 /* evalmetrics.c - R@k, R@1%, hit rate and metre error (see evalmetrics.h). */
 #include "config.h"
-#include "evalmetrics.h"
+#include "transgeo/evalmetrics.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -17,8 +17,13 @@ long tg_eval_rank(const float *scores, size_t n, size_t truth)
     if (!scores || truth >= n) return 0;
     float s = scores[truth];
     long above = 0;
-    for (size_t i = 0; i < n; i++)
-        if (scores[i] > s) above++;
+    if (isnan(s)) { /* ranked last: after every scored tile */
+        for (size_t i = 0; i < n; i++)
+            if (!isnan(scores[i])) above++;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            if (scores[i] > s) above++; /* a NaN is never > s */
+    }
     return above + 1;
 }
 

@@ -1,6 +1,6 @@
 /* core.c - error state, context and version (see core.h). */
 #include "config.h"
-#include "core.h"
+#include "transgeo/core.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -70,7 +70,10 @@ typedef struct tg_eval_stats {
 TG_API long tg_eval_k_1pct(long n_tiles);
 
 /* Rank of element `truth` among scores[0..n): 1 + the number of scores strictly
- * greater than scores[truth] (train.py). Returns 0 when truth >= n. */
+ * greater than scores[truth] (train.py). NaN scores never rank above another;
+ * a NaN scores[truth] ranks after every non-NaN score (1 + their number), as
+ * the search never returns a NaN-scored tile. Returns 0 when truth >= n. The
+ * one rank function: the locator ranks the true tile with it. */
 TG_API long tg_eval_rank(const float *scores, size_t n, size_t truth);
 
 /* Summarise n items against a reference set of n_tiles tiles. [out] *out.

@@ -41,7 +41,7 @@
 #ifndef TG_VIT_H
 #define TG_VIT_H
 
-#include "core.h"
+#include "transgeo/core.h"
 #include "tensor.h"
 
 #ifdef __cplusplus

@@ -1,0 +1,158 @@
+/*
+ * locate.h - tg_locator: the one pipeline from a photo to an answer.
+ *
+ * Every front-end locates through this: SQL tg_locate() and tg_matches(),
+ * `transgeo locate` (each worker thread) and `transgeo eval`. A feature of
+ * locating (the photo's camera and heading, a per-photo GPS prior, refinement
+ * below the tile stride) is written here once and every front-end gets it.
+ *
+ *     tg_locate_opts o;
+ *     tg_locate_opts_default(&o);
+ *     o.k = 5;
+ *     tg_locator *loc = NULL;
+ *     if (tg_locator_open(ctx, store, &o, &loc)) goto fail;     // model + tiles, once
+ *     tg_locate_input in = {.path = "IMG_0001.jpg"};
+ *     tg_locate_answer ans;
+ *     if (tg_locator_run(loc, ctx, &in, &ans) == 0 && ans.n_matches > 0)
+ *         printf("%.6f %.6f +- %.0f m\n", ans.matches[0].lon, ans.matches[0].lat,
+ *                ans.matches[0].error_m);
+ *     tg_locate_answer_clear(&ans);
+ *     tg_locator_free(loc);
+ *
+ * The steps, in order (each is one function below or in the layers beneath):
+ *   1. open: the model (tg_store_model_find + tg_store_model_get: loaded once
+ *      and checked against the registry), its tiles (tg_store_tileset), the
+ *      checks every front-end needs ("model has no tiles", embedding sizes),
+ *      and the candidates of a global spatial prior (tg_store_candidates);
+ *   2. run: decode the photo (unless given decoded or as an embedding), read
+ *      its metadata (GPS, heading: optional, a photo without is located),
+ *      embed it with the model's ground encoder, rank the candidate tiles
+ *      (exact search, cosine similarity), the error radius of each match
+ *      (tg_tileset_match, formula in store.h), the GPS error of the best, and
+ *      for evaluation the rank of the tile nearest a true position.
+ *
+ * Threads: tg_locator_run only reads the locator: run it from any number of
+ * threads at once, each with its own tg_ctx. tg_locator_open,
+ * tg_locator_tile_wkt and tg_locator_free use the store's connection: one
+ * thread at a time, as the store itself.
+ *
+ * Ownership: the caller owns the locator (tg_locator_free, NULL ok) and each
+ * answer (tg_locate_answer_clear). The store must outlive the locator; the
+ * locator's model and tiles belong to the store (its caches), so the store
+ * must not refresh the same model's tiles (another tg_store_tileset call)
+ * while runs are in flight.
+ */
+#ifndef TG_LOCATE_H
+#define TG_LOCATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core.h"
+#include "exif.h"
+#include "image.h"
+#include "store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tg_locator tg_locator;
+
+typedef struct tg_locate_opts {
+    const char *model;     /* registered model name; NULL or "" (default) = the only
+                              model with tiles (see tg_store_model_find) */
+    int k;                 /* matches returned per photo, >= 1; default 5 */
+    const tg_store_prior *prior; /* a global spatial prior (copied at open), or NULL
+                              (default): every tile of the model is a candidate */
+} tg_locate_opts;
+
+TG_API void tg_locate_opts_default(tg_locate_opts *o);
+
+/* Open a locator on st (see the steps above). [out] *out. Returns 0,
+ * TG_EINVAL (k < 1, a bad prior: see tg_store_candidates), the errors of
+ * tg_store_model_find / tg_store_model_get / tg_store_tileset, TG_ENOTFOUND
+ * ("model 'x' has no tiles in 'db': index a raster with it first"), TG_EMODEL
+ * (the model's embedding size differs from its tiles'), TG_ENOMEM. A prior
+ * that selects no tile is not an error: see tg_locator_n_candidates. */
+TG_API int tg_locator_open(tg_ctx *ctx, tg_store *st, const tg_locate_opts *o, tg_locator **out);
+
+/* Free the locator. NULL is accepted. */
+TG_API void tg_locator_free(tg_locator *loc);
+
+/* The registered model it locates with (valid while the locator lives). */
+TG_API const tg_store_model *tg_locator_model(const tg_locator *loc);
+/* Embedding size of the model (floats). */
+TG_API int tg_locator_dim(const tg_locator *loc);
+/* Tiles of the model in the store. */
+TG_API size_t tg_locator_n_tiles(const tg_locator *loc);
+/* Candidate tiles: tg_locator_n_tiles without a prior, else those the prior
+ * selects (0: every run answers with no match). */
+TG_API size_t tg_locator_n_candidates(const tg_locator *loc);
+
+/* What to locate: an image (decoded, or a file, or the bytes of a file) or a
+ * query embedding. Zero-initialise and set what you have. */
+typedef struct tg_locate_input {
+    const tg_image *image;  /* a decoded photo, or NULL: then path or bytes is decoded */
+    const char *path;       /* the photo's file (a GDAL path): decoded when image is
+                               NULL; its metadata is read from it */
+    const void *bytes;      /* the photo's file in memory (n_bytes): decoded when image
+                               and path are NULL; its metadata is read from it */
+    size_t n_bytes;
+    const float *embedding; /* a query embedding instead of a photo (L2-normalised, as
+                               tg_model_embed_ground makes them; no metadata) */
+    int embedding_dim;      /* its floats: must be tg_locator_dim (else TG_EMODEL) */
+    /* Evaluation: rank the candidate tile nearest this true position. */
+    int has_truth;
+    double truth_lon, truth_lat; /* degrees WGS84 */
+    int truth_from_gps;     /* 1: without has_truth, the photo's own GPS position is the
+                               truth; a photo with neither is decoded but not embedded
+                               (answer.has_truth = 0, no matches) */
+} tg_locate_input;
+
+/* The answer for one photo. Owned by the caller: tg_locate_answer_clear. */
+typedef struct tg_locate_answer {
+    tg_match *matches;      /* the k best candidates, best first (malloc'ed) */
+    int n_matches;          /* min(k, candidates with a score); 0 when the prior
+                               selected no tile */
+    int has_meta;           /* 1: meta was read from the photo (path or bytes) */
+    tg_photo_meta meta;     /* its GPS position, heading, ... (zero when has_meta = 0) */
+    double gps_error_m;     /* meta.has_gps and n_matches > 0: geodesic metres from
+                               the photo's GPS to matches[0]'s centre; else NaN */
+    /* evaluation (input.has_truth or truth_from_gps): */
+    int has_truth;          /* 1: the fields below are set */
+    double truth_lon, truth_lat; /* the true position used, degrees */
+    int64_t truth_tile_id;  /* the candidate whose centre is nearest the truth */
+    double truth_tile_lon, truth_tile_lat; /* its centre, degrees */
+    long truth_rank;        /* its rank by score among the candidates (1 = best; a
+                               NaN score ranks after every scored tile) */
+    double truth_score;     /* its score (NaN when not finite) */
+    double truth_error_m;   /* geodesic metres from matches[0]'s centre to the truth */
+} tg_locate_answer;
+
+/* Locate one photo (see the steps above). [out] *ans (cleared first; on
+ * failure it holds nothing to free). Returns 0, TG_EINVAL (no input, a truth that is not
+ * a lon/lat position), TG_EMODEL (an embedding of another size: made by
+ * another model), the errors of decoding (TG_EIO, TG_EIMAGE, TG_EFORMAT) and of the engine,
+ * TG_EIMAGE "no tile could be scored (the embedding is not finite)",
+ * TG_ENOMEM. Thread-safe (see the top). */
+TG_API int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in,
+                          tg_locate_answer *ans);
+
+/* Free what an answer holds and zero it. NULL is accepted. */
+TG_API void tg_locate_answer_clear(tg_locate_answer *ans);
+
+/* A tile's footprint as WKT ("POLYGON((lon lat, ...))", EPSG:4326), read from
+ * the store (one thread at a time). [out] *wkt (malloc'ed, free() it). */
+TG_API int tg_locator_tile_wkt(const tg_locator *loc, tg_ctx *ctx, int64_t tile_id, char **wkt);
+
+/* [out] *hit = 1 when (lon, lat) lies in the tile's footprint (its boundary
+ * included), read from the store (one thread at a time): evaluation's hit
+ * rate. Returns 0, TG_EDB. */
+TG_API int tg_locator_tile_covers(const tg_locator *loc, tg_ctx *ctx, int64_t tile_id,
+                                  double lon, double lat, int *hit);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TG_LOCATE_H */

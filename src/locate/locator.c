@@ -1,0 +1,310 @@
+/* locator.c - tg_locator, the one pipeline from a photo to an answer (see
+ * include/transgeo/locate.h). SQL, the CLI's workers and eval all come
+ * through tg_locator_run; nothing here is composed anywhere else. */
+#include "config.h"
+#include "transgeo/locate.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "transgeo/evalmetrics.h"
+#include "transgeo/geo.h"
+#include "transgeo/search.h"
+#include "transgeo/transgeo_model.h"
+
+struct tg_locator {
+    tg_store *st;              /* not owned */
+    tg_store_model m;          /* the registry row */
+    const tg_model *model;     /* owned by the store's cache */
+    const tg_tileset *ts;      /* owned by the store's cache */
+    int dim;                   /* embedding size, floats */
+    int k;
+    int has_prior;             /* 1: only cand[0..n_cand) are candidates */
+    int64_t *cand;             /* the prior's tile ids, ascending (malloc'ed; NULL when none) */
+    size_t n_cand;
+};
+
+void tg_locate_opts_default(tg_locate_opts *o)
+{
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->k = 5;
+}
+
+int tg_locator_open(tg_ctx *ctx, tg_store *st, const tg_locate_opts *o, tg_locator **out)
+{
+    tg_locate_opts def;
+    if (!o) {
+        tg_locate_opts_default(&def);
+        o = &def;
+    }
+    if (!st || !out) return tg_set_error(ctx, TG_EINVAL, "tg_locator_open: NULL argument");
+    *out = NULL;
+    if (o->k < 1) return tg_set_error(ctx, TG_EINVAL, "k = %d: expected 1 or more matches", o->k);
+    tg_locator *loc = calloc(1, sizeof *loc);
+    if (!loc) return tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
+    loc->st = st;
+    loc->k = o->k;
+    int rc = tg_store_model_find(ctx, st, o->model, &loc->m);
+    if (!rc) rc = tg_store_model_get(ctx, st, &loc->m, &loc->model);
+    if (!rc) rc = tg_store_tileset(ctx, st, &loc->m, &loc->ts);
+    if (rc) goto fail;
+    const char *db = tg_store_label(st);
+    if (tg_tileset_count(loc->ts) == 0) {
+        rc = tg_set_error(ctx, TG_ENOTFOUND,
+                          "model '%s' has no tiles: index a raster with it first (transgeo "
+                          "index RASTER --model %s, or in SQL tg_index_raster('ortho.tif', '%s'))",
+                          loc->m.name, loc->m.name, loc->m.name);
+        goto fail;
+    }
+    /* The photo's embedding has the model's size; the tiles' must be the same
+     * (tg_store_model_get checked the model against the registry row the
+     * tileset is sized from: this is the last line of defence). */
+    loc->dim = tg_model_config_get(loc->model)->out_dim;
+    if (tg_tileset_dim(loc->ts) != loc->dim) {
+        rc = tg_set_error(ctx, TG_EMODEL,
+                          "model '%s' makes %d-float embeddings but its tiles in '%s' have %d: "
+                          "they were made with another configuration; register the model file "
+                          "under another name and index with it",
+                          loc->m.name, loc->dim, db, tg_tileset_dim(loc->ts));
+        goto fail;
+    }
+    if (o->prior) {
+        loc->has_prior = 1;
+        rc = tg_store_candidates(ctx, st, &loc->m, o->prior, &loc->cand, &loc->n_cand);
+        if (rc) goto fail;
+        /* tg_index_search_subset builds the index's id table on first use (a
+         * write): do it now, while one thread holds the locator. */
+        if (loc->n_cand > 0) {
+            size_t row;
+            tg_index_find(ctx, (tg_index *)tg_tileset_index(loc->ts), loc->cand[0], &row);
+            tg_clear_error(ctx);
+        }
+    }
+    *out = loc;
+    return TG_OK;
+fail:
+    tg_locator_free(loc);
+    return rc;
+}
+
+void tg_locator_free(tg_locator *loc)
+{
+    if (!loc) return;
+    free(loc->cand);
+    free(loc);
+}
+
+const tg_store_model *tg_locator_model(const tg_locator *loc) { return loc ? &loc->m : NULL; }
+int tg_locator_dim(const tg_locator *loc) { return loc ? loc->dim : 0; }
+size_t tg_locator_n_tiles(const tg_locator *loc) { return loc ? tg_tileset_count(loc->ts) : 0; }
+size_t tg_locator_n_candidates(const tg_locator *loc)
+{
+    if (!loc) return 0;
+    return loc->has_prior ? loc->n_cand : tg_tileset_count(loc->ts);
+}
+
+void tg_locate_answer_clear(tg_locate_answer *ans)
+{
+    if (!ans) return;
+    free(ans->matches);
+    memset(ans, 0, sizeof *ans);
+    ans->gps_error_m = NAN;
+    ans->truth_score = NAN;
+    ans->truth_error_m = NAN;
+}
+
+/* 1 when row's tile is a candidate (cand is sorted ascending). */
+static int is_candidate(const tg_locator *loc, int64_t id)
+{
+    if (!loc->has_prior) return 1;
+    size_t lo = 0, hi = loc->n_cand;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (loc->cand[mid] < id) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < loc->n_cand && loc->cand[lo] == id;
+}
+
+/* Degrees to a rough metric distance, squared: picks the few candidate
+ * centres near a point before the exact geodesic check (equirectangular,
+ * within a few percent at these scales). */
+static double approx_d2(double lon1, double lat1, double lon2, double lat2)
+{
+    double k = cos((lat1 + lat2) * 0.5 * M_PI / 180.0);
+    double dlon = fabs(lon2 - lon1);
+    if (dlon > 180) dlon = 360 - dlon; /* across the antimeridian */
+    double dx = dlon * k, dy = lat2 - lat1;
+    return dx * dx + dy * dy;
+}
+
+/* The candidate whose centre is nearest (lon, lat), geodesically; ties go
+ * to the lowest tile id. [out] *row. */
+static int nearest_candidate(const tg_locator *loc, tg_ctx *ctx, double lon, double lat,
+                             size_t *row)
+{
+    size_t n = tg_tileset_count(loc->ts);
+    double best = INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        int64_t id;
+        double clon, clat;
+        tg_tileset_tile(loc->ts, i, &id, &clon, &clat, NULL);
+        if (!is_candidate(loc, id)) continue;
+        double d = approx_d2(lon, lat, clon, clat);
+        if (d < best) best = d;
+    }
+    if (!isfinite(best))
+        return tg_set_error(ctx, TG_ENOTFOUND, "evaluation: no candidate tile to rank");
+    /* exact among those within 2 % (+1e-12 deg^2 for coincident points) of the best */
+    double lim = best * 1.0404 + 1e-12, dmin = INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        int64_t id;
+        double clon, clat, d;
+        tg_tileset_tile(loc->ts, i, &id, &clon, &clat, NULL);
+        if (!is_candidate(loc, id) || approx_d2(lon, lat, clon, clat) > lim) continue;
+        int rc = tg_geo_distance_m(ctx, lon, lat, clon, clat, &d);
+        if (rc) return rc;
+        if (d < dmin) { /* rows are in ascending id order: ties keep the lowest id */
+            dmin = d;
+            *row = i;
+        }
+    }
+    return TG_OK;
+}
+
+/* Evaluation: the rank of the candidate nearest the truth, by tg_eval_rank
+ * over the candidates' scores. */
+static int rank_truth(const tg_locator *loc, tg_ctx *ctx, const float *emb,
+                      tg_locate_answer *ans)
+{
+    size_t n = tg_tileset_count(loc->ts), truth_row = 0;
+    int rc = nearest_candidate(loc, ctx, ans->truth_lon, ans->truth_lat, &truth_row);
+    if (rc) return rc;
+    float *scores = malloc((n ? n : 1) * sizeof *scores);
+    if (!scores) return tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory for %zu tiles", n);
+    rc = tg_index_scores(ctx, tg_tileset_index(loc->ts), emb, scores);
+    if (rc) goto done;
+    tg_tileset_tile(loc->ts, truth_row, &ans->truth_tile_id, &ans->truth_tile_lon,
+                    &ans->truth_tile_lat, NULL);
+    size_t m = 0, truth_at = 0; /* keep the candidates' scores only, in place */
+    for (size_t i = 0; i < n; i++) {
+        int64_t id;
+        tg_tileset_tile(loc->ts, i, &id, NULL, NULL, NULL);
+        if (!is_candidate(loc, id)) continue;
+        if (i == truth_row) truth_at = m;
+        scores[m++] = scores[i];
+    }
+    ans->truth_score = isfinite(scores[truth_at]) ? scores[truth_at] : NAN;
+    ans->truth_rank = tg_eval_rank(scores, m, truth_at);
+    rc = tg_geo_distance_m(ctx, ans->matches[0].lon, ans->matches[0].lat, ans->truth_lon,
+                           ans->truth_lat, &ans->truth_error_m);
+done:
+    free(scores);
+    return rc;
+}
+
+int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in,
+                   tg_locate_answer *ans)
+{
+    if (ans) {
+        memset(ans, 0, sizeof *ans);
+        tg_locate_answer_clear(ans);
+    }
+    if (!loc || !in || !ans) return tg_set_error(ctx, TG_EINVAL, "tg_locator_run: NULL argument");
+    if (!in->image && !in->path && !in->bytes && !in->embedding)
+        return tg_set_error(ctx, TG_EINVAL, "locate: no photo and no embedding given");
+    if (in->has_truth && (!isfinite(in->truth_lon) || !isfinite(in->truth_lat) ||
+                          fabs(in->truth_lat) > 90 || fabs(in->truth_lon) > 360))
+        return tg_set_error(ctx, TG_EINVAL, "true position (%g, %g): not a lon/lat position",
+                            in->truth_lon, in->truth_lat);
+    tg_image *own = NULL;
+    float *emb = NULL;
+    int rc = TG_OK;
+    if (in->embedding && in->embedding_dim != loc->dim)
+        return tg_set_error(ctx, TG_EMODEL,
+                            "the embedding has %d floats but model '%s' makes %d: it was made "
+                            "by another model (embeddings of different models cannot be "
+                            "compared)",
+                            in->embedding_dim, loc->m.name, loc->dim);
+    if (!in->embedding) {
+        const tg_image *img = in->image;
+        if (!img) {
+            rc = in->path ? tg_image_load(ctx, in->path, &own)
+                          : tg_image_load_mem(ctx, in->bytes, in->n_bytes, &own);
+            if (rc) return rc;
+            img = own;
+        }
+        /* Metadata is optional: a photo without readable EXIF is still located. */
+        if (in->path || in->bytes) {
+            int mrc = in->path ? tg_photo_meta_read(ctx, in->path, &ans->meta)
+                               : tg_photo_meta_read_mem(ctx, in->bytes, in->n_bytes, &ans->meta);
+            if (mrc == 0) ans->has_meta = 1;
+            else memset(&ans->meta, 0, sizeof ans->meta);
+            tg_clear_error(ctx);
+        }
+        if (in->has_truth) {
+            ans->has_truth = 1;
+            ans->truth_lon = in->truth_lon;
+            ans->truth_lat = in->truth_lat;
+        } else if (in->truth_from_gps && ans->has_meta && ans->meta.has_gps) {
+            ans->has_truth = 1;
+            ans->truth_lon = ans->meta.lon_deg;
+            ans->truth_lat = ans->meta.lat_deg;
+        } else if (in->truth_from_gps) {
+            goto done; /* evaluation, and nothing to compare with: not embedded */
+        }
+        emb = malloc((size_t)loc->dim * sizeof *emb);
+        if (!emb) {
+            rc = tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
+            goto done;
+        }
+        rc = tg_model_embed_ground(ctx, loc->model, img, emb);
+        if (rc) goto done;
+    }
+    if (in->embedding && in->has_truth) {
+        ans->has_truth = 1;
+        ans->truth_lon = in->truth_lon;
+        ans->truth_lat = in->truth_lat;
+    }
+    const float *q = emb ? emb : in->embedding;
+    ans->matches = calloc((size_t)loc->k, sizeof *ans->matches);
+    if (!ans->matches) {
+        rc = tg_set_error(ctx, TG_ENOMEM, "locate: out of memory for %d matches", loc->k);
+        goto done;
+    }
+    if (loc->has_prior && loc->n_cand == 0) goto done; /* the prior selects nothing */
+    rc = tg_tileset_match(ctx, loc->ts, q, loc->k, loc->has_prior ? loc->cand : NULL,
+                          loc->n_cand, ans->matches, &ans->n_matches);
+    if (rc) goto done;
+    if (ans->n_matches == 0) { /* every candidate scored NaN */
+        rc = tg_set_error(ctx, TG_EIMAGE, "no tile could be scored (the %sembedding is not "
+                                          "finite)", in->embedding ? "" : "photo's ");
+        goto done;
+    }
+    if (ans->has_meta && ans->meta.has_gps) {
+        rc = tg_geo_distance_m(ctx, ans->meta.lon_deg, ans->meta.lat_deg, ans->matches[0].lon,
+                               ans->matches[0].lat, &ans->gps_error_m);
+        if (rc) goto done;
+    }
+    if (ans->has_truth) rc = rank_truth(loc, ctx, q, ans);
+done:
+    free(emb);
+    tg_image_free(own);
+    if (rc) tg_locate_answer_clear(ans);
+    return rc;
+}
+
+int tg_locator_tile_covers(const tg_locator *loc, tg_ctx *ctx, int64_t tile_id, double lon,
+                           double lat, int *hit)
+{
+    if (!loc) return tg_set_error(ctx, TG_EINVAL, "tg_locator_tile_covers: NULL argument");
+    return tg_store_tile_covers(ctx, loc->st, tile_id, lon, lat, hit);
+}
+
+int tg_locator_tile_wkt(const tg_locator *loc, tg_ctx *ctx, int64_t tile_id, char **wkt)
+{
+    if (!loc) return tg_set_error(ctx, TG_EINVAL, "tg_locator_tile_wkt: NULL argument");
+    return tg_store_tile_wkt(ctx, loc->st, tile_id, wkt);
+}
