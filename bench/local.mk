@@ -2,8 +2,8 @@
 # transgeo with the reference tool in the same run and prints ratios.
 #   make bench            all of them
 #   make bench-image      photo decode + resize vs Pillow
-#   make bench-search     top-k search vs numpy and the memory-bandwidth floor (sql/local.mk)
-#   make bench-engine     encoders vs PyTorch (src/engine.mk)
+#   make bench-search     top-k search vs numpy and the memory-bandwidth floor (src/store/local.mk)
+#   make bench-engine     encoders vs PyTorch (src/engine/local.mk)
 #   make bench-tiles      tilecache vs gdalwarp (tilecache/local.mk)
 EXTRA_PROGRAMS += bench/image_bench
 bench_image_bench_SOURCES = bench/image_bench.c

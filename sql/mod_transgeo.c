@@ -25,7 +25,7 @@
  * Functions (sql/sql_functions.c): tg_version, tg_set, tg_model_register,
  * tg_index_raster, tg_embed_ground, tg_embed_aerial, tg_photo_gps,
  * tg_distance_m, tg_locate; table-valued function tg_matches
- * (sql/sql_matches.c). The tables are those of sql/schema.sql, created on
+ * (sql/sql_matches.c). The tables are those of src/store/schema.sql, created on
  * first use. Reference: man/transgeo-sql.7.
  *
  * Entry point names. Without an explicit entry point, sqlite3_load_extension

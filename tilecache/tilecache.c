@@ -22,6 +22,8 @@
 #include "config.h"
 #include "transgeo/tilecache.h"
 
+#include "base/gdal.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -85,14 +87,12 @@ struct tg_tiler {
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static pthread_once_t gdal_once = PTHREAD_ONCE_INIT;
-static void gdal_register(void) { GDALAllRegister(); }
 
 /* GDAL reports through a per-thread handler stack: silence it for the
  * duration of one of our calls and read CPLGetLastErrorMsg() on failure. */
 static void quiet_begin(void)
 {
-    pthread_once(&gdal_once, gdal_register);
+    tg_gdal_init();
     CPLPushErrorHandler(CPLQuietErrorHandler);
     CPLErrorReset();
 }

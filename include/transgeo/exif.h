@@ -97,14 +97,6 @@ TG_API int tg_photo_meta_read_mem(tg_ctx *ctx, const void *buf, size_t n, tg_pho
 /* "EXIF", "XMP", "GPano", "Mapillary" or "none" for a TG_META_* value. */
 TG_API const char *tg_photo_meta_source_name(int source);
 
-/* ---- for library modules (not part of the stable API) ------------------ */
-#ifdef TG_BUILDING
-struct tg_photo_src;
-/* EXIF Orientation of an opened photo (1..8; 1 if absent or invalid). */
-int tg_exif_orientation_src(const struct tg_photo_src *src);
-/* Fill *out from an opened photo (never fails on bad metadata). */
-int tg_photo_meta_from_src(tg_ctx *ctx, const struct tg_photo_src *src, tg_photo_meta *out);
-#endif
 
 #ifdef __cplusplus
 }

@@ -15,7 +15,7 @@
  *     tg_store_index_raster(ctx, st, "ortho.tif", &o, &r);   // r.n_added tiles
  *     tg_store_close(st);           // locating a photo: see locate.h (tg_locator)
  *
- * Schema: sql/schema.sql is the one source of truth (compiled in as a string,
+ * Schema: src/store/schema.sql is the one source of truth (compiled in as a string,
  * run by tg_store_ensure_schema): tg_models, tg_rasters, tg_tiles (geometry
  * column `geom` POLYGON EPSG:4326 with a SpatiaLite spatial index), tg_meta.
  * Embeddings are BLOBs of out_dim little-endian float32, L2-normalised, made
@@ -118,7 +118,7 @@ TG_API const char *tg_store_label(const tg_store *st);
 /* Create what is missing of the schema: spatial metadata
  * (InitSpatialMetadata(1, 'WGS84') when the file has none; never inside a
  * transaction: if the caller has one open and the metadata is missing this
- * fails with TG_EDB), then sql/schema.sql (idempotent). Switches a writable
+ * fails with TG_EDB), then src/store/schema.sql (idempotent). Switches a writable
  * file to WAL mode when no transaction is open. Returns 0, TG_EDB (read-only
  * database, a GeoPackage or FDO file, a SpatiaLite admin function failed:
  * the message names the statement), TG_EBUSY (locked). */
@@ -286,7 +286,7 @@ TG_API int tg_store_file_sha256(tg_ctx *ctx, const char *path, char hex[65]);
  * trusts a polygon's ring count. */
 TG_API int tg_store_geom_check(const void *blob, size_t n, int *srid, int *class_type);
 
-/* The SQL of sql/schema.sql. */
+/* The SQL of src/store/schema.sql. */
 TG_API const char *tg_store_schema_sql(void);
 
 /* Address of sqlite3_libversion_number as linked into libtransgeo: the

@@ -31,6 +31,8 @@
 #include "transgeo/geo.h"
 #include "transgeo/image.h"
 #include "transgeo/locate.h"
+
+#include "base/gdal.h"
 #include "transgeo/store.h"
 
 /* ======================================================================== */

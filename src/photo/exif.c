@@ -1,7 +1,8 @@
 /* exif.c - GPS position, heading and orientation of a photo (see exif.h). */
 #include "config.h"
 #include "transgeo/exif.h"
-#include "transgeo/image.h"
+
+#include "photo/exif_int.h"
 
 #include <math.h>
 #include <stdint.h>

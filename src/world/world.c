@@ -11,6 +11,8 @@
 #include "config.h"
 #include "world/world_out.h"
 
+#include "base/gdal.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -555,7 +557,7 @@ int tg_world_generate(tg_ctx *ctx, const tg_world_options *o)
     g.e0 = o->center_e - o->size_m / 2;
     g.n0 = o->center_n - o->size_m / 2;
     g.aer_w = g.aer_h = (int)floor(o->size_m / o->gsd_m + 0.5);
-    GDALAllRegister();
+    tg_gdal_init();
     if ((rc = wgeo_init(ctx, &g.geo, o->utm_epsg))) return rc;
     if ((rc = make_dir(ctx, o->out_dir))) goto done;
     if (o->n_panos && (rc = make_dir(ctx, join(&g, o->out_dir, "panos")))) goto done;

@@ -1,7 +1,7 @@
--- sql/schema.sql - the transgeo tables in a SpatiaLite database.
+-- src/store/schema.sql - the transgeo tables in a SpatiaLite database.
 --
--- The one source of truth for the schema: sql/local.mk turns this file into a
--- C string (sql/schema_sql.c) that tg_store_ensure_schema() runs, from the CLI
+-- The one source of truth for the schema: src/store/local.mk turns this file into a
+-- C string (src/store/schema_sql.c) that tg_store_ensure_schema() runs, from the CLI
 -- and from the mod_transgeo extension alike, on first use. Before it runs,
 -- the C code initialises the spatial metadata when the file has none
 -- (SELECT InitSpatialMetadata(1, 'WGS84'): the 'WGS84' form inserts only the

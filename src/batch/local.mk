@@ -1,5 +1,5 @@
-# src/cli.mk: automake fragment for the index/locate/eval commands, batch
-# locate (src/batch.*) and the evaluation metrics (src/evalmetrics.*).
+# src/batch/local.mk: the batch layer (photo lists, GeoPackage/CSV outputs,
+# worker threads, evaluation metrics) and the index/locate/eval commands.
 libtgcore_la_SOURCES += src/batch/evalmetrics.c include/transgeo/evalmetrics.h src/batch/batch.c include/transgeo/batch.h
 tginclude_HEADERS += include/transgeo/evalmetrics.h include/transgeo/batch.h
 

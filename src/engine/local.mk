@@ -1,4 +1,4 @@
-# src/engine.mk: automake fragment included by the top Makefile.am
+# src/engine/local.mk: the engine layer, included by the top Makefile.am
 # The inference engine: safetensors model files, the ViT encoder (sgemm),
 # TransGeo's branches and attend-and-zoom-in, .npy I/O.
 libtgcore_la_SOURCES += src/engine/tensor.c src/engine/tensor.h src/engine/safetensors.c src/engine/safetensors.h \

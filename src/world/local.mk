@@ -1,4 +1,4 @@
-# src/world.mk: the demo-world generator (src/world/), its tests and the
+# src/world/local.mk: the demo-world generator (src/world/), its tests and the
 # training-data script. See include/transgeo/world.h.
 #
 # The generator is a convenience library of its own so that it can be built

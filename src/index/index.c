@@ -1,0 +1,448 @@
+/* index.c - the raster indexer: raster -> tiles (tilecache) -> embeddings
+ * (the aerial encoder) -> the store, in batches, resumable after a kill
+ * (tg_store_index_raster, see include/transgeo/store.h "indexing"). Built on
+ * the store's primitives (src/store/store_int.h). */
+#include "config.h"
+#include "../store/store_int.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "transgeo/geo.h"
+#include "transgeo/tilecache.h"
+#include "transgeo/transgeo_model.h"
+
+/* ---- indexing ----------------------------------------------------------- */
+
+void tg_store_index_opts_default(tg_store_index_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->max_nodata_share = 0.5;
+    o->batch_tiles = 64;
+}
+
+/* One embedded tile waiting for its batch to be written. */
+typedef struct pending_tile {
+    int col, row;
+    double lon, lat;
+    int win[4];
+    unsigned char *geom;
+    int geom_size;
+    float *emb;
+} pending_tile;
+
+typedef struct index_run {
+    tg_ctx *ctx;
+    tg_store *st;
+    const tg_model *model;
+    const tg_store_index_opts *opts;
+    int out_dim;
+    int64_t raster_id, model_id;
+    int n_cols, n_rows;
+    unsigned char *present;   /* bit per grid tile: already in the database */
+    pending_tile *pending;
+    int n_pending;
+    sqlite3_stmt *insert;
+    long long n_added, n_present;
+    char crs[64];             /* "EPSG:n" or "" (then crs_wkt) */
+    const char *crs_wkt;
+    double grid_done, grid_total;
+} index_run;
+
+static int present_get(const index_run *r, int col, int row)
+{
+    size_t i = (size_t)row * (size_t)r->n_cols + (size_t)col;
+    return (r->present[i >> 3] >> (i & 7)) & 1;
+}
+
+static void present_set(index_run *r, int col, int row)
+{
+    size_t i = (size_t)row * (size_t)r->n_cols + (size_t)col;
+    r->present[i >> 3] |= (unsigned char)(1u << (i & 7));
+}
+
+static void pending_clear(index_run *r)
+{
+    for (int i = 0; i < r->n_pending; i++) {
+        free(r->pending[i].geom);
+        r->pending[i].geom = NULL;
+    }
+    r->n_pending = 0;
+}
+
+/* Write the pending tiles in one transaction. */
+static int flush_pending(index_run *r)
+{
+    if (r->n_pending == 0) return TG_OK;
+    sqlite3 *db = r->st->db;
+    txn t;
+    int rc = tgst_txn_begin(r->ctx, db, &t, "tg_index_batch");
+    if (rc) return rc;
+    long long added = 0;
+    for (int i = 0; i < r->n_pending; i++) {
+        pending_tile *p = &r->pending[i];
+        sqlite3_stmt *s = r->insert;
+        sqlite3_reset(s);
+        sqlite3_bind_int64(s, 1, r->raster_id);
+        sqlite3_bind_int64(s, 2, r->model_id);
+        sqlite3_bind_int(s, 3, p->col);
+        sqlite3_bind_int(s, 4, p->row);
+        sqlite3_bind_double(s, 5, p->lon);
+        sqlite3_bind_double(s, 6, p->lat);
+        for (int j = 0; j < 4; j++) sqlite3_bind_int(s, 7 + j, p->win[j]);
+        sqlite3_bind_text(s, 11, r->crs[0] ? r->crs : r->crs_wkt, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 12, p->emb, (int)(r->out_dim * sizeof(float)), SQLITE_STATIC);
+        sqlite3_bind_blob(s, 13, p->geom, p->geom_size, SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE) {
+            rc = tgst_fail(r->ctx, db, "inserting tiles");
+            sqlite3_reset(s);
+            tgst_txn_rollback(db, &t);
+            return rc;
+        }
+        added += sqlite3_changes(db);
+    }
+    sqlite3_reset(r->insert);
+    rc = tgst_txn_commit(r->ctx, db, &t);
+    if (rc) {
+        tgst_txn_rollback(db, &t);
+        return rc;
+    }
+    for (int i = 0; i < r->n_pending; i++) present_set(r, r->pending[i].col, r->pending[i].row);
+    r->n_added += added;
+    r->n_present += r->n_pending - added; /* inserted meanwhile by another connection */
+    pending_clear(r);
+    if (r->opts->progress) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "%lld tiles added", r->n_added);
+        if (!r->opts->progress(r->grid_done, r->grid_total, msg, r->opts->progress_user))
+            return tg_set_error(r->ctx, TG_ECANCEL, "indexing cancelled");
+    }
+    return TG_OK;
+}
+
+
+
+static int on_tile(const tg_tile *tile, void *user)
+{
+    index_run *r = user;
+    if (tile->col < 0 || tile->row < 0 || tile->col >= r->n_cols || tile->row >= r->n_rows)
+        return tg_set_error(r->ctx, TG_EINTERNAL, "tile (%d, %d) outside the %d x %d grid",
+                            tile->col, tile->row, r->n_cols, r->n_rows);
+    if (present_get(r, tile->col, tile->row)) {
+        r->n_present++;
+        return 0;
+    }
+    pending_tile *p = &r->pending[r->n_pending];
+    tg_image *img = NULL;
+    int rc = tg_image_from_rgb8(r->ctx, tile->rgb, tile->width, tile->height, &img);
+    if (rc) return rc;
+    rc = tg_model_embed_aerial(r->ctx, r->model, img, p->emb);
+    tg_image_free(img);
+    if (rc) {
+        tg_append_error(r->ctx, "(tile col %d row %d)", tile->col, tile->row);
+        return rc;
+    }
+    if (!tgst_little_endian()) tgst_swap_floats(p->emb, r->out_dim);
+    if (tgst_footprint_blob(tile->corners_lonlat, &p->geom, &p->geom_size))
+        return tg_set_error(r->ctx, TG_ENOMEM, "tile footprint: out of memory");
+    p->col = tile->col;
+    p->row = tile->row;
+    p->lon = tile->center_lon;
+    p->lat = tile->center_lat;
+    p->win[0] = tile->src_xoff;
+    p->win[1] = tile->src_yoff;
+    p->win[2] = tile->src_xsize;
+    p->win[3] = tile->src_ysize;
+    if (!r->crs[0] && !r->crs_wkt) {
+        if (tile->work_epsg > 0) snprintf(r->crs, sizeof r->crs, "EPSG:%d", tile->work_epsg);
+        else r->crs_wkt = tile->work_wkt;
+    }
+    r->n_pending++;
+    if (r->n_pending >= r->opts->batch_tiles) return flush_pending(r);
+    return 0;
+}
+
+static int on_strip(double done, double total, const char *msg, void *user)
+{
+    index_run *r = user;
+    r->grid_done = done;
+    r->grid_total = total;
+    if (r->opts->progress) return r->opts->progress(done, total, msg, r->opts->progress_user);
+    return 1;
+}
+
+static void fill_crs(index_run *r, const tg_tiler_info *inf)
+{
+    if (inf->work_epsg > 0) snprintf(r->crs, sizeof r->crs, "EPSG:%d", inf->work_epsg);
+    else r->crs_wkt = inf->work_wkt;
+}
+
+int tg_store_index_raster(tg_ctx *ctx, tg_store *st, const char *path,
+                          const tg_store_index_opts *opts_in, tg_store_index_result *res)
+{
+    tg_store_index_opts opts;
+    if (opts_in) opts = *opts_in;
+    else tg_store_index_opts_default(&opts);
+    if (res) memset(res, 0, sizeof *res);
+    if (!st || !path || !*path) return tg_set_error(ctx, TG_EINVAL, "tg_store_index_raster: no raster path");
+    if (opts.batch_tiles < 1) opts.batch_tiles = 64;
+    if (!(opts.tile_m >= 0) || !(opts.stride_m >= 0) || !(opts.gsd_m >= 0))
+        return tg_set_error(ctx, TG_EINVAL,
+                            "raster '%s': tile_m, stride_m and gsd_m must be positive (or 0 for the "
+                            "model's values)",
+                            path);
+    sqlite3 *db = st->db;
+    index_run r;
+    memset(&r, 0, sizeof r);
+    r.ctx = ctx;
+    r.st = st;
+    r.opts = &opts;
+    tg_tiler *tiler = NULL;
+    sqlite3_stmt *s = NULL;
+    char sha[65];
+    int rc = tgst_check_writable(ctx, db, "index a raster");
+    if (rc) return rc;
+    rc = tg_store_ensure_schema(ctx, st);
+    if (rc) return rc;
+    tg_store_model m;
+    rc = tg_store_model_find(ctx, st, opts.model, &m);
+    if (rc) return rc;
+    rc = tg_store_model_get(ctx, st, &m, &r.model);
+    if (rc) return rc;
+    r.model_id = m.id;
+    /* Buffers are sized from the model that embeds (it writes out_dim
+     * floats); tg_store_model_get has checked it against the registry. */
+    r.out_dim = tg_model_config_get(r.model)->out_dim;
+    if (m.out_dim > 0 && m.out_dim != r.out_dim) return tgst_model_row_mismatch(ctx, st, &m, r.model);
+    /* Tiles of this model already stored must have its size: embeddings of
+     * two sizes never mix (tg_store_tileset would refuse them all). */
+    rc = tgst_prepare(ctx, db, "SELECT length(embedding) FROM tg_tiles WHERE model_id = ?1 LIMIT 1", &s);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, m.id);
+    {
+        int step = sqlite3_step(s);
+        long long have = step == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+        sqlite3_finalize(s);
+        s = NULL;
+        if (step != SQLITE_ROW && step != SQLITE_DONE) return tgst_fail(ctx, db, "reading the tiles");
+        if (have >= 0 && have != (long long)r.out_dim * (long long)sizeof(float))
+            return tg_set_error(ctx, TG_EMODEL,
+                                "model '%s' makes %d-float embeddings but its tiles in '%s' have "
+                                "%lld bytes (%lld floats): they were made with another "
+                                "configuration; register this file under another name and index "
+                                "with it",
+                                m.name, r.out_dim, tgst_label(db), have, have / 4);
+    }
+
+    tg_tile_options to = tg_tile_options_default();
+    to.tile_m = opts.tile_m > 0 ? opts.tile_m : m.tile_m;
+    /* A tile size without a gsd keeps the model's pixels per tile (the gsd
+     * scales with the tile): the encoder sees the same input either way. */
+    to.gsd_m = opts.gsd_m > 0    ? opts.gsd_m
+               : opts.tile_m > 0 && m.tile_m > 0 ? opts.tile_m * m.gsd_m / m.tile_m
+                                                 : m.gsd_m;
+    to.stride_m = opts.stride_m > 0 ? opts.stride_m : to.tile_m / 2;
+    to.max_nodata_share = opts.max_nodata_share;
+    if (!(to.tile_m > 0) || !(to.gsd_m > 0))
+        return tg_set_error(ctx, TG_EMODEL,
+                            "model '%s' does not say its aerial tile size and gsd: give tile_m and "
+                            "gsd_m",
+                            m.name);
+    rc = tg_tiles_open(ctx, path, &to, &tiler);
+    if (rc) return rc;
+    const tg_tiler_info *inf = tg_tiler_get_info(tiler);
+    if (res) {
+        res->tile_m = inf->tile_m;
+        res->stride_m = inf->stride_m;
+        res->gsd_m = inf->gsd_m;
+    }
+    rc = tg_store_file_sha256(ctx, path, sha);
+    if (rc) goto fail;
+    fill_crs(&r, inf);
+
+    /* Everything that can fail for want of memory comes before the raster
+     * row is written: a refused raster leaves the database as it was. The
+     * grid is bounded by tilecache (at most TG_TILES_MAX_GRID tiles: 12.5 MB
+     * of bitmap). */
+    r.n_cols = inf->n_cols;
+    r.n_rows = inf->n_rows;
+    size_t n_grid = (size_t)inf->n_cols * (size_t)inf->n_rows;
+    r.present = calloc(n_grid / 8 + 1, 1);
+    r.pending = calloc((size_t)opts.batch_tiles, sizeof *r.pending);
+    float *emb_store = calloc((size_t)opts.batch_tiles * (size_t)r.out_dim, sizeof(float));
+    if (r.pending) r.pending[0].emb = emb_store; /* freed through r.pending[0] */
+    if (!r.present || !r.pending || !emb_store) {
+        if (!r.pending) free(emb_store);
+        rc = tg_set_error(ctx, TG_ENOMEM,
+                          "raster '%s': out of memory for a %d x %d grid of tiles (%zu KiB) and a "
+                          "batch of %d embeddings: index with a larger tile_m or a smaller batch",
+                          path, inf->n_cols, inf->n_rows, n_grid / 8 / 1024 + 1, opts.batch_tiles);
+        goto fail;
+    }
+    for (int i = 0; i < opts.batch_tiles; i++) r.pending[i].emb = emb_store + (size_t)i * r.out_dim;
+
+    /* The raster row: find it, or insert it in its own short transaction. */
+    for (int attempt = 0; attempt < 2 && !r.raster_id; attempt++) {
+        rc = tgst_prepare(ctx, db,
+                     "SELECT id, complete, gsd_m, n_tiles FROM tg_rasters WHERE sha256 = ?1 AND "
+                     "model_id = ?2 AND tile_m = ?3 AND stride_m = ?4",
+                     &s);
+        if (rc) goto fail;
+        sqlite3_bind_text(s, 1, sha, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, m.id);
+        sqlite3_bind_double(s, 3, inf->tile_m);
+        sqlite3_bind_double(s, 4, inf->stride_m);
+        int step = sqlite3_step(s);
+        if (step == SQLITE_ROW) {
+            r.raster_id = sqlite3_column_int64(s, 0);
+            int complete = sqlite3_column_int(s, 1);
+            double gsd = sqlite3_column_double(s, 2);
+            long long n_tiles = sqlite3_column_int64(s, 3);
+            sqlite3_finalize(s);
+            s = NULL;
+            if (fabs(gsd - inf->gsd_m) > 1e-9 * gsd) {
+                rc = tg_set_error(ctx, TG_EINVAL,
+                                  "raster '%s' is already indexed with model '%s' at %g m per "
+                                  "pixel, not %g: use the same gsd_m, or another tile size",
+                                  path, m.name, gsd, inf->gsd_m);
+                goto fail;
+            }
+            if (complete) { /* nothing to do, nothing read */
+                if (res) {
+                    res->raster_id = r.raster_id;
+                    res->n_tiles = res->n_present = n_tiles;
+                    res->complete = 1;
+                }
+                free(r.pending[0].emb);
+                free(r.pending);
+                free(r.present);
+                tg_tiler_free(tiler);
+                return TG_OK;
+            }
+            break;
+        }
+        sqlite3_finalize(s);
+        s = NULL;
+        if (step != SQLITE_DONE) {
+            rc = tgst_fail(ctx, db, "looking up the raster");
+            goto fail;
+        }
+        txn t;
+        rc = tgst_txn_begin(ctx, db, &t, "tg_raster");
+        if (rc) goto fail;
+        rc = tgst_prepare(ctx, db,
+                     "INSERT OR IGNORE INTO tg_rasters (path, sha256, crs, tile_m, stride_m, gsd_m, "
+                     "model_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     &s);
+        if (!rc) {
+            sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 2, sha, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 3, r.crs[0] ? r.crs : r.crs_wkt, -1, SQLITE_STATIC);
+            sqlite3_bind_double(s, 4, inf->tile_m);
+            sqlite3_bind_double(s, 5, inf->stride_m);
+            sqlite3_bind_double(s, 6, inf->gsd_m);
+            sqlite3_bind_int64(s, 7, m.id);
+            if (sqlite3_step(s) != SQLITE_DONE) rc = tgst_fail(ctx, db, "adding the raster");
+            sqlite3_finalize(s);
+            s = NULL;
+        }
+        if (!rc) rc = tgst_txn_commit(ctx, db, &t);
+        if (rc) {
+            tgst_txn_rollback(db, &t);
+            goto fail;
+        }
+        /* loop: read back its id (also when another connection inserted it) */
+    }
+    if (!r.raster_id) {
+        rc = tg_set_error(ctx, TG_EINTERNAL, "raster '%s': row not found after insertion", path);
+        goto fail;
+    }
+
+    /* Tiles already there (an interrupted run, or tiles deleted since): a
+     * bitmap over the grid (r.present, made above). The run visits every row
+     * again (warping is cheap next to the encoder) and embeds only the tiles
+     * missing from it. */
+    rc = tgst_prepare(ctx, db, "SELECT col, row FROM tg_tiles WHERE raster_id = ?1", &s);
+    if (rc) goto fail;
+    sqlite3_bind_int64(s, 1, r.raster_id);
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        int c = sqlite3_column_int(s, 0), w = sqlite3_column_int(s, 1);
+        if (c < 0 || w < 0 || c >= r.n_cols || w >= r.n_rows) continue;
+        present_set(&r, c, w);
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if (step != SQLITE_DONE) {
+        rc = tgst_fail(ctx, db, "reading the tiles already indexed");
+        goto fail;
+    }
+    rc = tgst_prepare(ctx, db,
+                 "INSERT OR IGNORE INTO tg_tiles (raster_id, model_id, col, row, center_lon, "
+                 "center_lat, win_x, win_y, win_w, win_h, crs, embedding, geom) VALUES "
+                 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 &r.insert);
+    if (rc) goto fail;
+    r.grid_total = (double)n_grid;
+    rc = tg_tiles_run(ctx, tiler, on_tile, &r, on_strip, &r);
+    if (rc == TG_OK || rc == TG_ECANCEL) {
+        /* What was embedded is good: keep it (also when cancelled). */
+        int rc2 = flush_pending(&r);
+        if (rc == TG_OK) rc = rc2;
+    }
+    if (rc) goto fail;
+
+    /* Every tile is in: mark the raster complete. */
+    {
+        txn t;
+        rc = tgst_txn_begin(ctx, db, &t, "tg_raster_done");
+        if (rc) goto fail;
+        rc = tgst_prepare(ctx, db,
+                     "UPDATE tg_rasters SET complete = 1, n_tiles = (SELECT count(*) FROM tg_tiles "
+                     "WHERE raster_id = ?1), indexed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') "
+                     "WHERE id = ?1",
+                     &s);
+        if (!rc) {
+            sqlite3_bind_int64(s, 1, r.raster_id);
+            if (sqlite3_step(s) != SQLITE_DONE) rc = tgst_fail(ctx, db, "marking the raster complete");
+            sqlite3_finalize(s);
+            s = NULL;
+        }
+        if (!rc) rc = tgst_txn_commit(ctx, db, &t);
+        if (rc) {
+            tgst_txn_rollback(db, &t);
+            goto fail;
+        }
+    }
+fail:
+    if (res) {
+        res->raster_id = r.raster_id;
+        res->n_added = r.n_added;
+        res->n_present = r.n_present;
+        res->complete = rc == TG_OK;
+        if (r.raster_id) {
+            sqlite3_stmt *c = NULL;
+            if (sqlite3_prepare_v2(db, "SELECT count(*) FROM tg_tiles WHERE raster_id = ?1", -1, &c,
+                                   NULL) == SQLITE_OK) {
+                sqlite3_bind_int64(c, 1, r.raster_id);
+                if (sqlite3_step(c) == SQLITE_ROW) res->n_tiles = sqlite3_column_int64(c, 0);
+            }
+            sqlite3_finalize(c);
+            res->n_present = res->n_tiles - r.n_added;
+        }
+    }
+    sqlite3_finalize(s);
+    sqlite3_finalize(r.insert);
+    if (r.pending) {
+        pending_clear(&r);
+        free(r.pending[0].emb);
+    }
+    free(r.pending);
+    free(r.present);
+    tg_tiler_free(tiler);
+    return rc;
+}

@@ -1,0 +1,4 @@
+# src/locate/local.mk: the locate layer: tg_locator, the one pipeline from a
+# photo to an answer. Included by the top Makefile.am.
+libtgcore_la_SOURCES += src/locate/locator.c include/transgeo/locate.h
+tginclude_HEADERS += include/transgeo/locate.h

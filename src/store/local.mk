@@ -1,0 +1,38 @@
+# src/store/local.mk: the store layer: the SpatiaLite database (schema,
+# model registry, geometry BLOBs, tilesets, the spatial prior) and the exact
+# top-k search. Included by the top Makefile.am.
+libtgcore_la_SOURCES += src/store/db.c src/store/registry.c src/store/geomblob.c \
+	src/store/tileset.c src/store/prior.c src/store/search.c src/store/store_int.h \
+	include/transgeo/store.h include/transgeo/search.h
+tginclude_HEADERS += include/transgeo/search.h include/transgeo/store.h
+
+# src/store/schema.sql is the one source of truth of the schema; it is
+# compiled in as the C string tg_schema_sql_text (run by tg_store_ensure_schema).
+nodist_libtgcore_la_SOURCES = src/store/schema_sql.c
+CLEANFILES += src/store/schema_sql.c
+EXTRA_DIST += src/store/schema.sql
+src/store/schema_sql.c: $(srcdir)/src/store/schema.sql $(srcdir)/src/store/local.mk
+	$(AM_V_GEN)$(MKDIR_P) src/store && { \
+	  echo '/* Generated from src/store/schema.sql by src/store/local.mk: do not edit. */'; \
+	  echo 'extern const char tg_schema_sql_text[];'; \
+	  echo 'const char tg_schema_sql_text[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $(srcdir)/src/store/schema.sql; \
+	  echo '    ;'; } > $@-t && mv $@-t $@
+
+check_PROGRAMS += tests/test_search tests/test_store
+tests_test_search_SOURCES = tests/test_search.c tests/tap.h
+tests_test_search_LDADD = $(TG_TEST_LIBS)
+tests_test_store_SOURCES = tests/test_store.c tests/tap.h tests/locate_path.h
+tests_test_store_LDADD = $(TG_TEST_LIBS)
+TG_TESTS += tests/test_search tests/test_store
+
+# ---- benchmark (not built by `make`, not part of `make check`) -------------
+#   make bench-search      (TG_BENCH_SIZES, TG_BENCH_DIMS, ...: see bench/search.sh)
+EXTRA_PROGRAMS += bench/search_bench
+bench_search_bench_SOURCES = bench/search.c
+bench_search_bench_LDADD = $(TG_TEST_LIBS)
+EXTRA_DIST += bench/search.sh bench/search.py
+CLEANFILES += bench/search_bench
+bench-search: bench/search_bench
+	PYTHON3='$(PYTHON3)' $(SHELL) $(srcdir)/bench/search.sh ./bench/search_bench
+.PHONY: bench-search

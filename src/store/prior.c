@@ -1,0 +1,115 @@
+/* prior.c - the spatial prior: tiles whose centre lies within a distance of
+ * a geometry (tg_store_candidates, see store.h). */
+#include "config.h"
+#include "store_int.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <spatialite/gaiageo.h> /* after sqlite3.h: it uses sqlite3_int64 */
+
+/* ---- spatial prior ------------------------------------------------------ */
+
+int tg_store_candidates(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
+                        const tg_store_prior *prior, int64_t **ids, size_t *n)
+{
+    if (ids) *ids = NULL;
+    if (n) *n = 0;
+    if (!st || !m || !prior || !ids || !n)
+        return tg_set_error(ctx, TG_EINVAL, "tg_store_candidates: NULL argument");
+    if (!isfinite(prior->radius_m) || prior->radius_m < 0)
+        return tg_set_error(ctx, TG_EINVAL, "radius %g m: expected a finite distance >= 0 metres",
+                            prior->radius_m);
+    unsigned char *own = NULL;
+    const unsigned char *blob = prior->geom;
+    int size = (int)prior->geom_size;
+    if (!blob) {
+        if (!isfinite(prior->lon) || !isfinite(prior->lat) || fabs(prior->lat) > 90)
+            return tg_set_error(ctx, TG_EINVAL, "prior point (%g, %g): not a lon/lat position",
+                                prior->lon, prior->lat);
+        if (tgst_point_blob(prior->lon, prior->lat, &own, &size))
+            return tg_set_error(ctx, TG_ENOMEM, "prior: out of memory");
+        blob = own;
+    } else if (prior->geom_size > INT32_MAX) {
+        return tg_set_error(ctx, TG_EINVAL, "prior geometry: BLOB too large");
+    }
+    gaiaGeomCollPtr g = tg_store_geom_check(blob, (size_t)size, NULL, NULL) == TG_OK
+                            ? gaiaFromSpatiaLiteBlobWkb(blob, (unsigned int)size)
+                            : NULL;
+    if (!g) {
+        free(own);
+        return tg_set_error(ctx, TG_EINVAL,
+                            "prior: the BLOB is not a SpatiaLite geometry (make one with "
+                            "MakePoint(lon, lat, 4326) or GeomFromText(wkt, 4326))");
+    }
+    int srid = g->Srid;
+    gaiaMbrGeometry(g);
+    double minx = g->MinX, miny = g->MinY, maxx = g->MaxX, maxy = g->MaxY;
+    gaiaFreeGeomColl(g);
+    if (srid != 4326) {
+        free(own);
+        return tg_set_error(ctx, TG_EINVAL,
+                            "prior geometry has SRID %d, expected 4326 (WGS 84 lon/lat): use "
+                            "ST_Transform(geom, 4326)",
+                            srid);
+    }
+    /* Search frame: the geometry's box grown by radius_m. A degree of
+     * latitude is >= 110574 m and a degree of longitude >= 111319 m * cos(lat)
+     * on WGS84, so these margins (with 0.1 % to spare) contain the circle. */
+    double r = prior->radius_m * 1.001;
+    double dlat = r / 110574.0;
+    double lat_lo = miny - dlat, lat_hi = maxy + dlat;
+    double maxlat = fmax(fabs(lat_lo), fabs(lat_hi));
+    double xlo = -180, xhi = 180;
+    if (maxlat < 89.9) {
+        double dlon = r / (111319.0 * cos(maxlat * M_PI / 180));
+        xlo = minx - dlon;
+        xhi = maxx + dlon;
+    }
+    sqlite3_stmt *s = NULL;
+    int64_t *out = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc = tgst_prepare(ctx, st->db,
+                     "SELECT t.id FROM tg_tiles AS t WHERE t.model_id = ?1 AND t.id IN "
+                     "(SELECT pkid FROM idx_tg_tiles_geom WHERE xmax >= ?2 AND xmin <= ?3 AND "
+                     "ymax >= ?4 AND ymin <= ?5) AND "
+                     "ST_Distance(MakePoint(t.center_lon, t.center_lat, 4326), ?6, 1) <= ?7 "
+                     "ORDER BY t.id",
+                     &s);
+    if (rc) goto done;
+    sqlite3_bind_int64(s, 1, m->id);
+    sqlite3_bind_double(s, 2, xlo);
+    sqlite3_bind_double(s, 3, xhi);
+    sqlite3_bind_double(s, 4, lat_lo);
+    sqlite3_bind_double(s, 5, lat_hi);
+    sqlite3_bind_blob(s, 6, blob, size, SQLITE_STATIC);
+    sqlite3_bind_double(s, 7, prior->radius_m);
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 256;
+            int64_t *p = realloc(out, cap * sizeof *p);
+            if (!p) {
+                rc = tg_set_error(ctx, TG_ENOMEM, "prior: out of memory");
+                goto done;
+            }
+            out = p;
+        }
+        out[cnt++] = sqlite3_column_int64(s, 0);
+    }
+    if (step != SQLITE_DONE) rc = tgst_fail(ctx, st->db, "selecting the tiles near the prior");
+done:
+    sqlite3_finalize(s);
+    free(own);
+    if (rc) {
+        free(out);
+        return rc;
+    }
+    *ids = out;
+    *n = cnt;
+    return TG_OK;
+}

@@ -1,0 +1,253 @@
+/* tileset.c - the tiles of one model in memory (tg_tileset: embeddings,
+ * centres, strides), refreshed incrementally, and matching a query against
+ * them with the error radius of each match (see store.h). */
+#include "config.h"
+#include "store_int.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "transgeo/geo.h"
+
+void tgst_tileset_free(tg_tileset *ts)
+{
+    if (!ts) return;
+    tg_index_free(ts->ix);
+    free(ts->lon);
+    free(ts->lat);
+    free(ts->stride_m);
+    free(ts->raster_id);
+    free(ts);
+}
+
+/* ---- tilesets ----------------------------------------------------------- */
+
+size_t tg_tileset_count(const tg_tileset *ts) { return ts ? tg_index_count(ts->ix) : 0; }
+int tg_tileset_dim(const tg_tileset *ts) { return ts ? ts->dim : 0; }
+const tg_index *tg_tileset_index(const tg_tileset *ts) { return ts ? ts->ix : NULL; }
+
+int tg_tileset_tile(const tg_tileset *ts, size_t row, int64_t *id, double *lon, double *lat,
+                    double *stride_m)
+{
+    if (!ts || row >= tg_index_count(ts->ix)) return TG_EINVAL;
+    if (id) *id = tg_index_id(ts->ix, row);
+    if (lon) *lon = ts->lon[row];
+    if (lat) *lat = ts->lat[row];
+    if (stride_m) *stride_m = ts->stride_m[row];
+    return TG_OK;
+}
+
+static int tileset_grow(tg_ctx *ctx, tg_tileset *ts, size_t n)
+{
+    if (n <= ts->cap) return TG_OK;
+    size_t cap = ts->cap ? ts->cap : 1024;
+    while (cap < n) cap += cap / 2;
+    double *lon = realloc(ts->lon, cap * sizeof *lon);
+    if (lon) ts->lon = lon;
+    double *lat = realloc(ts->lat, cap * sizeof *lat);
+    if (lat) ts->lat = lat;
+    double *stride = realloc(ts->stride_m, cap * sizeof *stride);
+    if (stride) ts->stride_m = stride;
+    int64_t *rid = realloc(ts->raster_id, cap * sizeof *rid);
+    if (rid) ts->raster_id = rid;
+    if (!lon || !lat || !stride || !rid)
+        return tg_set_error(ctx, TG_ENOMEM, "tiles: out of memory for %zu tiles", n);
+    ts->cap = cap;
+    return tg_index_reserve(ctx, ts->ix, cap);
+}
+
+/* Load rows of the model with id > after_id (all rows: after_id = INT64_MIN).
+ * [out] *n_loaded. The caller holds a read transaction. */
+static int tileset_load(tg_ctx *ctx, sqlite3 *db, tg_tileset *ts, int64_t after_id,
+                        long long *n_loaded)
+{
+    *n_loaded = 0;
+    sqlite3_stmt *s = NULL;
+    int rc = tgst_prepare(ctx, db,
+                     "SELECT count(*) FROM tg_tiles WHERE model_id = ?1 AND id > ?2", &s);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, ts->model_id);
+    sqlite3_bind_int64(s, 2, after_id);
+    long long n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    rc = tileset_grow(ctx, ts, tg_index_count(ts->ix) + (size_t)n);
+    if (rc) return rc;
+    rc = tgst_prepare(ctx, db,
+                 "SELECT t.id, t.center_lon, t.center_lat, t.raster_id, r.stride_m, t.embedding "
+                 "FROM tg_tiles t JOIN tg_rasters r ON r.id = t.raster_id "
+                 "WHERE t.model_id = ?1 AND t.id > ?2 ORDER BY t.id",
+                 &s);
+    if (rc) return rc;
+    sqlite3_bind_int64(s, 1, ts->model_id);
+    sqlite3_bind_int64(s, 2, after_id);
+    size_t bytes = (size_t)ts->dim * sizeof(float);
+    float *tmp = tgst_little_endian() ? NULL : malloc(bytes);
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(s, 0);
+        const void *emb = sqlite3_column_blob(s, 5);
+        size_t nb = (size_t)sqlite3_column_bytes(s, 5);
+        if (nb != bytes || !emb) {
+            rc = tg_set_error(ctx, TG_EMODEL,
+                              "tile %lld: its embedding has %zu bytes, the model makes %d floats "
+                              "(%zu bytes): the tile was made by another model or is damaged; "
+                              "delete it and index its raster again",
+                              (long long)id, nb, ts->dim, bytes);
+            break;
+        }
+        size_t row = tg_index_count(ts->ix);
+        rc = tileset_grow(ctx, ts, row + 1);
+        if (rc) break;
+        if (tmp) {
+            memcpy(tmp, emb, bytes);
+            tgst_swap_floats(tmp, ts->dim);
+            emb = tmp;
+        }
+        rc = tg_index_add(ctx, ts->ix, id, emb);
+        if (rc) break;
+        ts->lon[row] = sqlite3_column_double(s, 1);
+        ts->lat[row] = sqlite3_column_double(s, 2);
+        ts->raster_id[row] = sqlite3_column_int64(s, 3);
+        ts->stride_m[row] = sqlite3_column_double(s, 4);
+        (*n_loaded)++;
+    }
+    if (!rc && step != SQLITE_DONE) rc = tgst_fail(ctx, db, "reading the tiles");
+    free(tmp);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int tg_store_tileset(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const tg_tileset **out)
+{
+    if (!st || !m || !out) return tg_set_error(ctx, TG_EINVAL, "tg_store_tileset: NULL argument");
+    *out = NULL;
+    sqlite3 *db = st->db;
+    int dim = m->out_dim;
+    if (dim <= 0) {
+        const tg_model *model = NULL;
+        int rc = tg_store_model_get(ctx, st, m, &model);
+        if (rc) return rc;
+        dim = tg_model_config_get(model)->out_dim;
+    }
+    tg_tileset *ts = st->tilesets;
+    while (ts && ts->model_id != m->id) ts = ts->next;
+    if (ts && ts->dim != dim) { /* the model was re-registered with another size */
+        tg_tileset **p = &st->tilesets;
+        while (*p != ts) p = &(*p)->next;
+        *p = ts->next;
+        tgst_tileset_free(ts);
+        ts = NULL;
+    }
+    if (!ts) {
+        ts = calloc(1, sizeof *ts);
+        if (!ts) return tg_set_error(ctx, TG_ENOMEM, "tiles: out of memory");
+        ts->model_id = m->id;
+        ts->dim = dim;
+        ts->seen_inserted = ts->seen_removed = -1;
+        int rc = tg_index_create(ctx, dim, &ts->ix);
+        if (rc) {
+            free(ts);
+            return rc;
+        }
+        ts->next = st->tilesets;
+        st->tilesets = ts;
+    }
+    /* One read transaction: the counters and the rows come from one snapshot. */
+    int own_txn = sqlite3_get_autocommit(db) && !tgst_writer_busy(db);
+    int rc = own_txn ? tgst_exec(ctx, db, "SAVEPOINT tg_refresh") : TG_OK;
+    if (rc) return rc;
+    sqlite3_stmt *s = NULL;
+    rc = tgst_prepare(ctx, db, "SELECT n_inserted, n_removed FROM tg_models WHERE id = ?1", &s);
+    if (rc) goto done;
+    sqlite3_bind_int64(s, 1, m->id);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_finalize(s);
+        rc = tg_set_error(ctx, TG_ENOTFOUND, "model '%s' is no longer registered", m->name);
+        goto done;
+    }
+    long long n_ins = sqlite3_column_int64(s, 0), n_rem = sqlite3_column_int64(s, 1);
+    sqlite3_finalize(s);
+    if (n_ins == ts->seen_inserted && n_rem == ts->seen_removed) goto done; /* up to date */
+    long long loaded = 0;
+    if (ts->seen_inserted >= 0 && n_rem == ts->seen_removed && n_ins > ts->seen_inserted) {
+        rc = tileset_load(ctx, db, ts, tg_index_max_id(ts->ix), &loaded);
+        if (rc) goto reset;
+        if (loaded == n_ins - ts->seen_inserted) {
+            ts->seen_inserted = n_ins;
+            goto done;
+        }
+        /* rows were inserted below the largest id: reload everything */
+    }
+    tg_index_clear(ts->ix);
+    rc = tileset_load(ctx, db, ts, INT64_MIN, &loaded);
+    if (rc) goto reset;
+    ts->seen_inserted = n_ins;
+    ts->seen_removed = n_rem;
+    goto done;
+reset:
+    tg_index_clear(ts->ix);
+    ts->seen_inserted = ts->seen_removed = -1;
+done:
+    if (own_txn) tgst_exec(NULL, db, "RELEASE tg_refresh");
+    if (!rc) *out = ts;
+    return rc;
+}
+
+int tg_tileset_match(tg_ctx *ctx, const tg_tileset *ts, const float *emb, int k,
+                     const int64_t *cand, size_t n_cand, tg_match *out, int *n_out)
+{
+    if (n_out) *n_out = 0;
+    if (!ts || !emb || !out || !n_out)
+        return tg_set_error(ctx, TG_EINVAL, "tg_tileset_match: NULL argument");
+    if (k < 1) return tg_set_error(ctx, TG_EINVAL, "k = %d: expected 1 or more matches", k);
+    int want = k > TG_STORE_ERROR_K ? k : TG_STORE_ERROR_K;
+    tg_hit *hits = malloc((size_t)want * sizeof *hits);
+    if (!hits) return tg_set_error(ctx, TG_ENOMEM, "search: out of memory for %d matches", want);
+    int nh = 0, rc;
+    if (cand)
+        /* ids are loaded in ascending order, so tg_index_find never modifies
+         * the index here: the cast keeps tg_tileset_match read-only. */
+        rc = tg_index_search_subset(ctx, (tg_index *)ts->ix, emb, cand, n_cand, want, hits, &nh);
+    else
+        rc = tg_index_search(ctx, ts->ix, emb, want, hits, &nh);
+    if (rc) goto done;
+    int n_err = nh < TG_STORE_ERROR_K ? nh : TG_STORE_ERROR_K;
+    double w[TG_STORE_ERROR_K], wsum = 0;
+    for (int j = 0; j < n_err; j++) {
+        /* w_j = exp(alpha (s_j - s_1)): see store.h */
+        w[j] = exp(TG_STORE_ERROR_ALPHA * ((double)hits[j].score - (double)hits[0].score));
+        wsum += w[j];
+    }
+    int n = nh < k ? nh : k;
+    for (int i = 0; i < n; i++) {
+        size_t row = hits[i].row;
+        tg_match *o = &out[i];
+        o->rank = i + 1;
+        o->tile_id = hits[i].id;
+        o->raster_id = ts->raster_id[row];
+        o->score = hits[i].score;
+        o->lon = ts->lon[row];
+        o->lat = ts->lat[row];
+        o->stride_m = ts->stride_m[row];
+        double acc = 0;
+        for (int j = 0; j < n_err; j++) {
+            size_t rj = hits[j].row;
+            double d = 0;
+            if (rj != row) {
+                rc = tg_geo_distance_m(ctx, o->lon, o->lat, ts->lon[rj], ts->lat[rj], &d);
+                if (rc) goto done;
+            }
+            acc += w[j] * d * d;
+        }
+        double spread = wsum > 0 ? sqrt(acc / wsum) : 0;
+        o->error_m = spread > o->stride_m / 2 ? spread : o->stride_m / 2;
+    }
+    *n_out = n;
+done:
+    free(hits);
+    return rc;
+}
