@@ -159,6 +159,10 @@ TG_API int tg_store_model_register(tg_ctx *ctx, tg_store *st, const char *name, 
  * registered models, or says how to register one), TG_EDB. */
 TG_API int tg_store_model_find(tg_ctx *ctx, tg_store *st, const char *name, tg_store_model *out);
 
+/* Every registered model, by name. [out] *list (malloc'ed, free() it; NULL
+ * when *n == 0), *n. Returns 0, TG_EDB, TG_ENOMEM. */
+TG_API int tg_store_model_list(tg_ctx *ctx, tg_store *st, tg_store_model **list, size_t *n);
+
 /* The loaded model for m (cached in the store: loaded once per store, and
  * again when the registry row no longer describes the cached one: another
  * connection registered the name again). Its sha256 must still match the
@@ -204,6 +208,26 @@ typedef struct tg_store_index_result {
  * TG_ECANCEL (progress returned 0; what was inserted stays). */
 TG_API int tg_store_index_raster(tg_ctx *ctx, tg_store *st, const char *path,
                                  const tg_store_index_opts *opts, tg_store_index_result *res);
+
+/* An indexed raster (a row of tg_rasters), for inventories. */
+typedef struct tg_store_raster {
+    int64_t id;
+    char path[4096];       /* the file it was indexed from */
+    char crs[512];         /* the working CRS the tiles were cut in (WKT or EPSG code) */
+    char model[256];       /* the model's name, "" when the model row is gone */
+    double tile_m, stride_m, gsd_m; /* metres */
+    int complete;          /* 1 when every tile is in */
+    long long n_tiles;     /* its tiles in the database */
+} tg_store_raster;
+
+/* Every indexed raster, in indexing order. [out] *list (malloc'ed, free()
+ * it; NULL when *n == 0), *n. Returns 0, TG_EDB, TG_ENOMEM. */
+TG_API int tg_store_raster_list(tg_ctx *ctx, tg_store *st, tg_store_raster **list, size_t *n);
+
+/* Number of tiles (all models) and the box of their centres, degrees
+ * (undefined when *n_tiles == 0). Any output may be NULL. Returns 0, TG_EDB. */
+TG_API int tg_store_extent(tg_ctx *ctx, tg_store *st, long long *n_tiles, double *min_lon,
+                           double *min_lat, double *max_lon, double *max_lat);
 
 /* ---- search ------------------------------------------------------------- */
 

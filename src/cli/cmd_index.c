@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <sqlite3.h>
 
 #include "transgeo/model.h"
 #include "transgeo/store.h"
@@ -78,39 +77,27 @@ static int is_file(const char *p)
 /* Number of registered models, or -1 (message set) on a database error. */
 static int n_models(tg_ctx *ctx, tg_store *st)
 {
-    sqlite3_stmt *s = NULL;
-    sqlite3 *db = tg_store_db(st);
-    int n = -1;
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM tg_models", -1, &s, NULL) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW)
-        n = sqlite3_column_int(s, 0);
-    else
-        tg_set_error(ctx, TG_EDB, "reading tg_models: %s", sqlite3_errmsg(db));
-    sqlite3_finalize(s);
-    return n;
+    tg_store_model *list = NULL;
+    size_t n = 0;
+    if (tg_store_model_list(ctx, st, &list, &n)) return -1;
+    free(list);
+    return (int)n;
 }
 
-/* The registered model whose tensor data has this sha256, if any. [out] name
- * (cap bytes). Returns 1 found, 0 not, -1 error. */
+/* The registered model whose tensor data has this sha256, if any (the first
+ * registered, as ids go). [out] name (cap bytes). Returns 1 found, 0 not, -1
+ * error. */
 static int model_by_sha(tg_ctx *ctx, tg_store *st, const char *sha, char *name, size_t cap)
 {
-    sqlite3_stmt *s = NULL;
-    sqlite3 *db = tg_store_db(st);
-    int found = -1;
-    if (sqlite3_prepare_v2(db, "SELECT name FROM tg_models WHERE sha256 = ?1 ORDER BY id LIMIT 1",
-                           -1, &s, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, sha, -1, SQLITE_TRANSIENT);
-        int step = sqlite3_step(s);
-        if (step == SQLITE_ROW) {
-            snprintf(name, cap, "%s", (const char *)sqlite3_column_text(s, 0));
-            found = 1;
-        } else if (step == SQLITE_DONE) {
-            found = 0;
-        }
-    }
-    if (found < 0) tg_set_error(ctx, TG_EDB, "reading tg_models: %s", sqlite3_errmsg(db));
-    sqlite3_finalize(s);
-    return found;
+    tg_store_model *list = NULL;
+    size_t n = 0;
+    if (tg_store_model_list(ctx, st, &list, &n)) return -1;
+    const tg_store_model *best = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i].sha256, sha) == 0 && (!best || list[i].id < best->id)) best = &list[i];
+    if (best) snprintf(name, cap, "%s", best->name);
+    free(list);
+    return best ? 1 : 0;
 }
 
 /* Register the model file at path (unless the same model data is registered

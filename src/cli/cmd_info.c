@@ -13,7 +13,6 @@
 #include "transgeo/transgeo_model.h"
 #include "transgeo/store.h"
 
-#include <sqlite3.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -179,7 +178,11 @@ static int show_database(const char *path, const struct info_opts *o)
 {
     tg_ctx *ctx = NULL;
     tg_store *st = NULL;
-    sqlite3_stmt *q = NULL;
+    tg_store_model *ml = NULL;
+    tg_store_raster *rl = NULL;
+    size_t n_ml = 0, n_rl = 0;
+    long long n_tiles = 0;
+    double ext[4] = {0, 0, 0, 0}; /* min lon, min lat, max lon, max lat */
     json_t *root = NULL, *models = NULL, *rasters = NULL;
     int rc = TG_EXIT_ERROR;
     if (tg_ctx_create(&ctx)) {
@@ -195,80 +198,50 @@ static int show_database(const char *path, const struct info_opts *o)
                        "into it with transgeo index)", path);
         goto done;
     }
-    sqlite3 *db = tg_store_db(st);
     root = json_object();
     models = json_array();
     rasters = json_array();
-    if (!o->json) printf("database:    %s\nmodels:\n", path);
-    if (sqlite3_prepare_v2(db,
-                           "SELECT m.name, m.sha256, m.path, (SELECT COUNT(*) FROM tg_tiles t "
-                           "WHERE t.model_id = m.id) FROM tg_models m ORDER BY m.name",
-                           -1, &q, NULL) != SQLITE_OK)
-        goto sqlerr;
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(q, 0);
-        const char *sha = (const char *)sqlite3_column_text(q, 1);
-        const char *mpath = (const char *)sqlite3_column_text(q, 2);
-        long long n = sqlite3_column_int64(q, 3);
-        if (o->json)
-            json_array_append_new(models, json_pack("{s:s?,s:s?,s:s?,s:I}", "name", name, "sha256",
-                                                    sha, "path", mpath, "tiles", (json_int_t)n));
-        else
-            printf("  %-12s %lld tiles, sha256 %.16s..., from %s\n", name ? name : "?", n,
-                   sha ? sha : "?", mpath ? mpath : "?");
+    if (tg_store_model_list(ctx, st, &ml, &n_ml) || tg_store_raster_list(ctx, st, &rl, &n_rl) ||
+        tg_store_extent(ctx, st, &n_tiles, &ext[0], &ext[1], &ext[2], &ext[3])) {
+        cli_fail(CMD, ctx);
+        goto done;
     }
-    sqlite3_finalize(q);
-    q = NULL;
+    if (!o->json) printf("database:    %s\nmodels:\n", path);
+    for (size_t i = 0; i < n_ml; i++) {
+        const tg_store_model *m = &ml[i];
+        if (o->json)
+            json_array_append_new(models, json_pack("{s:s,s:s,s:s,s:I}", "name", m->name, "sha256",
+                                                    m->sha256, "path", m->path, "tiles",
+                                                    (json_int_t)m->n_tiles));
+        else
+            printf("  %-12s %lld tiles, sha256 %.16s..., from %s\n", m->name, m->n_tiles,
+                   m->sha256, m->path);
+    }
     if (!o->json) printf("rasters:\n");
-    if (sqlite3_prepare_v2(db,
-                           "SELECT r.path, r.crs, r.tile_m, r.stride_m, r.complete, m.name, "
-                           "(SELECT COUNT(*) FROM tg_tiles t WHERE t.raster_id = r.id) "
-                           "FROM tg_rasters r LEFT JOIN tg_models m ON m.id = r.model_id "
-                           "ORDER BY r.id",
-                           -1, &q, NULL) != SQLITE_OK)
-        goto sqlerr;
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        const char *rpath = (const char *)sqlite3_column_text(q, 0);
-        const char *crs = (const char *)sqlite3_column_text(q, 1);
-        double tile_m = sqlite3_column_double(q, 2), stride_m = sqlite3_column_double(q, 3);
-        int complete = sqlite3_column_int(q, 4);
-        const char *model = (const char *)sqlite3_column_text(q, 5);
-        long long n = sqlite3_column_int64(q, 6);
+    for (size_t i = 0; i < n_rl; i++) {
+        const tg_store_raster *r = &rl[i];
+        const char *model = r->model[0] ? r->model : NULL;
         if (o->json)
             json_array_append_new(rasters,
-                                  json_pack("{s:s?,s:s?,s:f,s:f,s:b,s:s?,s:I}", "path", rpath, "crs",
-                                            crs, "tile_m", tile_m, "stride_m", stride_m,
-                                            "complete", complete, "model", model, "tiles",
-                                            (json_int_t)n));
+                                  json_pack("{s:s,s:s,s:f,s:f,s:b,s:s?,s:I}", "path", r->path, "crs",
+                                            r->crs, "tile_m", r->tile_m, "stride_m", r->stride_m,
+                                            "complete", r->complete, "model", model, "tiles",
+                                            (json_int_t)r->n_tiles));
         else
-            printf("  %s\n    %lld tiles of %.1f m every %.1f m in %.60s, model %s, %s\n",
-                   rpath ? rpath : "?", n, tile_m, stride_m, crs ? crs : "?",
-                   model ? model : "?", complete ? "complete" : "INCOMPLETE (rerun index to finish)");
+            printf("  %s\n    %lld tiles of %.1f m every %.1f m in %.60s, model %s, %s\n", r->path,
+                   r->n_tiles, r->tile_m, r->stride_m, r->crs, model ? model : "?",
+                   r->complete ? "complete" : "INCOMPLETE (rerun index to finish)");
     }
-    sqlite3_finalize(q);
-    q = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT COUNT(*), MIN(center_lon), MIN(center_lat), MAX(center_lon), "
-                           "MAX(center_lat) FROM tg_tiles",
-                           -1, &q, NULL) != SQLITE_OK)
-        goto sqlerr;
-    if (sqlite3_step(q) == SQLITE_ROW) {
-        long long n = sqlite3_column_int64(q, 0);
-        if (o->json) {
-            json_object_set_new(root, "tiles", json_integer(n));
-            if (n > 0)
-                json_object_set_new(root, "extent_centres",
-                                    json_pack("[f,f,f,f]", sqlite3_column_double(q, 1),
-                                              sqlite3_column_double(q, 2),
-                                              sqlite3_column_double(q, 3),
-                                              sqlite3_column_double(q, 4)));
-        } else {
-            printf("tiles:       %lld\n", n);
-            if (n > 0)
-                printf("extent:      tile centres lon %.6f .. %.6f, lat %.6f .. %.6f (EPSG:4326)\n",
-                       sqlite3_column_double(q, 1), sqlite3_column_double(q, 3),
-                       sqlite3_column_double(q, 2), sqlite3_column_double(q, 4));
-        }
+    if (o->json) {
+        json_object_set_new(root, "tiles", json_integer(n_tiles));
+        if (n_tiles > 0)
+            json_object_set_new(root, "extent_centres",
+                                json_pack("[f,f,f,f]", ext[0], ext[1], ext[2], ext[3]));
+    } else {
+        printf("tiles:       %lld\n", n_tiles);
+        if (n_tiles > 0)
+            printf("extent:      tile centres lon %.6f .. %.6f, lat %.6f .. %.6f (EPSG:4326)\n",
+                   ext[0], ext[2], ext[1], ext[3]);
     }
     if (o->json) {
         json_object_set_new(root, "database", json_string(path));
@@ -279,11 +252,9 @@ static int show_database(const char *path, const struct info_opts *o)
         free(txt);
     }
     rc = TG_EXIT_OK;
-    goto done;
-sqlerr:
-    cli_error(CMD, "'%s': %s", path, sqlite3_errmsg(tg_store_db(st)));
 done:
-    sqlite3_finalize(q);
+    free(ml);
+    free(rl);
     json_decref(models);
     json_decref(rasters);
     json_decref(root);

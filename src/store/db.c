@@ -528,3 +528,78 @@ int tg_store_tile_covers(tg_ctx *ctx, tg_store *st, int64_t tile_id, double lon,
     sqlite3_finalize(s);
     return rc;
 }
+
+/* ---- inventory ---------------------------------------------------------- */
+
+int tg_store_raster_list(tg_ctx *ctx, tg_store *st, tg_store_raster **list, size_t *n)
+{
+    if (!st || !list || !n) return tg_set_error(ctx, TG_EINVAL, "tg_store_raster_list: NULL argument");
+    *list = NULL;
+    *n = 0;
+    sqlite3_stmt *s = NULL;
+    int rc = tgst_prepare(ctx, st->db,
+                          "SELECT r.id, r.path, r.crs, m.name, r.tile_m, r.stride_m, r.gsd_m, "
+                          "r.complete, (SELECT COUNT(*) FROM tg_tiles t WHERE t.raster_id = r.id) "
+                          "FROM tg_rasters r LEFT JOIN tg_models m ON m.id = r.model_id ORDER BY r.id",
+                          &s);
+    if (rc) return rc;
+    tg_store_raster *out = NULL;
+    size_t cnt = 0, cap = 0;
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            tg_store_raster *p = realloc(out, nc * sizeof *p);
+            if (!p) {
+                rc = tg_set_error(ctx, TG_ENOMEM, "listing rasters: out of memory");
+                break;
+            }
+            out = p;
+            cap = nc;
+        }
+        tg_store_raster *r = &out[cnt++];
+        memset(r, 0, sizeof *r);
+        const unsigned char *t;
+        r->id = sqlite3_column_int64(s, 0);
+        snprintf(r->path, sizeof r->path, "%s", (t = sqlite3_column_text(s, 1)) ? (const char *)t : "");
+        snprintf(r->crs, sizeof r->crs, "%s", (t = sqlite3_column_text(s, 2)) ? (const char *)t : "");
+        snprintf(r->model, sizeof r->model, "%s", (t = sqlite3_column_text(s, 3)) ? (const char *)t : "");
+        r->tile_m = sqlite3_column_double(s, 4);
+        r->stride_m = sqlite3_column_double(s, 5);
+        r->gsd_m = sqlite3_column_double(s, 6);
+        r->complete = sqlite3_column_int(s, 7);
+        r->n_tiles = sqlite3_column_int64(s, 8);
+    }
+    if (!rc && step != SQLITE_DONE) rc = tgst_fail(ctx, st->db, "listing the rasters");
+    sqlite3_finalize(s);
+    if (rc) {
+        free(out);
+        return rc;
+    }
+    *list = out;
+    *n = cnt;
+    return TG_OK;
+}
+
+int tg_store_extent(tg_ctx *ctx, tg_store *st, long long *n_tiles, double *min_lon, double *min_lat,
+                    double *max_lon, double *max_lat)
+{
+    if (!st) return tg_set_error(ctx, TG_EINVAL, "tg_store_extent: NULL argument");
+    sqlite3_stmt *s = NULL;
+    int rc = tgst_prepare(ctx, st->db,
+                          "SELECT COUNT(*), MIN(center_lon), MIN(center_lat), MAX(center_lon), "
+                          "MAX(center_lat) FROM tg_tiles",
+                          &s);
+    if (rc) return rc;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        if (n_tiles) *n_tiles = sqlite3_column_int64(s, 0);
+        if (min_lon) *min_lon = sqlite3_column_double(s, 1);
+        if (min_lat) *min_lat = sqlite3_column_double(s, 2);
+        if (max_lon) *max_lon = sqlite3_column_double(s, 3);
+        if (max_lat) *max_lat = sqlite3_column_double(s, 4);
+    } else {
+        rc = tgst_fail(ctx, st->db, "counting the tiles");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}

@@ -459,3 +459,40 @@ fail:
     tg_model_free(model);
     return rc;
 }
+
+int tg_store_model_list(tg_ctx *ctx, tg_store *st, tg_store_model **list, size_t *n)
+{
+    if (!st || !list || !n) return tg_set_error(ctx, TG_EINVAL, "tg_store_model_list: NULL argument");
+    *list = NULL;
+    *n = 0;
+    char sql[512];
+    snprintf(sql, sizeof sql, "%sORDER BY m.name", model_select);
+    sqlite3_stmt *s = NULL;
+    int rc = tgst_prepare(ctx, st->db, sql, &s);
+    if (rc) return rc;
+    tg_store_model *out = NULL;
+    size_t cnt = 0, cap = 0;
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            tg_store_model *p = realloc(out, nc * sizeof *p);
+            if (!p) {
+                rc = tg_set_error(ctx, TG_ENOMEM, "listing models: out of memory");
+                break;
+            }
+            out = p;
+            cap = nc;
+        }
+        model_from_row(s, &out[cnt++]);
+    }
+    if (!rc && step != SQLITE_DONE) rc = tgst_fail(ctx, st->db, "listing the models");
+    sqlite3_finalize(s);
+    if (rc) {
+        free(out);
+        return rc;
+    }
+    *list = out;
+    *n = cnt;
+    return TG_OK;
+}
