@@ -8,7 +8,7 @@
 lib_LTLIBRARIES += mod_transgeo.la
 mod_transgeo_la_SOURCES = sql/mod_transgeo.c sql/sql_common.c sql/sql_functions.c \
 	sql/sql_matches.c sql/tgsql.h
-mod_transgeo_la_LIBADD = libtgcore.la $(DEP_LIBS)
+mod_transgeo_la_LIBADD = libtransgeo.la $(DEP_LIBS)
 mod_transgeo_la_LDFLAGS = -module -avoid-version -shared \
 	-export-symbols-regex '^sqlite3_(modtransgeo|extension)_init$$' $(AM_LDFLAGS)
 

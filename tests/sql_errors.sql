@@ -52,9 +52,9 @@ SELECT * FROM tg_matches(x'', 3);
 
 -- test: bytes that are not an image; a text file; a missing file
 SELECT tg_locate(x'00010203040506070809');
-SELECT tg_embed_ground('@SRCDIR@/sql/schema.sql');
+SELECT tg_embed_ground('@SRCDIR@/src/store/schema.sql');
 SELECT tg_locate('@TMP@/no_such_photo.jpg');
-SELECT tg_photo_gps(readfile('@SRCDIR@/sql/schema.sql'));
+SELECT tg_photo_gps(readfile('@SRCDIR@/src/store/schema.sql'));
 -- =~ ^Error: tg_locate\(\): argument 1: .+
 -- =~ ^Error: tg_embed_ground\(\): argument 1: .*schema\.sql
 -- =~ ^Error: tg_locate\(\): argument 1: .*no_such_photo\.jpg
@@ -84,14 +84,14 @@ SELECT tg_locate('@SHARED@/photos/01.jpg', 'empty');
 
 -- test: rasters that are not
 SELECT tg_index_raster('@TMP@/no_such_raster.tif', 'tiny');
-SELECT tg_index_raster('@SRCDIR@/sql/schema.sql', 'tiny');
+SELECT tg_index_raster('@SRCDIR@/src/store/schema.sql', 'tiny');
 SELECT count(*) FROM tg_rasters;
 -- =~ ^Error: tg_index_raster\(\): .*no_such_raster\.tif
 -- =~ ^Error: tg_index_raster\(\): .*schema\.sql
 -- => 1
 
 -- test: model files that are not
-SELECT tg_model_register('bad', '@SRCDIR@/sql/schema.sql');
+SELECT tg_model_register('bad', '@SRCDIR@/src/store/schema.sql');
 SELECT tg_model_register('bad', '@TMP@/no_such_model.safetensors');
 SELECT tg_model_register('', '@MODEL@');
 SELECT count(*) FROM tg_models;

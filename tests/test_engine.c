@@ -10,7 +10,7 @@
 #include "config.h"
 #include "transgeo/image.h"
 #include "transgeo/model.h"
-#include "engine/npy.h"
+#include "transgeo/npy.h"
 #include "engine/safetensors.h"
 #include "transgeo/transgeo_model.h"
 #include "st_edit.h"

@@ -159,7 +159,7 @@ int main(void)
            TG_STORE_SCHEMA_VERSION, "schema version recorded");
     TAP_EQ(tg_store_ensure_schema(ctx, st), 0, "ensure_schema again: idempotent");
     TAP_OK(strstr(tg_store_schema_sql(), "CREATE TABLE IF NOT EXISTS tg_tiles") != NULL,
-           "the schema text is sql/schema.sql");
+           "the schema text is src/store/schema.sql");
 
     /* ---- models */
     tg_store_model m;

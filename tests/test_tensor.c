@@ -4,6 +4,7 @@
  * torch 1.13 outputs written out below). */
 #include "config.h"
 #include "engine/tensor.h"
+#include "cli/reexec.h" /* the transgeo command's kernel-set re-exec, tested here */
 #include "tap.h"
 
 #include <math.h>

@@ -122,6 +122,22 @@ TG_API int tg_model_forward_zoom(tg_ctx *ctx, const tg_model *m, const float *x_
 TG_API int tg_model_embed_ground(tg_ctx *ctx, const tg_model *m, const tg_image *img, float *emb);
 TG_API int tg_model_embed_aerial(tg_ctx *ctx, const tg_model *m, const tg_image *img, float *emb);
 
+/* ---- the engine's BLAS ------------------------------------------------ */
+
+/* Name of the OpenBLAS kernel set in use ("Haswell", "SkylakeX", ...) or
+ * "unknown" (another CBLAS). */
+TG_API const char *tg_blas_corename(void);
+/* Set OpenBLAS's process-wide thread count to n (n >= 1; 0 only reads it).
+ * Returns the count before the call (0 without OpenBLAS). */
+TG_API int tg_blas_set_threads(int n);
+/* The kernel set OpenBLAS should load on this CPU when the loaded one is
+ * slower (policy and TRANSGEO_BLAS_CORETYPE: transgeo(1), libtransgeo(3)):
+ * returns 1 and *suggest = its name, else 0. OpenBLAS fixes its kernels
+ * when it is loaded, so only a program can act on it, by setting
+ * OPENBLAS_CORETYPE and executing itself again (the transgeo command does);
+ * the library never does. */
+TG_API int tg_blas_suggest_coretype(const char **suggest);
+
 #ifdef __cplusplus
 }
 #endif

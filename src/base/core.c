@@ -1,6 +1,7 @@
 /* core.c - error state, context and version (see core.h). */
 #include "config.h"
 #include "transgeo/core.h"
+#include "base/ctx_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,7 +18,20 @@ struct tg_ctx {
     char errmsg[TG_ERRMSG_MAX];/* last message, NUL-terminated */
     void *scratch;             /* 64-byte aligned scratch block */
     size_t scratch_bytes;      /* its size */
+    void *engine;              /* the engine's runtime state (its thread pool), made on
+                                  first use and kept for the context's life */
+    void (*engine_free)(void *);
 };
+
+void *tg_ctx_engine(const tg_ctx *ctx) { return ctx ? ctx->engine : NULL; }
+
+void tg_ctx_set_engine(tg_ctx *ctx, void *state, void (*free_fn)(void *))
+{
+    if (!ctx) return;
+    if (ctx->engine && ctx->engine_free) ctx->engine_free(ctx->engine);
+    ctx->engine = state;
+    ctx->engine_free = free_fn;
+}
 
 int tg_ctx_create(tg_ctx **out)
 {
@@ -29,6 +43,7 @@ int tg_ctx_create(tg_ctx **out)
 void tg_ctx_free(tg_ctx *ctx)
 {
     if (!ctx) return;
+    tg_ctx_set_engine(ctx, NULL, NULL);
     free(ctx->scratch);
     free(ctx);
 }

@@ -7,7 +7,7 @@
 #include "cli.h"
 #include "transgeo/image.h"
 #include "transgeo/model.h"
-#include "engine/npy.h"
+#include "transgeo/npy.h"
 #include "transgeo/transgeo_model.h"
 
 #include <getopt.h>

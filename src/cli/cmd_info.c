@@ -8,7 +8,6 @@
  */
 #include "config.h"
 #include "cli.h"
-#include "engine/tensor.h" /* tg_blas_corename */
 #include "transgeo/model.h"
 #include "transgeo/transgeo_model.h"
 #include "transgeo/store.h"

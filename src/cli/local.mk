@@ -1,9 +1,9 @@
 # src/cli/local.mk: the transgeo command. Each subcommand file adds itself to
 # transgeo_SOURCES and defines TG_CMD_<NAME> so main.c lists it.
 bin_PROGRAMS += transgeo
-transgeo_SOURCES = src/cli/main.c src/cli/cli.c src/cli/cli.h
+transgeo_SOURCES = src/cli/main.c src/cli/cli.c src/cli/cli.h src/cli/reexec.c src/cli/reexec.h
 transgeo_CPPFLAGS = $(AM_CPPFLAGS)
-transgeo_LDADD = libtgcore.la $(DEP_LIBS)
+transgeo_LDADD = libtransgeo.la $(DEP_LIBS)
 
 # transgeo demo: the whole pipeline on a generated town (see cmd_demo.c).
 transgeo_SOURCES += src/cli/cmd_demo.c src/cli/demo_map.c src/cli/demo_map.h

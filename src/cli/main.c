@@ -4,7 +4,7 @@
  */
 #include "config.h"
 #include "cli.h"
-#include "engine/tensor.h" /* tg_blas_reexec_preferred */
+#include "reexec.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -3,8 +3,8 @@
 # TransGeo's branches and attend-and-zoom-in, .npy I/O.
 libtgcore_la_SOURCES += src/engine/tensor.c src/engine/tensor.h src/engine/safetensors.c src/engine/safetensors.h \
 	src/engine/model.c include/transgeo/model.h src/engine/vit.c src/engine/vit.h src/engine/transgeo_model.c include/transgeo/transgeo_model.h \
-	src/engine/npy.c src/engine/npy.h
-tginclude_HEADERS += include/transgeo/model.h include/transgeo/transgeo_model.h
+	src/engine/npy.c include/transgeo/npy.h
+tginclude_HEADERS += include/transgeo/model.h include/transgeo/transgeo_model.h include/transgeo/npy.h
 
 # The engine's subcommands (`transgeo embed`, `transgeo info`); src/cli/local.mk
 # is included first, so appending here is fine.
@@ -14,7 +14,7 @@ transgeo_SOURCES += $(TG_ENGINE_CLI_FILES)
 transgeo_CPPFLAGS += $(TG_ENGINE_CLI_DEFS)
 
 check_PROGRAMS += tests/test_tensor tests/test_safetensors tests/test_engine
-tests_test_tensor_SOURCES = tests/test_tensor.c tests/tap.h
+tests_test_tensor_SOURCES = tests/test_tensor.c tests/tap.h src/cli/reexec.c src/cli/reexec.h
 tests_test_tensor_LDADD = $(TG_TEST_LIBS)
 tests_test_safetensors_SOURCES = tests/test_safetensors.c tests/st_edit.h tests/tap.h
 tests_test_safetensors_LDADD = $(TG_TEST_LIBS)

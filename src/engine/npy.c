@@ -1,6 +1,6 @@
 /* npy.c - NumPy .npy reader/writer (see npy.h). */
 #include "config.h"
-#include "npy.h"
+#include "transgeo/npy.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -33,6 +33,7 @@
 
 #include <stddef.h>
 #include "transgeo/core.h"
+#include "transgeo/transgeo_model.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -90,36 +91,8 @@ void tg_pool_run(tg_pool *pool, int n_tasks, tg_pool_fn fn, void *arg);
 unsigned tg_fpenv_enter(void);
 void tg_fpenv_leave(unsigned saved);
 
-/* Set the number of OpenBLAS threads (no-op with another CBLAS) and return
- * the previous number (0 if unknown). */
-int tg_blas_set_threads(int n);
-/* Name of the OpenBLAS kernel set in use ("Haswell", "SkylakeX", ...) or
- * "unknown". */
-const char *tg_blas_corename(void);
-/* OpenBLAS kernel choice (the engine's speed is mostly sgemm's): OpenBLAS
- * picks its kernel set once, when the library is loaded, from the CPU or from
- * OPENBLAS_CORETYPE, and it cannot be changed afterwards in that process.
- * Policy, set by TRANSGEO_BLAS_CORETYPE:
- *   unset or "auto"  on a CPU with AVX-512F/BW/DQ/VL whose loaded kernel set
- *                    has no AVX-512 (an OpenBLAS older than the CPU, or an
- *                    inherited OPENBLAS_CORETYPE=Haswell set machine-wide for
- *                    portability), use SkylakeX: measured 1.7-1.8x faster
- *                    sgemm on AMD Zen 5, same results to float rounding
- *                    (tests/test_engine.c and the parity tests pass under
- *                    both). Otherwise keep what is loaded.
- *   "keep"           keep whatever OpenBLAS loaded (OPENBLAS_CORETYPE obeyed).
- *   NAME             use OpenBLAS kernel set NAME (e.g. Haswell, SkylakeX).
- * Returns 1 and *suggest = the kernel set to load when the loaded one should
- * be replaced; 0 otherwise. */
-int tg_blas_suggest_coretype(const char **suggest);
-/* For programs (the transgeo command), first thing in main(): when
- * tg_blas_suggest_coretype() says so, set OPENBLAS_CORETYPE and re-execute
- * /proc/self/exe with the same argv, once (TG_BLAS_REEXEC=1 marks the second
- * run). Returns only when nothing was done or exec failed (the program then
- * simply goes on with the kernels it has). A library user (e.g. a process that
- * loads mod_transgeo) cannot switch after the fact: set OPENBLAS_CORETYPE in
- * that process's environment instead; tg_blas_corename() says what is used. */
-void tg_blas_reexec_preferred(char **argv);
+/* tg_blas_set_threads, tg_blas_corename, tg_blas_suggest_coretype: public,
+ * in include/transgeo/transgeo_model.h. */
 
 /* ---- kernels (row-wise; parallel over rows when pool != NULL) -------- */
 

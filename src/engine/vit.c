@@ -2,6 +2,8 @@
 #include "config.h"
 #include "vit.h"
 
+#include "base/ctx_int.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -50,13 +52,50 @@ static int want_split(void)
     return gemm_split;
 }
 
+/* The engine's state in a context (base/ctx_int.h): the pool, made for the
+ * context's thread count on first use and again only when that count
+ * changes. Its workers sleep on a condition variable between passes. */
+typedef struct engine_state {
+    int want;                 /* tg_ctx_threads when the pool was made */
+    tg_pool *pool;            /* NULL for one thread (or none could start) */
+} engine_state;
+
+static void engine_state_free(void *p)
+{
+    engine_state *s = p;
+    if (!s) return;
+    tg_pool_free(s->pool);
+    free(s);
+}
+
+static int context_pool(tg_ctx *ctx, int n_threads, tg_pool **out)
+{
+    engine_state *s = tg_ctx_engine(ctx);
+    if (s && s->want == n_threads) {
+        *out = s->pool;
+        return TG_OK;
+    }
+    tg_ctx_set_engine(ctx, NULL, NULL); /* another thread count: a new pool */
+    s = calloc(1, sizeof *s);
+    if (!s) return tg_set_error(ctx, TG_ENOMEM, "thread pool: out of memory");
+    int rc = tg_pool_create(ctx, n_threads, &s->pool);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    s->want = n_threads;
+    tg_ctx_set_engine(ctx, s, engine_state_free);
+    *out = s->pool;
+    return TG_OK;
+}
+
 int tg_engine_begin(tg_ctx *ctx, tg_engine *e)
 {
     memset(e, 0, sizeof *e);
     e->ctx = ctx;
     e->n_threads = tg_ctx_threads(ctx);
     e->fpenv = tg_fpenv_enter();
-    int rc = tg_pool_create(ctx, e->n_threads, &e->pool);
+    int rc = context_pool(ctx, e->n_threads, &e->pool);
     if (rc) {
         tg_fpenv_leave(e->fpenv);
         return rc;
@@ -67,8 +106,7 @@ int tg_engine_begin(tg_ctx *ctx, tg_engine *e)
 
 void tg_engine_end(tg_engine *e)
 {
-    tg_pool_free(e->pool);
-    e->pool = NULL;
+    e->pool = NULL; /* the context keeps it */
     if (e->blas_prev > 0) tg_blas_set_threads(e->blas_prev);
     tg_fpenv_leave(e->fpenv);
 }

@@ -2,8 +2,9 @@
  * npy.h - read and write NumPy .npy arrays (format 1.0/2.0/3.0,
  * https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html).
  *
- * Internal to libtransgeo; the `transgeo embed --npy` path and the tests use
- * it to exchange tensors with PyTorch. Supported: little-endian float32
+ * The `transgeo embed --npy` path and the tests use it to exchange tensors
+ * with PyTorch (part of the public API so that the transgeo command, which
+ * links only the public libtransgeo, can use it). Supported: little-endian float32
  * ('<f4'), int64 ('<i8') and uint8 ('|u1'), C order, up to TG_NPY_MAX_DIMS
  * dimensions. Anything else is refused with a message naming the file and
  * what was found.
@@ -19,7 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "transgeo/core.h"
+#include "core.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,20 +41,20 @@ typedef struct tg_npy {
 /* Read a whole .npy file. [out] *out (zeroed on failure). Errors: TG_EIO
  * (open/read), TG_EFORMAT (bad magic/header, unsupported dtype or order,
  * truncated or oversized data), TG_ENOMEM. */
-int tg_npy_read(tg_ctx *ctx, const char *path, tg_npy *out);
+TG_API int tg_npy_read(tg_ctx *ctx, const char *path, tg_npy *out);
 /* Parse from memory (same checks). */
-int tg_npy_read_mem(tg_ctx *ctx, const void *buf, size_t n, const char *name, tg_npy *out);
-void tg_npy_free(tg_npy *a);
+TG_API int tg_npy_read_mem(tg_ctx *ctx, const void *buf, size_t n, const char *name, tg_npy *out);
+TG_API void tg_npy_free(tg_npy *a);
 
 /* Write a .npy (format 1.0, or 2.0 when the header needs it). Errors: TG_EIO,
  * TG_EINVAL (ndim out of range, negative dim). */
-int tg_npy_write(tg_ctx *ctx, const char *path, tg_npy_dtype dtype, int ndim,
-                 const int64_t *shape, const void *data);
+TG_API int tg_npy_write(tg_ctx *ctx, const char *path, tg_npy_dtype dtype, int ndim,
+                        const int64_t *shape, const void *data);
 
 /* Bytes per element of a dtype. */
-size_t tg_npy_itemsize(tg_npy_dtype dtype);
+TG_API size_t tg_npy_itemsize(tg_npy_dtype dtype);
 /* "float32", "int64", "uint8". */
-const char *tg_npy_dtype_name(tg_npy_dtype dtype);
+TG_API const char *tg_npy_dtype_name(tg_npy_dtype dtype);
 
 #ifdef __cplusplus
 }
