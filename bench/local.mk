@@ -5,6 +5,7 @@
 #   make bench-search     top-k search vs numpy and the memory-bandwidth floor (src/store/local.mk)
 #   make bench-engine     encoders vs PyTorch (src/engine/local.mk)
 #   make bench-tiles      tilecache vs gdalwarp (tilecache/local.mk)
+#   make bench-index      transgeo index tiles/s: one tile vs a group per encoder pass
 EXTRA_PROGRAMS += bench/image_bench
 bench_image_bench_SOURCES = bench/image_bench.c
 bench_image_bench_LDADD = $(TG_TEST_LIBS)
@@ -20,5 +21,11 @@ bench-tiles: transgeo$(EXEEXT)
 	TG_SHARED_DATA='$(TG_SHARED_DATA)' $(SHELL) $(srcdir)/bench/tilecache.sh '$(abs_top_builddir)'
 .PHONY: bench-tiles
 
-bench: bench-image bench-search bench-engine bench-tiles
+bench: bench-image bench-search bench-engine bench-tiles bench-index
 .PHONY: bench
+
+# `transgeo index` tiles/s, one tile per encoder pass vs a group (bench/index.sh).
+EXTRA_DIST += bench/index.sh
+bench-index: transgeo$(EXEEXT)
+	$(SHELL) $(srcdir)/bench/index.sh '$(abs_top_builddir)'
+.PHONY: bench-index

@@ -80,6 +80,8 @@ typedef struct tg_tileset tg_tileset;
  * (see above). */
 #define TG_STORE_ERROR_K 10
 #define TG_STORE_ERROR_ALPHA 20.0
+/* Largest tg_store_index_opts.embed_group. */
+#define TG_INDEX_EMBED_GROUP_MAX 64
 /* Schema version written to tg_meta('schema_version'). */
 #define TG_STORE_SCHEMA_VERSION 1
 
@@ -183,6 +185,11 @@ typedef struct tg_store_index_opts {
     double stride_m;       /* metres between tiles; 0 (default) = tile_m / 2 */
     double max_nodata_share; /* skip tiles with more no-data than this, 0..1; default 0.5 */
     int batch_tiles;       /* tiles per write transaction, >= 1; default 64 */
+    int embed_group;       /* tiles per aerial-encoder call, 1..TG_INDEX_EMBED_GROUP_MAX;
+                              default 1 (bench/index.sh measured no gain from larger
+                              groups with the demo model on 2 cores). A fixed group (consecutive tiles of a grid row,
+                              col / embed_group), so a rerun after an interruption stores
+                              the same bits as one uninterrupted run with the same value */
     tg_progress_fn progress; /* NULL, or called after each batch/strip with (grid tiles
                                 visited, grid tiles, message); return 0 to cancel */
     void *progress_user;

@@ -121,6 +121,13 @@ TG_API int tg_model_forward_zoom(tg_ctx *ctx, const tg_model *m, const float *x_
  * both resized from the same image), else the 'aerial' net at aerial_hw. */
 TG_API int tg_model_embed_ground(tg_ctx *ctx, const tg_model *m, const tg_image *img, float *emb);
 TG_API int tg_model_embed_aerial(tg_ctx *ctx, const tg_model *m, const tg_image *img, float *emb);
+/* The aerial embeddings of B >= 1 images in one pass of each network (the
+ * products run on B times the rows: faster per image on small images).
+ * emb: B x out_dim floats, image b's at emb + b * out_dim. A batch's results
+ * equal one-at-a-time results to float rounding (about 1e-7), and the same
+ * batch gives the same bits every time. */
+TG_API int tg_model_embed_aerial_batch(tg_ctx *ctx, const tg_model *m, const tg_image *const *imgs,
+                                       int B, float *emb);
 
 /* ---- the engine's BLAS ------------------------------------------------ */
 

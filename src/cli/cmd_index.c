@@ -56,6 +56,8 @@ static void usage(FILE *f)
             "      --tile-m M       tile width in metres (default: the model's aerial_tile_m)\n"
             "      --stride-m M     metres between neighbouring tiles (default: half a tile)\n"
             "      --gsd-m M        metres per tile pixel (default: the model's aerial_gsd_m)\n"
+            "      --embed-group N  tiles per encoder pass, 1-64 (default 1; a resumed run\n"
+            "                       stores the same bits as an uninterrupted one)\n"
             "  -j, --threads N      threads for the encoder and the warper (default: all cores)\n"
             "  -q, --quiet          no progress bar and no per-raster summary\n"
             "  -h, --help           show this help\n"
@@ -189,12 +191,12 @@ int cmd_index(int argc, char **argv)
     static const struct option longopts[] = {
         {"db", required_argument, NULL, 'd'},      {"model", required_argument, NULL, 'm'},
         {"tile-m", required_argument, NULL, 'T'},  {"stride-m", required_argument, NULL, 'S'},
-        {"gsd-m", required_argument, NULL, 'G'},
+        {"gsd-m", required_argument, NULL, 'G'},   {"embed-group", required_argument, NULL, 'E'},
         {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *db = NULL, *model = NULL;
     double tile_m = 0, stride_m = 0, gsd_m = 0;
-    int threads = 0, quiet = 0, c;
+    int threads = 0, quiet = 0, embed_group = 0, c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":d:m:j:qh", longopts, NULL)) != -1) {
@@ -212,6 +214,12 @@ int cmd_index(int argc, char **argv)
         case 'G':
             if (cli_parse_double(CMD, "--gsd-m", optarg, &gsd_m)) return TG_EXIT_USAGE;
             if (gsd_m <= 0) return cli_usage_error(CMD, "--gsd-m: expected metres > 0");
+            break;
+        case 'E':
+            if (cli_parse_int(CMD, "--embed-group", optarg, &embed_group)) return TG_EXIT_USAGE;
+            if (embed_group < 1 || embed_group > TG_INDEX_EMBED_GROUP_MAX)
+                return cli_usage_error(CMD, "--embed-group: expected 1 to %d tiles",
+                                       TG_INDEX_EMBED_GROUP_MAX);
             break;
         case 'j':
             if (cli_parse_int(CMD, "--threads", optarg, &threads)) return TG_EXIT_USAGE;
@@ -251,6 +259,7 @@ int cmd_index(int argc, char **argv)
         o.tile_m = tile_m;
         o.stride_m = stride_m;
         o.gsd_m = gsd_m;
+        if (embed_group) o.embed_group = embed_group;
         o.progress = cli_sig_progress;
         o.progress_user = &bar;
         tg_store_index_result r;

@@ -332,24 +332,57 @@ done:
 
 int tg_model_embed_aerial(tg_ctx *ctx, const tg_model *m, const tg_image *img, float *emb)
 {
+    if (!img) return tg_set_error(ctx, TG_EINVAL, "embed: image or output is NULL");
+    return tg_model_embed_aerial_batch(ctx, m, &img, 1, emb);
+}
+
+/* B images as one [B, 3, h, w] tensor (each resized + normalised alone). */
+static float *images_tensor(tg_ctx *ctx, const tg_model *m, const tg_image *const *imgs, int B,
+                            int h, int w, int *rc)
+{
+    size_t per = 3 * (size_t)h * (size_t)w;
+    float *x = malloc(sizeof(float) * per * (size_t)B);
+    if (!x) {
+        *rc = tg_set_error(ctx, TG_ENOMEM, "embed: out of memory for %d images", B);
+        return NULL;
+    }
+    const tg_model_config *c = tg_model_config_get(m);
+    for (int b = 0; b < B; b++) {
+        *rc = tg_image_to_tensor(ctx, imgs[b], h, w, c->mean, c->std, x + per * (size_t)b);
+        if (*rc) {
+            free(x);
+            return NULL;
+        }
+    }
+    return x;
+}
+
+int tg_model_embed_aerial_batch(tg_ctx *ctx, const tg_model *m, const tg_image *const *imgs, int B,
+                                float *emb)
+{
     int rc;
     const tg_vit *v = need_net(ctx, m, TG_BRANCH_AERIAL, &rc);
     if (!v) return rc;
-    if (!img || !emb) return tg_set_error(ctx, TG_EINVAL, "embed: image or output is NULL");
+    if (!imgs || !emb) return tg_set_error(ctx, TG_EINVAL, "embed: image or output is NULL");
+    if (B < 1) return tg_set_error(ctx, TG_EINVAL, "embed: batch size %d, expected >= 1", B);
+    for (int b = 0; b < B; b++)
+        if (!imgs[b]) return tg_set_error(ctx, TG_EINVAL, "embed: image %d of %d is NULL", b, B);
     const tg_model_config *c = tg_model_config_get(m);
     const tg_vit *scan = tg_model_vit(m, TG_BRANCH_AERIAL_SCAN);
     float *xz = NULL, *xs = NULL, *att = NULL;
     unsigned char *u8 = NULL;
-    float *out = malloc(sizeof(float) * (size_t)c->out_dim);
+    size_t od = (size_t)c->out_dim;
+    float *out = malloc(sizeof(float) * od * (size_t)B);
     if (!out) return tg_set_error(ctx, TG_ENOMEM, "embed: out of memory");
-    xz = image_tensor(ctx, m, img, v->H, v->W, &rc);
+    xz = images_tensor(ctx, m, imgs, B, v->H, v->W, &rc);
     if (!xz) goto done;
+    int G1 = 0;
     if (c->zoom) {
-        int G1 = scan->gh * scan->gw;
-        xs = image_tensor(ctx, m, img, scan->H, scan->W, &rc);
+        G1 = scan->gh * scan->gw;
+        xs = images_tensor(ctx, m, imgs, B, scan->H, scan->W, &rc);
         if (!xs) goto done;
-        att = malloc(sizeof(float) * (size_t)G1);
-        u8 = malloc((size_t)G1);
+        att = malloc(sizeof(float) * (size_t)G1 * (size_t)B);
+        u8 = malloc((size_t)G1 * (size_t)B);
         if (!att || !u8) {
             rc = tg_set_error(ctx, TG_ENOMEM, "embed: out of memory");
             goto done;
@@ -358,18 +391,20 @@ int tg_model_embed_aerial(tg_ctx *ctx, const tg_model *m, const tg_image *img, f
     tg_engine e;
     if ((rc = tg_engine_begin(ctx, &e))) goto done;
     if (c->zoom) {
-        rc = run_net(&e, scan, xs, 1, NULL, 0, NULL, att);
+        rc = run_net(&e, scan, xs, B, NULL, 0, NULL, att);
         if (!rc) {
-            tg_attention_quantize(att, scan->gh * scan->gw, u8);
-            rc = zoom_pass(&e, m, xz, 1, NULL, u8, out, NULL);
+            for (int b = 0; b < B; b++)
+                tg_attention_quantize(att + (size_t)b * G1, G1, u8 + (size_t)b * G1);
+            rc = zoom_pass(&e, m, xz, B, NULL, u8, out, NULL);
         }
     } else if (c->has_zoom) {
-        rc = zoom_pass(&e, m, xz, 1, NULL, NULL, out, NULL); /* self-scan */
+        rc = zoom_pass(&e, m, xz, B, NULL, NULL, out, NULL); /* self-scan */
     } else {
-        rc = run_net(&e, v, xz, 1, NULL, 0, out, NULL);
+        rc = run_net(&e, v, xz, B, NULL, 0, out, NULL);
     }
     tg_engine_end(&e);
-    if (!rc) l2_normalize(out, c->out_dim, emb);
+    if (!rc)
+        for (int b = 0; b < B; b++) l2_normalize(out + od * (size_t)b, c->out_dim, emb + od * (size_t)b);
 done:
     free(xz);
     free(xs);

@@ -23,6 +23,7 @@ void tg_store_index_opts_default(tg_store_index_opts *o)
     memset(o, 0, sizeof *o);
     o->max_nodata_share = 0.5;
     o->batch_tiles = 64;
+    o->embed_group = 1;
 }
 
 /* One embedded tile waiting for its batch to be written. */
@@ -34,6 +35,18 @@ typedef struct pending_tile {
     int geom_size;
     float *emb;
 } pending_tile;
+
+/* Tiles embedded together: consecutive tiles of one grid row with the same
+ * col / embed_group (a fixed group, whatever a previous run stored), so a
+ * tile is always embedded in the same batch and a resumed run stores the
+ * same bits as an uninterrupted one. rgb is our copy (the tiler's buffer
+ * lives for one callback). */
+typedef struct group_tile {
+    tg_tile t;
+    unsigned char *rgb;
+    size_t rgb_cap;
+    int present;              /* already in the database: embedded for the batch only */
+} group_tile;
 
 typedef struct index_run {
     tg_ctx *ctx;
@@ -51,6 +64,11 @@ typedef struct index_run {
     char crs[64];             /* "EPSG:n" or "" (then crs_wkt) */
     const char *crs_wkt;
     double grid_done, grid_total;
+    int group_n;              /* embed_group */
+    group_tile *group;        /* group_n slots */
+    int n_group;              /* tiles in the current group */
+    int group_row, group_key; /* its grid row and col / group_n */
+    float *group_emb;         /* group_n x out_dim */
 } index_run;
 
 static int present_get(const index_run *r, int col, int row)
@@ -126,26 +144,11 @@ static int flush_pending(index_run *r)
 
 
 
-static int on_tile(const tg_tile *tile, void *user)
+/* Queue an embedded tile for the next write batch. */
+static int add_pending(index_run *r, const tg_tile *tile, const float *emb)
 {
-    index_run *r = user;
-    if (tile->col < 0 || tile->row < 0 || tile->col >= r->n_cols || tile->row >= r->n_rows)
-        return tg_set_error(r->ctx, TG_EINTERNAL, "tile (%d, %d) outside the %d x %d grid",
-                            tile->col, tile->row, r->n_cols, r->n_rows);
-    if (present_get(r, tile->col, tile->row)) {
-        r->n_present++;
-        return 0;
-    }
     pending_tile *p = &r->pending[r->n_pending];
-    tg_image *img = NULL;
-    int rc = tg_image_from_rgb8(r->ctx, tile->rgb, tile->width, tile->height, &img);
-    if (rc) return rc;
-    rc = tg_model_embed_aerial(r->ctx, r->model, img, p->emb);
-    tg_image_free(img);
-    if (rc) {
-        tg_append_error(r->ctx, "(tile col %d row %d)", tile->col, tile->row);
-        return rc;
-    }
+    memcpy(p->emb, emb, sizeof(float) * (size_t)r->out_dim);
     if (!tgst_little_endian()) tgst_swap_floats(p->emb, r->out_dim);
     if (tgst_footprint_blob(tile->corners_lonlat, &p->geom, &p->geom_size))
         return tg_set_error(r->ctx, TG_ENOMEM, "tile footprint: out of memory");
@@ -163,6 +166,72 @@ static int on_tile(const tg_tile *tile, void *user)
     }
     r->n_pending++;
     if (r->n_pending >= r->opts->batch_tiles) return flush_pending(r);
+    return 0;
+}
+
+/* Embed the current group in one encoder call (unless all of it is stored
+ * already) and queue its missing tiles. */
+static int flush_group(index_run *r)
+{
+    int n = r->n_group, missing = 0, rc = 0;
+    r->n_group = 0;
+    for (int i = 0; i < n; i++) missing += !r->group[i].present;
+    r->n_present += n - missing;
+    if (missing == 0) return 0;
+    tg_image *imgs[TG_INDEX_EMBED_GROUP_MAX] = {0};
+    for (int i = 0; i < n && !rc; i++)
+        rc = tg_image_from_rgb8(r->ctx, r->group[i].rgb, r->group[i].t.width, r->group[i].t.height,
+                                &imgs[i]);
+    if (!rc) rc = tg_model_embed_aerial_batch(r->ctx, r->model, (const tg_image *const *)imgs, n,
+                                              r->group_emb);
+    for (int i = 0; i < n; i++) tg_image_free(imgs[i]);
+    if (rc) {
+        tg_append_error(r->ctx, "(tiles col %d-%d row %d)", r->group[0].t.col,
+                        r->group[n - 1].t.col, r->group_row);
+        return rc;
+    }
+    for (int i = 0; i < n && !rc; i++)
+        if (!r->group[i].present)
+            rc = add_pending(r, &r->group[i].t, r->group_emb + (size_t)i * (size_t)r->out_dim);
+    return rc;
+}
+
+static void group_free(index_run *r)
+{
+    for (int i = 0; r->group && i < r->group_n; i++) free(r->group[i].rgb);
+    free(r->group);
+    free(r->group_emb);
+    r->group = NULL;
+    r->group_emb = NULL;
+}
+
+static int on_tile(const tg_tile *tile, void *user)
+{
+    index_run *r = user;
+    if (tile->col < 0 || tile->row < 0 || tile->col >= r->n_cols || tile->row >= r->n_rows)
+        return tg_set_error(r->ctx, TG_EINTERNAL, "tile (%d, %d) outside the %d x %d grid",
+                            tile->col, tile->row, r->n_cols, r->n_rows);
+    int key = tile->col / r->group_n, rc;
+    if (r->n_group > 0 && (tile->row != r->group_row || key != r->group_key ||
+                           r->n_group == r->group_n)) {
+        if ((rc = flush_group(r))) return rc;
+    }
+    group_tile *g = &r->group[r->n_group];
+    size_t bytes = (size_t)tile->width * (size_t)tile->height * 3;
+    if (g->rgb_cap < bytes) {
+        unsigned char *p = realloc(g->rgb, bytes);
+        if (!p) return tg_set_error(r->ctx, TG_ENOMEM, "tile pixels: out of memory");
+        g->rgb = p;
+        g->rgb_cap = bytes;
+    }
+    memcpy(g->rgb, tile->rgb, bytes);
+    g->t = *tile;
+    g->t.rgb = g->rgb;
+    g->t.alpha = NULL; /* not kept */
+    g->present = present_get(r, tile->col, tile->row);
+    r->group_row = tile->row;
+    r->group_key = key;
+    r->n_group++;
     return 0;
 }
 
@@ -190,6 +259,8 @@ int tg_store_index_raster(tg_ctx *ctx, tg_store *st, const char *path,
     if (res) memset(res, 0, sizeof *res);
     if (!st || !path || !*path) return tg_set_error(ctx, TG_EINVAL, "tg_store_index_raster: no raster path");
     if (opts.batch_tiles < 1) opts.batch_tiles = 64;
+    if (opts.embed_group < 1) opts.embed_group = 1;
+    if (opts.embed_group > TG_INDEX_EMBED_GROUP_MAX) opts.embed_group = TG_INDEX_EMBED_GROUP_MAX;
     if (!(opts.tile_m >= 0) || !(opts.stride_m >= 0) || !(opts.gsd_m >= 0))
         return tg_set_error(ctx, TG_EINVAL,
                             "raster '%s': tile_m, stride_m and gsd_m must be positive (or 0 for the "
@@ -284,6 +355,14 @@ int tg_store_index_raster(tg_ctx *ctx, tg_store *st, const char *path,
         goto fail;
     }
     for (int i = 0; i < opts.batch_tiles; i++) r.pending[i].emb = emb_store + (size_t)i * r.out_dim;
+    r.group_n = opts.embed_group;
+    r.group = calloc((size_t)r.group_n, sizeof *r.group);
+    r.group_emb = calloc((size_t)r.group_n * (size_t)r.out_dim, sizeof(float));
+    if (!r.group || !r.group_emb) {
+        rc = tg_set_error(ctx, TG_ENOMEM, "raster '%s': out of memory for a group of %d tiles",
+                          path, r.group_n);
+        goto fail;
+    }
 
     /* The raster row: find it, or insert it in its own short transaction. */
     for (int attempt = 0; attempt < 2 && !r.raster_id; attempt++) {
@@ -320,6 +399,7 @@ int tg_store_index_raster(tg_ctx *ctx, tg_store *st, const char *path,
                 free(r.pending[0].emb);
                 free(r.pending);
                 free(r.present);
+                group_free(&r);
                 tg_tiler_free(tiler);
                 return TG_OK;
             }
@@ -389,6 +469,7 @@ int tg_store_index_raster(tg_ctx *ctx, tg_store *st, const char *path,
     if (rc) goto fail;
     r.grid_total = (double)n_grid;
     rc = tg_tiles_run(ctx, tiler, on_tile, &r, on_strip, &r);
+    if (rc == TG_OK) rc = flush_group(&r); /* the last group */
     if (rc == TG_OK || rc == TG_ECANCEL) {
         /* What was embedded is good: keep it (also when cancelled). */
         int rc2 = flush_pending(&r);
@@ -443,6 +524,7 @@ fail:
     }
     free(r.pending);
     free(r.present);
+    group_free(&r);
     tg_tiler_free(tiler);
     return rc;
 }
