@@ -9,5 +9,5 @@ transgeo_CPPFLAGS += -DTG_CMD_TILES
 check_PROGRAMS += tests/test_tilecache
 tests_test_tilecache_SOURCES = tests/test_tilecache.c tests/tap.h
 tests_test_tilecache_LDADD = $(TG_TEST_LIBS)
-TG_TESTS += tests/test_tilecache tests/tiles_gdal.py tests/tiles_cli.sh
-EXTRA_DIST += tests/tiles_gdal.py tests/tiles_cli.sh bench/tilecache.sh
+TG_TESTS += tests/test_tilecache tests/tiles_gdal.py tests/tiles_zones.py tests/tiles_cli.sh
+EXTRA_DIST += tests/tiles_gdal.py tests/tiles_zones.py tests/tiles_cli.sh bench/tilecache.sh
