@@ -30,6 +30,16 @@ check "usage errors create no database" test ! -e "$DB"
 run env TG_MODEL="$W/none.safetensors" "$TG" index "$NAIP" --db "$W/nomodel.sqlite" $FIXTURE_OPTS
 expect_rc 1 "no model anywhere"
 check "  ... message says to give --model" contains "$err" "give one with --model FILE.safetensors"
+check "  ... and that TG_MODEL, set, is not used as a fallback" contains "$err" \
+    "TG_MODEL ('$W/none.safetensors') is not a readable file"
+run env TG_MODEL="$W/none.safetensors" "$TG" demo -o "$W/demo"
+expect_rc 1 "demo: the same default-model resolver"
+check "  ... the same message" contains "$err" "no model: TG_MODEL ('$W/none.safetensors') is not a readable file"
+run env TG_MODEL="$W/tiny.safetensors" "$TG" index "$NAIP" --db "$W/env.sqlite" $FIXTURE_OPTS
+expect_rc 0 "empty database, no --model: TG_MODEL is used"
+check "  ... registered from TG_MODEL" test "$(sql "$W/env.sqlite" "SELECT path FROM tg_models")" = "$W/tiny.safetensors"
+run env TG_MODEL="$W/none.safetensors" "$TG" index "$NAIP" --db "$W/opt.sqlite" --model "$W/tiny.safetensors" $FIXTURE_OPTS
+expect_rc 0 "--model wins over TG_MODEL"
 run "$TG" index "$NAIP" --db "$W/x.sqlite" --model nosuchname $FIXTURE_OPTS
 expect_rc 1 "--model that is neither a file nor a registered name"
 check "  ... message says so" contains "$err" "is neither a model file nor a model registered"

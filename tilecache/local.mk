@@ -4,7 +4,6 @@ libtgcore_la_SOURCES += tilecache/tilecache.c include/transgeo/tilecache.h
 tginclude_HEADERS += include/transgeo/tilecache.h
 
 transgeo_SOURCES += src/cli/cmd_tiles.c
-transgeo_CPPFLAGS += -DTG_CMD_TILES
 
 check_PROGRAMS += tests/test_tilecache
 tests_test_tilecache_SOURCES = tests/test_tilecache.c tests/tap.h

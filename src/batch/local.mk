@@ -5,7 +5,6 @@ tginclude_HEADERS += include/transgeo/evalmetrics.h include/transgeo/batch.h
 
 transgeo_SOURCES += src/cli/cmd_index.c src/cli/cmd_locate.c src/cli/cmd_eval.c \
 	src/cli/cli_sig.h
-transgeo_CPPFLAGS += -DTG_CMD_INDEX -DTG_CMD_LOCATE -DTG_CMD_EVAL
 
 check_PROGRAMS += tests/test_evalmetrics
 tests_test_evalmetrics_SOURCES = tests/test_evalmetrics.c tests/tap.h

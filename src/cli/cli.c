@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -111,15 +112,44 @@ int cli_fail_msg(const char *cmd, const char *msg)
     return TG_EXIT_ERROR;
 }
 
-const char *cli_default_model(void)
+static int readable_file(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode) && access(p, R_OK) == 0;
+}
+
+const char *cli_default_model(char *why, size_t n)
 {
     const char *env = getenv("TG_MODEL");
-    if (env && *env) return env;
-#ifdef TG_MODEL_SRC
-    if (access(TG_MODEL_SRC, R_OK) == 0) return TG_MODEL_SRC;
-#endif
-#ifdef TG_MODEL_INSTALLED
-    if (access(TG_MODEL_INSTALLED, R_OK) == 0) return TG_MODEL_INSTALLED;
-#endif
+    if (env && *env) {
+        if (readable_file(env)) return env;
+        /* a set but wrong TG_MODEL is an error, not a reason to pick another model */
+        snprintf(why, n, "TG_MODEL ('%s') is not a readable file", env);
+        return NULL;
+    }
+    const char *const tried[] = {cli_demo_model_installed(), cli_demo_model_source()};
+    for (size_t i = 0; i < sizeof tried / sizeof tried[0]; i++)
+        if (tried[i] && readable_file(tried[i])) return tried[i];
+    snprintf(why, n, "TG_MODEL is not set and the demo model is neither installed (%s) nor in the source "
+             "tree (%s)", tried[0] ? tried[0] : "no install path built in",
+             tried[1] ? tried[1] : "no source path built in");
     return NULL;
+}
+
+const char *cli_demo_model_installed(void)
+{
+#ifdef TG_MODEL_INSTALLED
+    return TG_MODEL_INSTALLED;
+#else
+    return NULL;
+#endif
+}
+
+const char *cli_demo_model_source(void)
+{
+#ifdef TG_MODEL_SRC
+    return TG_MODEL_SRC;
+#else
+    return NULL;
+#endif
 }

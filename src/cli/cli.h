@@ -42,10 +42,21 @@ double cli_now(void); /* monotonic seconds */
 /* Print "transgeo NAME: msg" and return TG_EXIT_ERROR. */
 int cli_fail_msg(const char *cmd, const char *msg);
 
-/* The model used when none is given: $TG_MODEL, else the shipped demo
- * model of this build tree (uninstalled use), else the installed copy under
- * $(pkgdatadir)/models. NULL when none of them exists. */
-const char *cli_default_model(void);
+/* The one default-model resolver: the model file a command uses when its
+ * command line names none (--model always wins, and `transgeo index` first
+ * takes the database's only registered model). In this order:
+ *   1. $TG_MODEL when set and not empty; a TG_MODEL that is not a readable
+ *      file is an error (NULL), not a reason to fall back to another model;
+ *   2. the installed demo model, $(pkgdatadir)/models/demo.safetensors;
+ *   3. the source tree's models/demo.safetensors, so that a build tree works
+ *      before `make install` (an installed program prefers its installed
+ *      copy to the tree it was built from).
+ * Returns the path (static or from the environment), or NULL with a
+ * sentence saying what was tried in why[n] (no trailing period). */
+const char *cli_default_model(char *why, size_t n);
+/* The demo model paths built in (src/cli/local.mk), or NULL. */
+const char *cli_demo_model_installed(void);
+const char *cli_demo_model_source(void);
 
 /* The subcommands. */
 int cmd_info(int argc, char **argv);
