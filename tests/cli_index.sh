@@ -82,6 +82,35 @@ run "$TG" index "$NAIP" --db "$DB" --model "$TINY" $FIXTURE_OPTS -q
 expect_rc 0 "the same model from another path"
 check "  ... is recognised by its sha256 (no second model)" test "$(sql "$DB" "SELECT count(*) FROM tg_models")" = 1
 
+# ---- --progress=json: one JSON object per line (transgeo(1), PROGRESS) -------
+# total = the raster's grid cells: 1000 m tiles at a 1000 m stride anchored at
+# multiples of the stride (tilecache.h), counted from gdalinfo's corners.
+if have gdalinfo; then
+    cells() {
+        gdalinfo -json "$1" | "$PYTHON3" -c 'import json, math, sys
+c = json.load(sys.stdin)["cornerCoordinates"].values(); s = 1000.0
+xs, ys = [p[0] for p in c], [p[1] for p in c]
+print((math.ceil(max(xs) / s) - math.floor(min(xs) / s)) * (math.ceil(max(ys) / s) - math.floor(min(ys) / s)))'
+    }
+    G1=$(cells "$NAIP") G2=$(cells "$NAIP2018")
+    run "$TG" index "$NAIP" "$NAIP2018" --db "$W/prog.sqlite" --model "$W/tiny.safetensors" $FIXTURE_OPTS \
+        --progress=json
+    expect_rc 0 "index two rasters with --progress=json"
+    check "  ... stdout: the two summaries, as without it" test "$(printf '%s\n' "$out" | grep -c ' tiles added, ')" = 2
+    check "  ... stderr: JSON lines, stage tiles, raster 1 and 2 of 2, totals $G1 and $G2 grid cells" \
+        "$PYTHON3" "$TOP_SRCDIR/tests/progress_check.py" "$W/.stderr" tiles "$G1,$G2"
+    run "$TG" index "$NAIP" --db "$W/progq.sqlite" --model "$W/tiny.safetensors" $FIXTURE_OPTS -q --progress json
+    check "--progress json with -q: no summary" test "$rc" -eq 0 -a -z "$out"
+    check "  ... but the JSON progress" "$PYTHON3" "$TOP_SRCDIR/tests/progress_check.py" "$W/.stderr" tiles "$G1"
+else
+    skip "--progress=json checks" "gdalinfo not installed (gdal-bin)"
+fi
+run "$TG" index "$NAIP" --db "$W/progn.sqlite" --model "$W/tiny.safetensors" $FIXTURE_OPTS --progress=none
+check "--progress=none: the summary, nothing on stderr" test "$rc" -eq 0 -a -n "$out" -a -z "$err"
+run "$TG" index "$NAIP" --db "$W/progx.sqlite" --progress=xml
+expect_rc 2 "--progress=xml"
+check "  ... names the choices" contains "$err" "--progress: 'xml' is not auto, json or none"
+
 # ---- errors per raster: the others are still indexed -------------------------
 run "$TG" index "$W/missing.tif" "$NAIP2018" --db "$DB" $FIXTURE_OPTS
 expect_rc 1 "a missing raster among two"

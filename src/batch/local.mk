@@ -13,5 +13,5 @@ TG_TESTS += tests/test_evalmetrics
 
 # End-to-end CLI tests (TAP, sh): they share tests/cli_common.sh (sourced).
 TG_TESTS += tests/cli_index.sh tests/cli_locate.sh tests/cli_eval.sh tests/cli_manpage.sh
-EXTRA_DIST += tests/cli_common.sh tests/cli_index.sh tests/cli_locate.sh tests/cli_eval.sh \
+EXTRA_DIST += tests/cli_common.sh tests/progress_check.py tests/cli_index.sh tests/cli_locate.sh tests/cli_eval.sh \
 	tests/cli_manpage.sh

@@ -42,6 +42,9 @@ static void usage(FILE *f)
             "      --gsd-m M        metres per tile pixel (default: the model's aerial_gsd_m)\n"
             "  -j, --threads N      threads for the encoder and the warper (default: all cores)\n"
             "  -q, --quiet          no progress bar and no per-raster summary\n"
+            "      --progress=WHEN  auto (a bar when stderr is a terminal; default), json\n"
+            "                       (one JSON object per line on stderr, for programs;\n"
+            "                       see transgeo(1)) or none\n"
             "  -h, --help           show this help\n"
             "\n"
             "Example:\n"
@@ -167,10 +170,11 @@ int cmd_index(int argc, char **argv)
         {"tile-m", required_argument, NULL, 'T'},  {"stride-m", required_argument, NULL, 'S'},
         {"gsd-m", required_argument, NULL, 'G'},
         {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
+        {"progress", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *db = NULL, *model = NULL;
     double tile_m = 0, stride_m = 0, gsd_m = 0;
-    int threads = 0, quiet = 0, c;
+    int threads = 0, quiet = 0, progress = CLI_PROGRESS_AUTO, c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":d:m:j:qh", longopts, NULL)) != -1) {
@@ -194,6 +198,9 @@ int cmd_index(int argc, char **argv)
             if (threads < 1) return cli_usage_error(CMD, "--threads: expected 1 or more");
             break;
         case 'q': quiet = 1; break;
+        case 'P':
+            if (cli_parse_progress(CMD, optarg, &progress)) return TG_EXIT_USAGE;
+            break;
         case 'h': usage(stdout); return TG_EXIT_OK;
         case ':': return cli_usage_error(CMD, "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
@@ -220,7 +227,9 @@ int cmd_index(int argc, char **argv)
     for (int i = optind; i < argc; i++) {
         const char *path = argv[i];
         cli_progress bar;
-        cli_progress_init(&bar, "tiles", quiet);
+        cli_progress_init_mode(&bar, "tiles", quiet, progress);
+        bar.item = i - optind + 1;
+        bar.items = n_rasters;
         tg_store_index_opts o;
         tg_store_index_opts_default(&o);
         o.model = name;
