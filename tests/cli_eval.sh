@@ -168,4 +168,12 @@ sys.exit(0 if ok else 1)' "$GPSERR" "$N"
 check_rc=$?
 check "GPS truth: position from EXIF, error_m = locate's gps_error_m ($GPSERR m)" test "$check_rc" -eq 0
 
+# ---- --progress=json: one JSON object per line (transgeo(1), PROGRESS) -------
+run "$TG" eval --db "$DB" "$P/01.jpg" "$P/02.jpg" --json --progress=json
+expect_rc 0 "eval 2 photos with --progress=json"
+check "  ... stderr: JSON lines, stage photos, 2 of 2 at the end" \
+    "$PYTHON3" "$TOP_SRCDIR/tests/progress_check.py" "$W/.stderr" photos 2
+check "  ... stdout is still the report, valid JSON" \
+    "$PYTHON3" -c 'import json, sys; json.loads(sys.argv[1])' "$out"
+
 done_testing

@@ -30,6 +30,16 @@ check "usage errors create no database" test ! -e "$DB"
 run env TG_MODEL="$W/none.safetensors" "$TG" index "$NAIP" --db "$W/nomodel.sqlite" $FIXTURE_OPTS
 expect_rc 1 "no model anywhere"
 check "  ... message says to give --model" contains "$err" "give one with --model FILE.safetensors"
+check "  ... and that TG_MODEL, set, is not used as a fallback" contains "$err" \
+    "TG_MODEL ('$W/none.safetensors') is not a readable file"
+run env TG_MODEL="$W/none.safetensors" "$TG" demo -o "$W/demo"
+expect_rc 1 "demo: the same default-model resolver"
+check "  ... the same message" contains "$err" "no model: TG_MODEL ('$W/none.safetensors') is not a readable file"
+run env TG_MODEL="$W/tiny.safetensors" "$TG" index "$NAIP" --db "$W/env.sqlite" $FIXTURE_OPTS
+expect_rc 0 "empty database, no --model: TG_MODEL is used"
+check "  ... registered from TG_MODEL" test "$(sql "$W/env.sqlite" "SELECT path FROM tg_models")" = "$W/tiny.safetensors"
+run env TG_MODEL="$W/none.safetensors" "$TG" index "$NAIP" --db "$W/opt.sqlite" --model "$W/tiny.safetensors" $FIXTURE_OPTS
+expect_rc 0 "--model wins over TG_MODEL"
 run "$TG" index "$NAIP" --db "$W/x.sqlite" --model nosuchname $FIXTURE_OPTS
 expect_rc 1 "--model that is neither a file nor a registered name"
 check "  ... message says so" contains "$err" "is neither a model file nor a model registered"
@@ -71,6 +81,35 @@ check "-q prints nothing" test -z "$out$err"
 run "$TG" index "$NAIP" --db "$DB" --model "$TINY" $FIXTURE_OPTS -q
 expect_rc 0 "the same model from another path"
 check "  ... is recognised by its sha256 (no second model)" test "$(sql "$DB" "SELECT count(*) FROM tg_models")" = 1
+
+# ---- --progress=json: one JSON object per line (transgeo(1), PROGRESS) -------
+# total = the raster's grid cells: 1000 m tiles at a 1000 m stride anchored at
+# multiples of the stride (tilecache.h), counted from gdalinfo's corners.
+if have gdalinfo; then
+    cells() {
+        gdalinfo -json "$1" | "$PYTHON3" -c 'import json, math, sys
+c = json.load(sys.stdin)["cornerCoordinates"].values(); s = 1000.0
+xs, ys = [p[0] for p in c], [p[1] for p in c]
+print((math.ceil(max(xs) / s) - math.floor(min(xs) / s)) * (math.ceil(max(ys) / s) - math.floor(min(ys) / s)))'
+    }
+    G1=$(cells "$NAIP") G2=$(cells "$NAIP2018")
+    run "$TG" index "$NAIP" "$NAIP2018" --db "$W/prog.sqlite" --model "$W/tiny.safetensors" $FIXTURE_OPTS \
+        --progress=json
+    expect_rc 0 "index two rasters with --progress=json"
+    check "  ... stdout: the two summaries, as without it" test "$(printf '%s\n' "$out" | grep -c ' tiles added, ')" = 2
+    check "  ... stderr: JSON lines, stage tiles, raster 1 and 2 of 2, totals $G1 and $G2 grid cells" \
+        "$PYTHON3" "$TOP_SRCDIR/tests/progress_check.py" "$W/.stderr" tiles "$G1,$G2"
+    run "$TG" index "$NAIP" --db "$W/progq.sqlite" --model "$W/tiny.safetensors" $FIXTURE_OPTS -q --progress json
+    check "--progress json with -q: no summary" test "$rc" -eq 0 -a -z "$out"
+    check "  ... but the JSON progress" "$PYTHON3" "$TOP_SRCDIR/tests/progress_check.py" "$W/.stderr" tiles "$G1"
+else
+    skip "--progress=json checks" "gdalinfo not installed (gdal-bin)"
+fi
+run "$TG" index "$NAIP" --db "$W/progn.sqlite" --model "$W/tiny.safetensors" $FIXTURE_OPTS --progress=none
+check "--progress=none: the summary, nothing on stderr" test "$rc" -eq 0 -a -n "$out" -a -z "$err"
+run "$TG" index "$NAIP" --db "$W/progx.sqlite" --progress=xml
+expect_rc 2 "--progress=xml"
+check "  ... names the choices" contains "$err" "--progress: 'xml' is not auto, json or none"
 
 # ---- errors per raster: the others are still indexed -------------------------
 run "$TG" index "$W/missing.tif" "$NAIP2018" --db "$DB" $FIXTURE_OPTS

@@ -270,4 +270,13 @@ else
     done
 fi
 
+# ---- --progress=json: one JSON object per line (transgeo(1), PROGRESS) -------
+run "$TG" locate "$PHOTOS/01.jpg" "$PHOTOS/02.jpg" "$PHOTOS/03.jpg" --db "$DB" -o "$W/prog.csv" --progress=json
+expect_rc 0 "locate 3 photos with --progress=json"
+check "  ... stderr: JSON lines, stage photos, 3 of 3 at the end" \
+    "$PYTHON3" "$TOP_SRCDIR/tests/progress_check.py" "$W/.stderr" photos 3
+check "  ... the summary still on stdout" contains "$out" "3 located, 0 failed"
+run "$TG" locate "$PHOTOS/01.jpg" --db "$DB" -o "$W/prog.csv" --progress=bar
+expect_rc 2 "--progress=bar"
+
 done_testing

@@ -193,8 +193,12 @@ FAKE_CLI = r'''#!/bin/sh
 # Stand-in for transgeo (tests/plugin_test.py): behaviour from $TG_FAKE_MODE.
 case "$TG_FAKE_MODE" in
 progress)
-    for i in 1 2 3 4; do printf '\r[%s] %d/4 tiles  2.0/s\033[K' '#######' "$i" >&2; done
-    printf '\n' >&2
+    # like transgeo index A B --progress=json: two rasters of 4 grid cells each
+    case " $* " in *" --progress=json "*) ;; *) echo "transgeo index: stand-in: no --progress=json" >&2; exit 4 ;; esac
+    for item in 1 2; do for done in 2 4; do
+        printf '{"done":%d,"total":4,"stage":"tiles","item":%d,"items":2,"message":"%d tiles added"}\n' \
+            "$done" "$item" "$done" >&2
+    done; done
     echo 'transgeo index: note: a message line' >&2
     echo '4 tiles added'
     exit 0 ;;
@@ -202,7 +206,7 @@ sleep)
     sleep 120 &
     echo $! > "$TG_FAKE_PIDFILE.child"
     echo $$ > "$TG_FAKE_PIDFILE"
-    printf '\r[...] 1/100 tiles\033[K' >&2
+    printf '{"done":1,"total":100,"stage":"tiles","item":1,"items":1,"message":null}\n' >&2
     wait $!
     echo finished > "$TG_FAKE_PIDFILE.done"
     exit 0 ;;
@@ -452,10 +456,10 @@ class T3Runner(unittest.TestCase):
         os.environ.pop('TG_FAKE_MODE', None)
 
     def test_1_progress(self):
-        """progress bar redraws become feedback progress; other stderr lines are messages"""
+        """--progress=json lines become feedback progress (raster 1 of 2 = 0..50 %); other stderr lines are messages"""
         os.environ['TG_FAKE_MODE'] = 'progress'
         fb = Feedback()
-        res = tgcli.run_command([fake_cli()], fb)
+        res = tgcli.run_command(tgcli.with_progress([fake_cli(), 'index']), fb)
         self.assertEqual(res.returncode, 0)
         self.assertEqual(fb.progress, [25.0, 50.0, 75.0, 100.0])
         self.assertEqual(res.messages, ['transgeo index: note: a message line'])
@@ -463,10 +467,18 @@ class T3Runner(unittest.TestCase):
         self.assertIn('4 tiles added', fb.console)
 
     def test_2_parse(self):
-        """progress parser: bars with totals, not messages that contain a slash"""
-        self.assertEqual(tgcli.parse_progress('[###...] 3/12 tiles  1.5/s  ETA 6s'), 25.0)
-        self.assertEqual(tgcli.parse_progress('[] 0/0 photos'), 0.0)
+        """progress parser: JSON progress objects, not messages (nor the human bar)"""
+        line = '{"done":%s,"total":%s,"stage":"tiles","item":%d,"items":%d,"message":null}'
+        self.assertEqual(tgcli.parse_progress(line % (3, 12, 1, 1)), 25.0)
+        self.assertEqual(tgcli.parse_progress(line % (0, 0, 1, 1)), 0.0)
+        self.assertEqual(tgcli.parse_progress(line % (1, 2, 2, 2)), 75.0)
+        self.assertEqual(tgcli.parse_progress('{"done":5,"total":4,"stage":"photos","message":"a \\"b\\""}'), 100.0)
         self.assertIsNone(tgcli.parse_progress("transgeo locate: photo 'a/b.jpg': 1/2 done"))
+        self.assertIsNone(tgcli.parse_progress('[###...] 3/12 tiles  1.5/s  ETA 6s'))
+        self.assertIsNone(tgcli.parse_progress('{"done": 3, "total": '))
+        self.assertIsNone(tgcli.parse_progress('{"stage":"tiles"}'))
+        self.assertEqual(tgcli.with_progress(['t', 'locate', 'a.jpg']), ['t', 'locate', '--progress=json', 'a.jpg'])
+        self.assertEqual(tgcli.with_progress(['t', 'info', 'm.safetensors']), ['t', 'info', 'm.safetensors'])
 
     def test_3_cancel(self):
         """cancelling stops the process group (SIGTERM) and the algorithm returns no result"""
@@ -511,8 +523,8 @@ class T3Runner(unittest.TestCase):
         run_alg('transgeo:indexraster', {'INPUT': [spaced], 'DATABASE': os.path.join(TMP, 'my db.sqlite'),
                                          'TILE_M': 100, 'STRIDE_M': 50.5, 'THREADS': 3}, fb)
         self.assertEqual(fb.commands, [" ".join([
-            fake_cli(), 'index', "'{}'".format(spaced), '--db', "'{}'".format(os.path.join(TMP, 'my db.sqlite')),
-            '--tile-m', '100.0', '--stride-m', '50.5', '--threads', '3'])])
+            fake_cli(), 'index', '--progress=json', "'{}'".format(spaced),
+            '--db', "'{}'".format(os.path.join(TMP, 'my db.sqlite')), '--tile-m', '100.0', '--stride-m', '50.5', '--threads', '3'])])
 
 
 class T4Index(unittest.TestCase):
@@ -525,7 +537,10 @@ class T4Index(unittest.TestCase):
         with sqlite3.connect(db) as con:
             complete, n_tiles = con.execute('SELECT complete, n_tiles FROM tg_rasters').fetchone()
         self.assertEqual((complete, n_tiles), (1, len(ids)))
-        self.assertEqual(Fixture.feedback.progress[-1], 100.0)
+        prog = Fixture.feedback.progress
+        self.assertEqual(prog[-1], 100.0)
+        self.assertTrue(len(prog) >= 2 and prog == sorted(prog) and 0 <= prog[0] < 100, prog)
+        self.assertEqual([c for c in Fixture.feedback.console if c.startswith('{')], [])
 
     def test_2_rerun(self):
         """Index raster again on the same database: no duplicate tile"""

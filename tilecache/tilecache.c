@@ -23,6 +23,7 @@
 #include "transgeo/tilecache.h"
 
 #include "base/gdal.h"
+#include "transgeo/geo.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -55,6 +56,10 @@ enum {
 };
 #define MAX_UTM_DLON 9.0   /* degrees from the zone's central meridian */
 #define MAX_SCALE_ERR 0.01 /* own CRS accepted when |k - 1| <= 1 % at the centre */
+/* UPS accepted when the grid convergence on the whole outline is at most
+ * this: what the UTM rule accepts (9 degrees from the central meridian at
+ * 84 N turns the grid by atan(tan 9 * sin 84) = 8.95 degrees). */
+#define MAX_CONVERGENCE_DEG 9.0
 
 struct tg_tiler {
     tg_tile_options opt;      /* copy; target_crs points to target_crs_copy */
@@ -385,62 +390,155 @@ static OGRSpatialReferenceH new_srs_epsg(int code)
     return s;
 }
 
-/* UTM zone of (lon, lat) on the datum of src; replaced by its EPSG definition
- * when PROJ finds an equivalent one (NAD83 -> 269xx, WGS 84 -> 326xx, ...). */
-static OGRSpatialReferenceH make_utm(OGRSpatialReferenceH src, double lon, double lat, int *zone_out)
+/* A PJ of srs for proj_factors: from its WKT (as_proj4 0) or its PROJ
+ * string (1). proj_factors fails on the WKT of polar CRSs whose axes are
+ * "south along 180 E" / "south along 90 E" (EPSG:32661, and what GDAL reads
+ * back from a polar stereographic GeoTIFF; PROJ 9.1: point outside domain),
+ * and works on their PROJ string (easting, northing). */
+static PJ *srs_pj(PJ_CONTEXT *pc, OGRSpatialReferenceH srs, int as_proj4)
 {
-    int zone = (int)floor((lon + 180.0) / 6.0) + 1;
-    if (zone < 1) zone = 1;
-    if (zone > 60) zone = 60;
-    *zone_out = zone;
-    OGRSpatialReferenceH utm = OSRCloneGeogCS(src);
-    if (!utm) return NULL;
-    if (OSRSetUTM(utm, zone, lat >= 0) != OGRERR_NONE) {
-        OSRRelease(utm);
+    PJ *p = NULL;
+    if (!as_proj4) {
+        char *wkt = srs_wkt(srs);
+        if (wkt) p = proj_create(pc, wkt);
+        free(wkt);
+        return p;
+    }
+    char *p4 = NULL, def[600];
+    if (OSRExportToProj4(srs, &p4) == OGRERR_NONE && p4 &&
+        snprintf(def, sizeof def, "%s +type=crs", p4) < (int)sizeof def)
+        p = proj_create(pc, def);
+    CPLFree(p4);
+    return p;
+}
+
+/* The zone rule is geo's (tg_geo_utm_epsg): UTM with the Norway/Svalbard
+ * exceptions, UPS beyond 84 N / 80 S. The CRS is built on the datum of src
+ * (no datum shift) and replaced by its EPSG definition when PROJ finds an
+ * equivalent one (NAD83 -> 269xx, WGS 84 -> 326xx/327xx, ...). For UPS on
+ * WGS 84 that is the rule's own code (32661/32761) rather than the (E,N)
+ * twins 5041/5042 PROJ may match first. *rule_epsg gets the rule's code. */
+static OGRSpatialReferenceH make_zone_crs(OGRSpatialReferenceH src, double lon, double lat, int *rule_epsg)
+{
+    int epsg = tg_geo_utm_epsg(lon, lat);
+    *rule_epsg = epsg;
+    if (epsg < 0) return NULL;
+    int ups = epsg == 32661 || epsg == 32761;
+    OGRSpatialReferenceH crs = OSRCloneGeogCS(src);
+    if (!crs) return NULL;
+    OGRErr e = ups ? OSRSetPS(crs, epsg == 32661 ? 90.0 : -90.0, 0.0, 0.994, 2000000.0, 2000000.0)
+                   : OSRSetUTM(crs, epsg % 100, epsg < 32700);
+    if (e != OGRERR_NONE) {
+        OSRRelease(crs);
         return NULL;
     }
-    OSRSetAxisMappingStrategy(utm, OAMS_TRADITIONAL_GIS_ORDER);
+    OSRSetAxisMappingStrategy(crs, OAMS_TRADITIONAL_GIS_ORDER);
     int code = 0;
-    if (OSRAutoIdentifyEPSG(utm) == OGRERR_NONE) code = srs_epsg(utm);
+    if (ups) {
+        OGRSpatialReferenceH wgs = new_srs_epsg(4326);
+        if (wgs && OSRIsSameGeogCS(crs, wgs)) code = epsg;
+        if (wgs) OSRRelease(wgs);
+    } else if (OSRAutoIdentifyEPSG(crs) == OGRERR_NONE) {
+        code = srs_epsg(crs);
+    }
     if (!code) {
         int n = 0, *conf = NULL;
-        OGRSpatialReferenceH *m = OSRFindMatches(utm, NULL, &n, &conf);
+        OGRSpatialReferenceH *m = OSRFindMatches(crs, NULL, &n, &conf);
         const char *const crit[] = {"IGNORE_DATA_AXIS_TO_SRS_AXIS_MAPPING=YES", "CRITERION=EQUIVALENT", NULL};
         for (int i = 0; m && i < n && !code; i++)
-            if (conf[i] >= 70 && OSRIsSameEx(m[i], utm, crit)) code = srs_epsg(m[i]);
+            if (conf[i] >= 70 && OSRIsSameEx(m[i], crs, crit)) code = srs_epsg(m[i]);
         if (m) OSRFreeSRSArray(m);
         CPLFree(conf);
     }
     if (code) {
-        OGRSpatialReferenceH e = new_srs_epsg(code);
-        if (e) {
-            OSRRelease(utm);
-            utm = e;
+        OGRSpatialReferenceH c = new_srs_epsg(code);
+        if (c) {
+            OSRRelease(crs);
+            crs = c;
         }
     }
-    return utm;
+    return crs;
 }
 
-/* Point scale (meridional, parallel) of a projected CRS at lon/lat degrees. */
-static int crs_scale(OGRSpatialReferenceH srs, double lon, double lat, double *km, double *kp)
+/* Grid convergence (angle from grid north to true north, degrees, PROJ's
+ * proj_factors) of a projected CRS at n lon/lat points; worst |value| and
+ * where. -1 when PROJ cannot evaluate it. */
+static int crs_max_convergence(OGRSpatialReferenceH srs, int n, const double *lon, const double *lat,
+                               const int *ok, double *worst_deg, int *worst_i)
 {
-    char *wkt = srs_wkt(srs);
-    if (!wkt) return -1;
     PJ_CONTEXT *pc = proj_context_create();
-    PJ *p = pc ? proj_create(pc, wkt) : NULL;
+    PJ *p = pc ? srs_pj(pc, srs, 1) : NULL;
+    int rc = p ? 0 : -1;
+    *worst_deg = 0;
+    *worst_i = 0;
+    for (int i = 0; p && i < n; i++) {
+        if (ok && !ok[i]) continue;
+        PJ_FACTORS f = proj_factors(p, proj_coord(proj_torad(lon[i]), proj_torad(lat[i]), 0, 0));
+        if (proj_errno(p)) {
+            rc = -1;
+            break;
+        }
+        double g = fabs(proj_todeg(f.meridian_convergence));
+        if (g > *worst_deg) {
+            *worst_deg = g;
+            *worst_i = i;
+        }
+    }
+    if (p) proj_destroy(p);
+    if (pc) proj_context_destroy(pc);
+    return rc;
+}
+
+/* The fix offered when UPS is refused: a polar stereographic with UPS's
+ * parameters turned to the raster's meridian (grid north = true north
+ * there), on the raster's datum, as a PROJ string. */
+static void turned_ups(OGRSpatialReferenceH src, double lon, int north, char *out, size_t n)
+{
+    out[0] = '\0';
+    OGRSpatialReferenceH s = OSRCloneGeogCS(src);
+    char *p4 = NULL;
+    lon = floor(fmod(lon + 540.0, 360.0) - 180.0 + 0.5); /* whole degrees: convergence <= 0.5 deg at the centre */
+    if (s && OSRSetPS(s, north ? 90.0 : -90.0, lon, 0.994, 2000000.0, 2000000.0) == OGRERR_NONE &&
+        OSRExportToProj4(s, &p4) == OGRERR_NONE && p4) {
+        size_t l = strlen(p4);
+        while (l && p4[l - 1] == ' ') p4[--l] = '\0';
+        snprintf(out, n, "%s", p4);
+    }
+    CPLFree(p4);
+    if (s) OSRRelease(s);
+}
+
+/* Point scale (meridional, parallel) and grid convergence (degrees) of a
+ * projected CRS at lon/lat degrees. */
+static int crs_factors(OGRSpatialReferenceH srs, double lon, double lat, double *km, double *kp, double *conv_deg)
+{
+    PJ_CONTEXT *pc = proj_context_create();
     int rc = -1;
-    if (p) {
+    for (int pass = 0; pc && pass < 2 && rc; pass++) {
+        PJ *p = srs_pj(pc, srs, pass);
+        if (!p) continue;
         PJ_FACTORS f = proj_factors(p, proj_coord(proj_torad(lon), proj_torad(lat), 0, 0));
         if (!proj_errno(p) && f.meridional_scale > 0 && f.parallel_scale > 0) {
             *km = f.meridional_scale;
             *kp = f.parallel_scale;
+            if (conv_deg) *conv_deg = proj_todeg(f.meridian_convergence);
             rc = 0;
         }
         proj_destroy(p);
     }
     if (pc) proj_context_destroy(pc);
-    free(wkt);
     return rc;
+}
+
+/* A polar stereographic (+proj=stere centred on a pole), whose axes GDAL
+ * names "south along a meridian" rather than east/north. */
+static int polar_stereographic(OGRSpatialReferenceH s)
+{
+    char *p4 = NULL;
+    int yes = OSRExportToProj4(s, &p4) == OGRERR_NONE && p4 && strstr(p4, "+proj=stere ") &&
+              (strstr(p4, "+lat_0=90 ") || strstr(p4, "+lat_0=-90 "));
+    CPLFree(p4);
+    return yes;
 }
 
 /* Can the raster's own CRS be the working CRS? 1 yes; 0 no, with why. */
@@ -460,12 +558,22 @@ static int own_crs_ok(OGRSpatialReferenceH s, double lon, double lat, char *why,
     OGRAxisOrientation a0 = OAO_Other, a1 = OAO_Other;
     OSRGetAxis(s, "PROJCS", 0, &a0);
     OSRGetAxis(s, "PROJCS", 1, &a1);
+    double km = 1, kp = 1, conv = 0;
+    int have_k = crs_factors(s, lon, lat, &km, &kp, &conv) == 0;
     if (!((a0 == OAO_East && a1 == OAO_North) || (a0 == OAO_North && a1 == OAO_East))) {
-        snprintf(why, n, "the raster CRS's axes are not east/north (not north-up)");
-        return 0;
+        /* A polar stereographic is north-up along its central meridian
+         * (e.g. the one offered when UPS is refused, read back from GDAL). */
+        if (!polar_stereographic(s)) {
+            snprintf(why, n, "the raster CRS's axes are not east/north (not north-up)");
+            return 0;
+        }
+        if (!have_k || fabs(conv) > MAX_CONVERGENCE_DEG) {
+            snprintf(why, n, "the raster CRS is a polar stereographic whose grid north is turned %.1f degrees "
+                     "from true north at the raster centre (at most %.0f allowed)", have_k ? fabs(conv) : 180.0,
+                     MAX_CONVERGENCE_DEG);
+            return 0;
+        }
     }
-    double km = 1, kp = 1;
-    int have_k = crs_scale(s, lon, lat, &km, &kp) == 0;
     const char *proj = OSRGetAttrValue(s, "PROJECTION", 0);
     if (proj && (!strncasecmp(proj, "Mercator", 8) || strstr(proj, "Pseudo") || strstr(proj, "Popular"))) {
         snprintf(why, n, "the raster CRS is a Mercator projection (%s; scale %.3f at the centre): metric "
@@ -540,23 +648,29 @@ static int choose_work_crs(tg_ctx *ctx, tg_tiler *t)
         snprintf(t->work_reason, sizeof t->work_reason,
                  "the raster's own CRS (projected, metres, north-up; scale %.5f at the centre)", k);
     } else {
-        int zone = 0;
-        t->work_srs = make_utm(t->src_srs, cx, cy, &zone);
+        int rule = 0;
+        t->work_srs = make_zone_crs(t->src_srs, cx, cy, &rule);
+        int ups = rule == 32661 || rule == 32761, zone = rule % 100;
+        char zname[32];
+        if (ups) snprintf(zname, sizeof zname, "UPS %s", rule == 32661 ? "North" : "South");
+        else snprintf(zname, sizeof zname, "UTM zone %d%c", zone, rule < 32700 ? 'N' : 'S');
         if (!t->work_srs) {
-            rc = tg_set_error(ctx, TG_EGEO, "raster '%s': cannot build UTM zone %d on the datum of '%s'",
-                              t->path, zone, t->src_name);
+            rc = tg_set_error(ctx, TG_EGEO, "raster '%s': cannot build %s (EPSG:%d's definition) on the datum of '%s'",
+                              t->path, zname, rule, t->src_name);
             tg_append_error(ctx, "%s", gdal_msg());
             goto done;
         }
         snprintf(t->work_reason, sizeof t->work_reason,
-                 "UTM zone %d%c of the raster centre, on the raster's datum, because %s", zone,
-                 cy >= 0 ? 'N' : 'S', why);
-        /* Far from the zone's central meridian UTM is no longer near true size. */
+                 "%s of the raster centre (UTM/UPS rule of tg_geo_utm_epsg: EPSG:%d), on the raster's "
+                 "datum, because %s", zname, rule, why);
         double ox[OUTLINE_N], oy[OUTLINE_N];
         int ok[OUTLINE_N];
         outline_src(t, ox, oy);
-        double cm = zone * 6.0 - 183.0;
-        if (OCTTransformEx(to_ll, OUTLINE_N, ox, oy, NULL, ok))
+        if (!OCTTransformEx(to_ll, OUTLINE_N, ox, oy, NULL, ok))
+            memset(ok, 0, sizeof ok); /* the grid step reports an outline it cannot transform */
+        if (!ups) {
+            /* Far from the zone's central meridian UTM is no longer near true size. */
+            double cm = zone * 6.0 - 183.0;
             for (int i = 0; i < OUTLINE_N; i++) {
                 double d = fmod(ox[i] - cm + 540.0, 360.0) - 180.0;
                 if (ok[i] && fabs(d) > MAX_UTM_DLON) {
@@ -567,6 +681,32 @@ static int choose_work_crs(tg_ctx *ctx, tg_tiler *t)
                     goto done;
                 }
             }
+        } else {
+            /* UPS grid north is true north only along 0/180 E: elsewhere the
+             * grid is turned by the longitude. Tiles must be north-up, so UPS
+             * is used only where it is as close to north-up as the UTM rule
+             * above allows; else refused with a CRS that is. */
+            double g = 0;
+            int gi = 0;
+            char fix[300];
+            if (crs_max_convergence(t->work_srs, OUTLINE_N, ox, oy, ok, &g, &gi)) {
+                rc = tg_set_error(ctx, TG_EGEO, "raster '%s' is beyond UTM (centre at latitude %.3f): PROJ cannot "
+                                  "evaluate the grid convergence of %s (EPSG:%d) on its outline; set a target "
+                                  "CRS", t->path, cy, zname, rule);
+                goto done;
+            }
+            if (g > MAX_CONVERGENCE_DEG) {
+                turned_ups(t->src_srs, cx, rule == 32661, fix, sizeof fix);
+                rc = tg_set_error(ctx, TG_EGEO,
+                                  "raster '%s' is beyond UTM (centre at latitude %.3f), and in %s (EPSG:%d) its "
+                                  "grid north is turned %.1f degrees from true north (at longitude %.3f, latitude "
+                                  "%.3f; at most %.0f allowed): tiles would not be north-up. Use a polar stereographic "
+                                  "turned to the raster's meridian: set it as the target CRS (transgeo tiles "
+                                  "--t-srs) or reproject the raster first (gdalwarp -t_srs '%s' '%s' polar.tif)",
+                                  t->path, cy, zname, rule, g, ox[gi], oy[gi], MAX_CONVERGENCE_DEG, fix, t->path);
+                goto done;
+            }
+        }
     }
     t->info.work_epsg = srs_epsg(t->work_srs);
     t->work_name = dupstr(OSRGetName(t->work_srs) ? OSRGetName(t->work_srs) : "unnamed CRS");

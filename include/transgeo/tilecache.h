@@ -30,15 +30,27 @@
  *     axes, not a Mercator (Web/World Mercator are metric in units but not true
  *     ground size: k = 1/cos(lat)), and its point scale at the raster centre is
  *     within 1 % of 1 (PROJ proj_factors);
- *   - else the UTM zone (standard 6-degree zones, no Norway/Svalbard
- *     exceptions) of the raster centre, on the raster's own geodetic datum so
- *     that no datum shift is involved: NAD83 -> EPSG:269xx, WGS 84 ->
- *     326xx/327xx, SIRGAS 2000 -> 319xx..., EPSG code 0 when PROJ knows no code
- *     (then use the WKT). US-feet, geographic and Mercator rasters go there.
- *     A raster reaching more than 9 degrees of longitude from that zone's
- *     central meridian is refused (TG_EGEO; set target_crs or split it).
+ *   - else the zone of the raster centre by the one rule of tg_geo_utm_epsg
+ *     (geo.h: UTM with the Norway 32V and Svalbard 31X..37X exceptions, UPS
+ *     North beyond 84 N, UPS South beyond 80 S), on the raster's own geodetic
+ *     datum so that no datum shift is involved: NAD83 -> EPSG:269xx, WGS 84 ->
+ *     326xx/327xx or 32661/32761, SIRGAS 2000 -> 319xx..., EPSG code 0 when
+ *     PROJ knows no code (then use the WKT). US-feet, geographic and Mercator
+ *     rasters go there. Refused (TG_EGEO) are:
+ *       - a raster reaching more than 9 degrees of longitude from its UTM
+ *         zone's central meridian (set target_crs or split it);
+ *       - a polar raster whose UPS grid north is turned more than 9 degrees
+ *         from true north anywhere on its outline (PROJ's meridian
+ *         convergence; in UPS it equals the longitude, so only rasters within
+ *         about 9 degrees of 0 E or 180 E qualify): the tiles would not be
+ *         north-up. 9 degrees is what the UTM rule itself allows (9 degrees
+ *         from the central meridian at 84 N). The message gives the fix: a
+ *         polar stereographic with UPS's parameters turned to the raster's
+ *         meridian (a PROJ string), to set as target_crs or to reproject the
+ *         raster to (gdalwarp -t_srs) before tiling or indexing it.
  * Tiles have tile_m x tile_m metres of grid distance in the working CRS: true
- * ground size up to the CRS's own scale factor (UTM: 0.9996..1.001).
+ * ground size up to the CRS's own scale factor (UTM: 0.9996..1.001; UPS:
+ * 0.994 at the pole, 0.9967 at 84 N, 1.0017 at 80 S).
  *
  * Grid (documented anchoring, so that the same raster always gives the same
  * tiles and two rasters of the same area in the same working CRS share tile
@@ -101,7 +113,8 @@
  *              (detected when opening: the first and last blocks are read);
  *   TG_EGEO    no georeferencing (fix: gdal_edit.py -a_ullr/-a_srs, or a world
  *              file), GCPs/RPCs only (fix: gdalwarp first), no CRS (fix:
- *              gdal_edit.py -a_srs), outline not transformable, too far from UTM;
+ *              gdal_edit.py -a_srs), outline not transformable, too far from UTM,
+ *              polar and not north-up in UPS (see the working CRS above);
  *   TG_EINVAL  bad options: tile smaller than 8 px, gsd/tile/stride <= 0,
  *              a band out of range, a non-metric target_crs, a grid too large
  *              (more than TG_TILES_MAX_GRID tiles, 1e6 tiles or INT_MAX/2 px

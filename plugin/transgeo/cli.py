@@ -1,16 +1,18 @@
 """Run the transgeo command from an argv list and report to a Processing feedback.
 
-    result = run_command(['/usr/bin/transgeo', 'index', 'a.tif', '--db', 'x.sqlite'], feedback)
+    argv = with_progress(['/usr/bin/transgeo', 'index', 'a.tif', '--db', 'x.sqlite'])
+    result = run_command(argv, feedback)
     result.returncode, result.stdout, result.messages, result.canceled
 
 - No shell: the argv list goes to the process as is (file names with spaces or
   quotes stay intact).
-- Progress: the CLI draws a progress bar on stderr when stderr is a terminal
-  ("\\r[#####.....] 12/40 tiles  3.1/s  ETA 9s"). On POSIX the command's stderr
-  is a pseudo-terminal so that it does; each redraw (split on \\r or \\n, ANSI
-  codes removed) that starts with a "[...] DONE/TOTAL" bar sets
-  feedback.setProgress(100 * DONE / TOTAL). Every other stderr line is a
-  message: shown in the log and kept for the error report.
+- Progress: with_progress() adds --progress=json to the commands that report
+  progress (index, locate, eval); they then write one JSON object per line to
+  stderr (transgeo(1), PROGRESS):
+      {"done":72,"total":456,"stage":"tiles","item":1,"items":2,"message":"..."}
+  and each such line sets feedback.setProgress(100 * (item - 1 + done / total)
+  / items). Every other stderr line is a message: shown in the log and kept
+  for the error report. stderr is a plain pipe.
 - Cancel: feedback.isCanceled() is polled every 0.1 s; when set, the command
   (on POSIX: its whole process group, as it runs in a session of its own) gets
   SIGTERM, then SIGKILL after TERM_GRACE_S. On SIGTERM transgeo stops at its
@@ -19,6 +21,7 @@
 - stdout is collected (and shown in the log).
 """
 import codecs
+import json
 import os
 import queue
 import re
@@ -29,36 +32,45 @@ import time
 
 TERM_GRACE_S = 10.0  # time for transgeo to reach its next progress step and commit
 POLL_S = 0.1
-
-_ANSI_RE = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]')
-_BAR_RE = re.compile(r'^\[[^\]]*\]\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)')
-# A redraw not yet ended by \r or \n counts once its total is complete (followed
-# by a blank or an escape): the bar stays on screen while the CLI works on.
-_BAR_DONE_RE = re.compile(r'^\[[^\]]*\]\s*\d+(?:\.\d+)?\s*/\s*\d+(?:\.\d+)?[\s\x1b]')
-_SPLIT_RE = re.compile(r'[\r\n]')
+PROGRESS_OPTION = '--progress=json'
+PROGRESS_COMMANDS = ('index', 'locate', 'eval')  # the subcommands that take PROGRESS_OPTION
 
 
 class CommandResult:
     def __init__(self, returncode, stdout, messages, canceled):
         self.returncode = returncode  # exit status; negative: killed by that signal
         self.stdout = stdout          # everything the command printed on stdout (text)
-        self.messages = messages      # stderr lines that are not progress redraws
+        self.messages = messages      # stderr lines that are not progress objects
         self.canceled = canceled      # True when stopped because feedback was cancelled
 
 
-def parse_progress(segment):
-    """Percent (0..100) for a progress-bar redraw, or None for a message line."""
-    m = _BAR_RE.match(segment)
-    if not m:
+def with_progress(argv):
+    """argv with --progress=json after the subcommand when it reports progress."""
+    argv = list(argv)
+    if len(argv) > 1 and argv[1] in PROGRESS_COMMANDS and PROGRESS_OPTION not in argv:
+        argv.insert(2, PROGRESS_OPTION)
+    return argv
+
+
+def parse_progress(line):
+    """Percent (0..100) for a --progress=json line, or None for a message line."""
+    line = line.strip()
+    if not line.startswith('{'):
         return None
-    done, total = float(m.group(1)), float(m.group(2))
-    if total <= 0:
-        return 0.0
-    return max(0.0, min(100.0, 100.0 * done / total))
+    try:
+        obj = json.loads(line)
+        done, total = float(obj['done']), float(obj['total'])
+        item, items = int(obj.get('item', 1)), int(obj.get('items', 1))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if items < 1 or not 1 <= item <= items:
+        item, items = 1, 1
+    frac = min(1.0, max(0.0, done / total)) if total > 0 else 0.0
+    return max(0.0, min(100.0, 100.0 * (item - 1 + frac) / items))
 
 
 class _StderrParser:
-    """Splits the stderr byte stream into progress redraws and message lines."""
+    """Splits the stderr byte stream into progress objects and message lines."""
 
     def __init__(self, on_progress, on_message):
         self._decoder = codecs.getincrementaldecoder('utf-8')(errors='replace')
@@ -69,51 +81,34 @@ class _StderrParser:
 
     def feed(self, data, final=False):
         self._pending += self._decoder.decode(data, final)
-        parts = _SPLIT_RE.split(self._pending)
-        self._pending = '' if final else parts.pop()
-        for part in parts:
-            self._segment(part)
-        if self._pending and _BAR_DONE_RE.match(self._pending):
-            self._progress(parse_progress(_ANSI_RE.sub('', self._pending).strip()))
+        lines = self._pending.split('\n')
+        self._pending = '' if final else lines.pop()
+        for line in lines:
+            self._line(line)
 
-    def _segment(self, raw):
-        text = _ANSI_RE.sub('', raw).strip()
+    def _line(self, raw):
+        text = raw.strip()
         if not text:
             return
         pct = parse_progress(text)
         if pct is None:
             self._on_message(text)
-        else:
-            self._progress(pct)
-
-    def _progress(self, pct):
-        # A redraw seen first while pending and again once ended reports once.
-        if pct is not None and pct != self._last_pct:
+        elif pct != self._last_pct:
             self._last_pct = pct
             self._on_progress(pct)
 
 
 def _reader(fd, tag, out_queue):
-    """Thread body: forward chunks read from fd until EOF (or EIO on a pty)."""
+    """Thread body: forward chunks read from fd until EOF."""
     while True:
         try:
             data = os.read(fd, 65536)
-        except OSError:  # EIO: the pty's other side is closed
+        except OSError:
             data = b''
         if not data:
             out_queue.put((tag, None))
             return
         out_queue.put((tag, data))
-
-
-def _open_stderr():
-    """(fd for the child, fd to read) - a pseudo-terminal on POSIX, else a pipe."""
-    try:
-        master, slave = os.openpty()  # POSIX only
-        return slave, master
-    except (AttributeError, OSError):
-        r, w = os.pipe()
-        return w, r
 
 
 def run_command(argv, feedback=None, env=None, cwd=None):
@@ -134,7 +129,7 @@ def run_command(argv, feedback=None, env=None, cwd=None):
         if feedback is not None:
             feedback.pushConsoleInfo(line)
 
-    child_err, read_err = _open_stderr()
+    read_err, child_err = os.pipe()
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=child_err, env=env, cwd=cwd, close_fds=True,

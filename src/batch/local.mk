@@ -5,7 +5,6 @@ tginclude_HEADERS += include/transgeo/evalmetrics.h include/transgeo/batch.h
 
 transgeo_SOURCES += src/cli/cmd_index.c src/cli/cmd_locate.c src/cli/cmd_eval.c \
 	src/cli/cli_sig.h
-transgeo_CPPFLAGS += -DTG_CMD_INDEX -DTG_CMD_LOCATE -DTG_CMD_EVAL
 
 check_PROGRAMS += tests/test_evalmetrics
 tests_test_evalmetrics_SOURCES = tests/test_evalmetrics.c tests/tap.h
@@ -14,5 +13,5 @@ TG_TESTS += tests/test_evalmetrics
 
 # End-to-end CLI tests (TAP, sh): they share tests/cli_common.sh (sourced).
 TG_TESTS += tests/cli_index.sh tests/cli_locate.sh tests/cli_eval.sh tests/cli_manpage.sh
-EXTRA_DIST += tests/cli_common.sh tests/cli_index.sh tests/cli_locate.sh tests/cli_eval.sh \
+EXTRA_DIST += tests/cli_common.sh tests/progress_check.py tests/cli_index.sh tests/cli_locate.sh tests/cli_eval.sh \
 	tests/cli_manpage.sh

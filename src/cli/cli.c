@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,21 +71,86 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, int *out)
     return 0;
 }
 
-void cli_progress_init(cli_progress *p, const char *label, int quiet)
+void cli_progress_init_mode(cli_progress *p, const char *label, int quiet, int mode)
 {
     p->label = label;
-    p->enabled = !quiet && isatty(STDERR_FILENO);
+    p->json = mode == CLI_PROGRESS_JSON;
+    p->enabled = mode == CLI_PROGRESS_AUTO && !quiet && isatty(STDERR_FILENO);
+    p->item = p->items = 1;
     p->t_start = cli_now();
     p->t_last = 0;
+    p->n_calls = 0;
+}
+
+void cli_progress_init(cli_progress *p, const char *label, int quiet)
+{
+    cli_progress_init_mode(p, label, quiet, CLI_PROGRESS_AUTO);
+}
+
+int cli_parse_progress(const char *cmd, const char *s, int *mode)
+{
+    if (!strcmp(s, "auto")) *mode = CLI_PROGRESS_AUTO;
+    else if (!strcmp(s, "json")) *mode = CLI_PROGRESS_JSON;
+    else if (!strcmp(s, "none")) *mode = CLI_PROGRESS_NONE;
+    else {
+        cli_usage_error(cmd, "--progress: '%s' is not auto, json or none", s);
+        return -1;
+    }
+    return 0;
+}
+
+/* s as a JSON string (RFC 8259 section 7): quote, backslash and control
+ * characters escaped; other bytes as they are (file names are passed on). */
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\') fprintf(f, "\\%c", *c);
+        else if (*c == '\n') fputs("\\n", f);
+        else if (*c < 0x20 || *c == 0x7f) fprintf(f, "\\u%04x", *c);
+        else fputc(*c, f);
+    }
+    fputc('"', f);
+}
+
+static void json_number(FILE *f, double v)
+{
+    if (isfinite(v)) fprintf(f, "%.15g", v);
+    else fputs("null", f);
 }
 
 int cli_progress_cb(double done, double total, const char *msg, void *user)
 {
     cli_progress *p = user;
-    if (!p || !p->enabled) return 1;
+    if (!p || (!p->enabled && !p->json)) return 1;
     double now = cli_now();
-    if (now - p->t_last < 0.1 && done < total) return 1; /* redraw at most 10x/s */
+    int first = p->n_calls++ == 0;
+    if (!first && now - p->t_last < 0.1 && done < total) return 1; /* at most 10x/s */
     p->t_last = now;
+    if (p->json) {
+        /* one write per line, so that a reader never sees half an object */
+        char *line = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&line, &n);
+        if (!f) return 1;
+        fputs("{\"done\":", f);
+        json_number(f, done);
+        fputs(",\"total\":", f);
+        json_number(f, total);
+        fputs(",\"stage\":", f);
+        json_string(f, p->label);
+        fprintf(f, ",\"item\":%d,\"items\":%d,\"message\":", p->item, p->items);
+        if (msg) json_string(f, msg);
+        else fputs("null", f);
+        fputs("}\n", f);
+        int bad = ferror(f);
+        if (fclose(f) == 0 && !bad && line) {
+            fwrite(line, 1, n, stderr);
+            fflush(stderr);
+        }
+        free(line);
+        return 1;
+    }
     double el = now - p->t_start, rate = el > 0 ? done / el : 0;
     int width = 30, fill = total > 0 ? (int)(width * done / total) : 0;
     if (fill > width) fill = width;
@@ -111,15 +177,44 @@ int cli_fail_msg(const char *cmd, const char *msg)
     return TG_EXIT_ERROR;
 }
 
-const char *cli_default_model(void)
+static int readable_file(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode) && access(p, R_OK) == 0;
+}
+
+const char *cli_default_model(char *why, size_t n)
 {
     const char *env = getenv("TG_MODEL");
-    if (env && *env) return env;
-#ifdef TG_MODEL_SRC
-    if (access(TG_MODEL_SRC, R_OK) == 0) return TG_MODEL_SRC;
-#endif
-#ifdef TG_MODEL_INSTALLED
-    if (access(TG_MODEL_INSTALLED, R_OK) == 0) return TG_MODEL_INSTALLED;
-#endif
+    if (env && *env) {
+        if (readable_file(env)) return env;
+        /* a set but wrong TG_MODEL is an error, not a reason to pick another model */
+        snprintf(why, n, "TG_MODEL ('%s') is not a readable file", env);
+        return NULL;
+    }
+    const char *const tried[] = {cli_demo_model_installed(), cli_demo_model_source()};
+    for (size_t i = 0; i < sizeof tried / sizeof tried[0]; i++)
+        if (tried[i] && readable_file(tried[i])) return tried[i];
+    snprintf(why, n, "TG_MODEL is not set and the demo model is neither installed (%s) nor in the source "
+             "tree (%s)", tried[0] ? tried[0] : "no install path built in",
+             tried[1] ? tried[1] : "no source path built in");
     return NULL;
+}
+
+const char *cli_demo_model_installed(void)
+{
+#ifdef TG_MODEL_INSTALLED
+    return TG_MODEL_INSTALLED;
+#else
+    return NULL;
+#endif
+}
+
+const char *cli_demo_model_source(void)
+{
+#ifdef TG_MODEL_SRC
+    return TG_MODEL_SRC;
+#else
+    return NULL;
+#endif
 }

@@ -21,18 +21,34 @@ int cli_fail(const char *cmd, const tg_ctx *ctx);
 /* Print "Try 'transgeo NAME --help'." after a usage error, return TG_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) TG_PRINTF(2, 3);
 
-/* Progress bar on stderr when it is a terminal (quiet in pipes), usable as a
- * tg_progress_fn with user = a cli_progress. Shows done/total, rate, ETA. */
+/* Progress on stderr, usable as a tg_progress_fn with user = a cli_progress.
+ *   CLI_PROGRESS_AUTO: a bar (done/total, rate, ETA) when stderr is a
+ *     terminal and not --quiet; nothing in pipes. The default.
+ *   CLI_PROGRESS_JSON (--progress=json): one JSON object per line, whether
+ *     stderr is a terminal or not, --quiet or not (the summary still obeys
+ *     --quiet), at most 10 a second plus the first and the last:
+ *       {"done":12,"total":40,"stage":"tiles","item":1,"items":2,"message":"3 tiles added"}
+ *     done/total: units of stage done so far and in all, for input `item`
+ *     (1-based) of `items` (index: the raster; locate and eval: 1 of 1);
+ *     message: the library's note, or null. Such a line starts with '{';
+ *     every other stderr line is a message, as without the option.
+ *   CLI_PROGRESS_NONE (--progress=none): nothing. */
+enum { CLI_PROGRESS_AUTO = 0, CLI_PROGRESS_JSON = 1, CLI_PROGRESS_NONE = 2 };
 typedef struct cli_progress {
-    const char *label;   /* e.g. "tiles" */
-    int enabled;         /* 1 if stderr is a terminal and not --quiet */
+    const char *label;   /* e.g. "tiles": the bar's unit, the JSON "stage" */
+    int enabled;         /* 1: draw the bar (a terminal, not --quiet, AUTO) */
+    int json;            /* 1: JSON lines instead of the bar */
+    int item, items;     /* which input of how many (JSON); 1, 1 by default */
     double t_start;      /* monotonic seconds at start */
     double t_last;       /* last redraw */
+    int n_calls;         /* callbacks so far (the first one is always shown) */
 } cli_progress;
 void cli_progress_init(cli_progress *p, const char *label, int quiet);
+void cli_progress_init_mode(cli_progress *p, const char *label, int quiet, int mode);
 int cli_progress_cb(double done, double total, const char *msg, void *user);
 void cli_progress_end(cli_progress *p);
-
+/* --progress=WHEN: "auto", "json" or "none" -> *mode; -1 (usage message printed) otherwise. */
+int cli_parse_progress(const char *cmd, const char *s, int *mode);
 /* Parse helpers: 0 on success, -1 (message printed) on a bad value. */
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
 int cli_parse_int(const char *cmd, const char *opt, const char *s, int *out);
@@ -42,10 +58,21 @@ double cli_now(void); /* monotonic seconds */
 /* Print "transgeo NAME: msg" and return TG_EXIT_ERROR. */
 int cli_fail_msg(const char *cmd, const char *msg);
 
-/* The model used when none is given: $TG_MODEL, else the shipped demo
- * model of this build tree (uninstalled use), else the installed copy under
- * $(pkgdatadir)/models. NULL when none of them exists. */
-const char *cli_default_model(void);
+/* The one default-model resolver: the model file a command uses when its
+ * command line names none (--model always wins, and `transgeo index` first
+ * takes the database's only registered model). In this order:
+ *   1. $TG_MODEL when set and not empty; a TG_MODEL that is not a readable
+ *      file is an error (NULL), not a reason to fall back to another model;
+ *   2. the installed demo model, $(pkgdatadir)/models/demo.safetensors;
+ *   3. the source tree's models/demo.safetensors, so that a build tree works
+ *      before `make install` (an installed program prefers its installed
+ *      copy to the tree it was built from).
+ * Returns the path (static or from the environment), or NULL with a
+ * sentence saying what was tried in why[n] (no trailing period). */
+const char *cli_default_model(char *why, size_t n);
+/* The demo model paths built in (src/cli/local.mk), or NULL. */
+const char *cli_demo_model_installed(void);
+const char *cli_demo_model_source(void);
 
 /* The subcommands. */
 int cmd_info(int argc, char **argv);

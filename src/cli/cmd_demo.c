@@ -141,11 +141,12 @@ int cmd_demo(int argc, char **argv)
     }
     if (optind < argc) return cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
 
-    const char *model_path = model_arg ? model_arg : cli_default_model();
-    if (!model_path)
-        return cli_fail_msg(CMD, "no demo model found (looked for $TG_MODEL, the build "
-                                 "tree's models/demo.safetensors and the installed copy); give "
-                                 "one with --model FILE");
+    char why[1200];
+    const char *model_path = model_arg ? model_arg : cli_default_model(why, sizeof why);
+    if (!model_path) {
+        cli_error(CMD, "no model: %s; give one with --model FILE.safetensors", why);
+        return TG_EXIT_ERROR;
+    }
 
     tg_ctx *ctx = NULL;
     tg_store *st = NULL;

@@ -17,24 +17,6 @@
 #include "transgeo/model.h"
 #include "transgeo/store.h"
 
-/* The model used when neither --model, $TG_MODEL nor the database names one:
- * the first that exists of TG_DEFAULT_MODEL (if the build defines it), the
- * installed demo model (TG_MODEL_INSTALLED, src/cli/local.mk) and the source
- * tree's copy (TG_MODEL_SRC), so that a build tree works before `make install`. */
-#ifndef TG_DEFAULT_MODEL
-#ifdef TG_MODEL_INSTALLED
-#define TG_DEFAULT_MODEL TG_MODEL_INSTALLED
-#else
-#define TG_DEFAULT_MODEL "models/demo.safetensors"
-#endif
-#endif
-static const char *const default_models[] = {
-    TG_DEFAULT_MODEL,
-#ifdef TG_MODEL_SRC
-    TG_MODEL_SRC,
-#endif
-    NULL};
-
 static const char *const CMD = "index";
 
 static void usage(FILE *f)
@@ -51,7 +33,9 @@ static void usage(FILE *f)
             "  -m, --model M        a model file (.safetensors, registered under its base\n"
             "                       name) or the name of a model registered in DB; default:\n"
             "                       the model registered in DB when there is exactly one,\n"
-            "                       else $TG_MODEL, else the demo model:\n"
+            "                       else $TG_MODEL, else the installed demo model\n"
+            "                       %s,\n"
+            "                       else the source tree's\n"
             "                       %s\n"
             "      --tile-m M       tile width in metres (default: the model's aerial_tile_m)\n"
             "      --stride-m M     metres between neighbouring tiles (default: half a tile)\n"
@@ -60,6 +44,9 @@ static void usage(FILE *f)
             "                       stores the same bits as an uninterrupted one)\n"
             "  -j, --threads N      threads for the encoder and the warper (default: all cores)\n"
             "  -q, --quiet          no progress bar and no per-raster summary\n"
+            "      --progress=WHEN  auto (a bar when stderr is a terminal; default), json\n"
+            "                       (one JSON object per line on stderr, for programs;\n"
+            "                       see transgeo(1)) or none\n"
             "  -h, --help           show this help\n"
             "\n"
             "Example:\n"
@@ -67,7 +54,8 @@ static void usage(FILE *f)
             "\n"
             "Exit status: 0 all rasters indexed, 1 an error (the others are still indexed),\n"
             "2 usage error.\n",
-            TG_DEFAULT_MODEL);
+            cli_demo_model_installed() ? cli_demo_model_installed() : "(none built in)",
+            cli_demo_model_source() ? cli_demo_model_source() : "(none built in)");
 }
 
 static int is_file(const char *p)
@@ -137,7 +125,7 @@ static int register_file(tg_ctx *ctx, tg_store *st, const char *path, char *name
 }
 
 /* The model to index with: --model, else the only registered one, else the
- * default file. [out] name. */
+ * file of the one default-model resolver (cli_default_model). [out] name. */
 static int choose_model(tg_ctx *ctx, tg_store *st, const char *opt, char *name, size_t cap)
 {
     if (opt) {
@@ -169,21 +157,12 @@ static int choose_model(tg_ctx *ctx, tg_store *st, const char *opt, char *name, 
         snprintf(name, cap, "%s", m.name);
         return 0;
     }
-    const char *env = getenv("TG_MODEL");
-    if (env && *env) {
-        if (!is_file(env))
-            return tg_set_error(ctx, TG_ENOTFOUND,
-                                "no model: the database has none registered and TG_MODEL "
-                                "('%s') is not a file; give one with --model FILE.safetensors",
-                                env);
-        return register_file(ctx, st, env, name, cap);
-    }
-    for (int i = 0; default_models[i]; i++)
-        if (is_file(default_models[i])) return register_file(ctx, st, default_models[i], name, cap);
-    return tg_set_error(ctx, TG_ENOTFOUND,
-                        "no model: the database has none registered and the demo model '%s' "
-                        "is not installed; give one with --model FILE.safetensors",
-                        TG_DEFAULT_MODEL);
+    char why[1200];
+    const char *path = cli_default_model(why, sizeof why);
+    if (!path)
+        return tg_set_error(ctx, TG_ENOTFOUND, "no model: the database has none registered and %s; give one "
+                            "with --model FILE.safetensors", why);
+    return register_file(ctx, st, path, name, cap);
 }
 
 int cmd_index(int argc, char **argv)
@@ -193,10 +172,11 @@ int cmd_index(int argc, char **argv)
         {"tile-m", required_argument, NULL, 'T'},  {"stride-m", required_argument, NULL, 'S'},
         {"gsd-m", required_argument, NULL, 'G'},   {"embed-group", required_argument, NULL, 'E'},
         {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
+        {"progress", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *db = NULL, *model = NULL;
     double tile_m = 0, stride_m = 0, gsd_m = 0;
-    int threads = 0, quiet = 0, embed_group = 0, c;
+    int threads = 0, quiet = 0, embed_group = 0, progress = CLI_PROGRESS_AUTO, c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":d:m:j:qh", longopts, NULL)) != -1) {
@@ -226,6 +206,9 @@ int cmd_index(int argc, char **argv)
             if (threads < 1) return cli_usage_error(CMD, "--threads: expected 1 or more");
             break;
         case 'q': quiet = 1; break;
+        case 'P':
+            if (cli_parse_progress(CMD, optarg, &progress)) return TG_EXIT_USAGE;
+            break;
         case 'h': usage(stdout); return TG_EXIT_OK;
         case ':': return cli_usage_error(CMD, "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
@@ -252,7 +235,9 @@ int cmd_index(int argc, char **argv)
     for (int i = optind; i < argc; i++) {
         const char *path = argv[i];
         cli_progress bar;
-        cli_progress_init(&bar, "tiles", quiet);
+        cli_progress_init_mode(&bar, "tiles", quiet, progress);
+        bar.item = i - optind + 1;
+        bar.items = n_rasters;
         tg_store_index_opts o;
         tg_store_index_opts_default(&o);
         o.model = name;

@@ -40,6 +40,9 @@ static void usage(FILE *f)
             "  -m, --model NAME       model registered in DB (default: the only one)\n"
             "  -j, --threads N        photos embedded at once (default: all cores)\n"
             "  -q, --quiet            no progress bar and no summary\n"
+            "      --progress=WHEN    auto (a bar when stderr is a terminal; default), json\n"
+            "                         (one JSON object per line on stderr, for programs;\n"
+            "                         see transgeo(1)) or none\n"
             "  -h, --help             show this help\n"
             "\n"
             "Examples:\n"
@@ -76,9 +79,10 @@ int cmd_locate(int argc, char **argv)
         {"top", required_argument, NULL, 'k'},     {"near", required_argument, NULL, 'N'},
         {"radius", required_argument, NULL, 'R'},  {"model", required_argument, NULL, 'm'},
         {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
+        {"progress", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *db = NULL, *out = NULL;
-    int quiet = 0, has_radius = 0, c;
+    int quiet = 0, has_radius = 0, progress = CLI_PROGRESS_AUTO, c;
     tg_batch_opts o;
     tg_batch_opts_default(&o);
     optind = 1;
@@ -108,6 +112,9 @@ int cmd_locate(int argc, char **argv)
             if (o.threads < 1) return cli_usage_error(CMD, "--threads: expected 1 or more");
             break;
         case 'q': quiet = 1; break;
+        case 'P':
+            if (cli_parse_progress(CMD, optarg, &progress)) return TG_EXIT_USAGE;
+            break;
         case 'h': usage(stdout); return TG_EXIT_OK;
         case ':': return cli_usage_error(CMD, "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
@@ -130,7 +137,7 @@ int cmd_locate(int argc, char **argv)
     }
     int to_stdout = tg_batch_format_of(out) == TG_BATCH_STDOUT;
     cli_progress bar;
-    cli_progress_init(&bar, "photos", quiet);
+    cli_progress_init_mode(&bar, "photos", quiet, progress);
     cli_sig_install();
     o.progress = cli_sig_progress;
     o.progress_user = &bar;

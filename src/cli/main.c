@@ -15,42 +15,28 @@ struct command {
     const char *summary;
 };
 
-/* Subcommands in the order `transgeo --help` lists them. */
+/* Subcommands in the order `transgeo --help` lists them. A plain table: a
+ * new command is one line here, its cmd_NAME in cli.h and its file in a
+ * layer's local.mk (which only chooses the sources that are built). */
 static const struct command commands[] = {
-#ifdef TG_CMD_DEMO
     {"demo", cmd_demo, "build a demo world, index it, locate its photos, print recall"},
-#endif
-#ifdef TG_CMD_INDEX
     {"index", cmd_index, "tile, embed and store aerial rasters in a database"},
-#endif
-#ifdef TG_CMD_LOCATE
     {"locate", cmd_locate, "find where photos were taken (GeoPackage/CSV out)"},
-#endif
-#ifdef TG_CMD_EVAL
     {"eval", cmd_eval, "recall and metre error on photos with known positions"},
-#endif
-#ifdef TG_CMD_EMBED
     {"embed", cmd_embed, "run an encoder on an image or a .npy tensor"},
-#endif
-#ifdef TG_CMD_TILES
     {"tiles", cmd_tiles, "cut a raster into north-up aerial tiles"},
-#endif
-#ifdef TG_CMD_WORLD
     {"world", cmd_world, "generate a synthetic town: orthophoto, panoramas, photos"},
-#endif
-#ifdef TG_CMD_INFO
     {"info", cmd_info, "describe a model file or a database"},
-#endif
-    {NULL, NULL, NULL}
 };
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: transgeo COMMAND [OPTIONS] [ARGS]\n\n"
                "Find where a ground photo was taken by matching it against aerial imagery\n"
                "(TransGeo, Zhu, Shah and Chen, CVPR 2022).\n\nCommands:\n");
-    for (const struct command *c = commands; c->name; c++)
-        fprintf(f, "  %-8s %s\n", c->name, c->summary);
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nOptions:\n  -h, --help     show this help\n  -V, --version  show the version\n\n"
                "'transgeo COMMAND --help' describes a command; see also transgeo(1).\n"
                "Exit status: 0 ok, 1 error, 2 usage error.\n");
@@ -74,8 +60,8 @@ int main(int argc, char **argv)
     /* OpenBLAS fixes its kernel set at load time: switch to the AVX-512 one
      * on CPUs it does not know (policy and TRANSGEO_BLAS_CORETYPE: tensor.h) */
     tg_blas_reexec_preferred(argv);
-    for (const struct command *c = commands; c->name; c++)
-        if (!strcmp(c->name, name)) return c->run(argc - 1, argv + 1);
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(commands[i].name, name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "transgeo: unknown command '%s'\n", name);
     usage(stderr);
     return TG_EXIT_USAGE;

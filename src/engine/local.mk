@@ -9,9 +9,7 @@ tginclude_HEADERS += include/transgeo/model.h include/transgeo/transgeo_model.h 
 # The engine's subcommands (`transgeo embed`, `transgeo info`); src/cli/local.mk
 # is included first, so appending here is fine.
 TG_ENGINE_CLI_FILES = src/cli/cmd_embed.c src/cli/cmd_info.c
-TG_ENGINE_CLI_DEFS = -DTG_CMD_EMBED -DTG_CMD_INFO
 transgeo_SOURCES += $(TG_ENGINE_CLI_FILES)
-transgeo_CPPFLAGS += $(TG_ENGINE_CLI_DEFS)
 
 check_PROGRAMS += tests/test_tensor tests/test_safetensors tests/test_engine
 tests_test_tensor_SOURCES = tests/test_tensor.c tests/tap.h src/cli/reexec.c src/cli/reexec.h

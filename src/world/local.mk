@@ -21,5 +21,4 @@ EXTRA_DIST += tools/gen_worlds.sh tests/world_cli.sh
 
 # `transgeo world` (src/cli/cmd_world.c) and its shell test.
 transgeo_SOURCES += src/cli/cmd_world.c
-transgeo_CPPFLAGS += -DTG_CMD_WORLD
 TG_TESTS += tests/world_cli.sh

@@ -2,9 +2,9 @@
 
 Subclasses build the argument list (never a shell string) and call
 run_transgeo(args, feedback); it starts the executable configured in the
-provider settings, maps its progress bar into feedback, stops it when the user
-cancels and raises QgsProcessingException with the CLI's own error message when
-it exits with a non-zero status. The plugin computes nothing itself.
+provider settings, maps its progress (--progress=json lines) into feedback,
+stops it when the user cancels and raises QgsProcessingException with the
+CLI's own error message when it exits with a non-zero status. The plugin computes nothing itself.
 """
 import os
 import shlex
@@ -14,7 +14,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from .. import settings
-from ..cli import error_text, run_command
+from ..cli import error_text, run_command, with_progress
 
 ICON_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'icons', 'transgeo.svg')
 
@@ -59,7 +59,7 @@ class TransGeoAlgorithm(QgsProcessingAlgorithm):
         Raises Canceled when feedback was cancelled (the process is stopped) and
         QgsProcessingException with the CLI's stderr message when it fails.
         """
-        argv = [self.cli_executable()] + [str(a) for a in args]
+        argv = with_progress([self.cli_executable()] + [str(a) for a in args])
         feedback.pushCommandInfo(' '.join(shlex.quote(a) for a in argv))
         try:
             result = run_command(argv, feedback)
