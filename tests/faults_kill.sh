@@ -15,9 +15,13 @@
 #           after the rerun the photos layer holds each photo exactly once,
 #           none is listed as failed, and the GeoPackage passes
 #           integrity_check.
-# The delays come from FAULT_SEED (printed; set it to replay a run). A kill
-# that lands after the command finished still counts as a round; the number
-# of kills that hit a running command is printed.
+# The first kill of each part is not timed but watched: it lands as soon as
+# the run has committed work (tiles in the database, photos in the
+# GeoPackage), and must leave that work unfinished. The other delays come
+# from FAULT_SEED (printed; set it to replay a run). A kill that lands after
+# the command finished still counts as a round; each part requires that
+# random kills too landed during the work (the run had committed progress
+# of its own and had not finished), and prints how many did.
 set -u
 : "${TOP_SRCDIR:?run through make check}"
 : "${TOP_BUILDDIR:?run through make check}"
@@ -61,6 +65,33 @@ killrun() {
     if kill -9 "$pid" 2>/dev/null; then hit=1; else hit=0; fi
     wait "$pid" 2>/dev/null
 }
+# killwatch DB COUNT_SQL CMD...: start CMD, SIGKILL it as soon as COUNT_SQL
+# on DB (read-only, never creating it) gives more than 0; sets hit as killrun
+killwatch() {
+    kdb=$1 kq=$2
+    shift 2
+    "$@" >/dev/null 2>&1 &
+    pid=$!
+    i=0
+    while [ "$i" -lt 6000 ] && kill -0 "$pid" 2>/dev/null; do
+        c=$([ -s "$kdb" ] && sqlite3 -readonly "$kdb" "$kq" 2>/dev/null)
+        [ "${c:-0}" -gt 0 ] && break
+        sleep 0.01
+        i=$((i + 1))
+    done
+    if kill -9 "$pid" 2>/dev/null; then hit=1; else hit=0; fi
+    wait "$pid" 2>/dev/null
+}
+# tiles_done DB: "TILES COMPLETE" (COMPLETE -1 before the raster is registered)
+tiles_done() {
+    sqlite3 "$1" "SELECT (SELECT count(*) FROM tg_tiles) || ' ' ||
+        coalesce((SELECT min(complete) FROM tg_rasters), -1)" 2>/dev/null
+}
+# photos_done GPKG: photos in the output (0 before it exists)
+photos_done() {
+    c=$([ -s "$1" ] && sqlite3 "$1" "SELECT count(*) FROM photos" 2>/dev/null)
+    echo "${c:-0}"
+}
 
 # ---- index -----------------------------------------------------------------------
 # The base database: the model registered, nothing indexed (index of a raster
@@ -87,7 +118,7 @@ emb() { sqlite3 "$1" "SELECT group_concat(x, ';') FROM (SELECT col || ',' || row
 ref_emb=$(emb ref.sqlite)
 # kill anywhere from the start-up to the end of a whole run
 hi=$(echo "$secs" | awk '{ printf "%.3f", $1 + 0.05 }')
-hits=0 bad=0 round=0 chain=0
+hits=0 mid=0 bad=0 round=0 chain=0
 for d in $(delays 0.02 "$hi" 1); do
     round=$((round + 1))
     if [ $(((round - 1) % FAULT_CHAIN)) -eq 0 ]; then
@@ -96,8 +127,24 @@ for d in $(delays 0.02 "$hi" 1); do
         cp base.sqlite run.sqlite
         ds=
     fi
-    ds="$ds $d"
-    killrun "$d" "$T" index -q "$R" --db run.sqlite $IDX
+    set -- $(tiles_done run.sqlite)
+    before=${1:-0}
+    if [ "$round" -eq 1 ]; then
+        ds="$ds watched"
+        killwatch run.sqlite "SELECT count(*) FROM tg_tiles" "$T" index -q "$R" --db run.sqlite $IDX
+        set -- $(tiles_done run.sqlite)
+        if [ "$hit" -eq 1 ] && [ "${1:-0}" -gt 0 ] && [ "${1:-0}" -lt "$want" ] && [ "${2:--1}" -eq 0 ]; then
+            ok "index: a kill once tiles were committed interrupts the run (${1} of $want tiles, raster incomplete)"
+        else
+            notok "index: a kill once tiles were committed interrupts the run (killed: $hit; tiles/complete after: '$*')"
+        fi
+    else
+        ds="$ds $d"
+        killrun "$d" "$T" index -q "$R" --db run.sqlite $IDX
+        set -- $(tiles_done run.sqlite)
+        # during the work: this run committed tiles and did not finish
+        [ "$hit" -eq 1 ] && [ "${1:-0}" -gt "$before" ] && [ "${2:--1}" -eq 0 ] && mid=$((mid + 1))
+    fi
     hits=$((hits + hit))
     [ $((round % FAULT_CHAIN)) -eq 0 ] || [ "$round" -eq "$FAULT_ROUNDS" ] || continue
     "$T" index -q "$R" --db run.sqlite $IDX >"$W/rerun.log" 2>&1
@@ -117,6 +164,11 @@ if [ "$bad" -eq 0 ]; then
     ok "index: $round kills ($hits during a run) in $chain chains; each rerun gives every tile once, same embeddings, integrity ok"
 else
     notok "index: $bad of $chain kill chains left a bad database"
+fi
+if [ "$mid" -gt 0 ]; then
+    ok "index: $mid of $((round - 1)) random kills landed during the work (after tiles of their own, before the end)"
+else
+    notok "index: none of $((round - 1)) random kills landed during the work (FAULT_SEED=$FAULT_SEED)"
 fi
 
 # ---- locate ------------------------------------------------------------------------
@@ -138,7 +190,7 @@ else
     ok "reference locate run: $NPH photos in $secs s"
 fi
 hi=$(echo "$secs" | awk '{ printf "%.3f", $1 + 0.05 }')
-hits=0 bad=0 round=0 chain=0
+hits=0 mid=0 bad=0 round=0 chain=0
 for d in $(delays 0.02 "$hi" 2); do
     round=$((round + 1))
     if [ $(((round - 1) % FAULT_CHAIN)) -eq 0 ]; then
@@ -146,8 +198,22 @@ for d in $(delays 0.02 "$hi" 2); do
         rm -f out.gpkg out.gpkg-wal out.gpkg-shm out.gpkg-journal
         ds=
     fi
-    ds="$ds $d"
-    killrun "$d" "$T" locate -q photos --db ref.sqlite -o out.gpkg
+    before=$(photos_done out.gpkg)
+    if [ "$round" -eq 1 ]; then
+        ds="$ds watched"
+        killwatch out.gpkg "SELECT count(*) FROM photos" "$T" locate -q photos --db ref.sqlite -o out.gpkg
+        after=$(photos_done out.gpkg)
+        if [ "$hit" -eq 1 ] && [ "$after" -gt 0 ] && [ "$after" -lt "$NPH" ]; then
+            ok "locate: a kill once photos were committed interrupts the run ($after of $NPH photos)"
+        else
+            notok "locate: a kill once photos were committed interrupts the run (killed: $hit; photos after: $after)"
+        fi
+    else
+        ds="$ds $d"
+        killrun "$d" "$T" locate -q photos --db ref.sqlite -o out.gpkg
+        after=$(photos_done out.gpkg)
+        [ "$hit" -eq 1 ] && [ "$after" -gt "$before" ] && [ "$after" -lt "$NPH" ] && mid=$((mid + 1))
+    fi
     hits=$((hits + hit))
     [ $((round % FAULT_CHAIN)) -eq 0 ] || [ "$round" -eq "$FAULT_ROUNDS" ] || continue
     "$T" locate -q photos --db ref.sqlite -o out.gpkg >"$W/rerun.log" 2>&1
@@ -166,6 +232,11 @@ if [ "$bad" -eq 0 ]; then
     ok "locate: $round kills ($hits during a run) in $chain chains; each rerun lists every photo once, integrity ok"
 else
     notok "locate: $bad of $chain kill chains left a bad output"
+fi
+if [ "$mid" -gt 0 ]; then
+    ok "locate: $mid of $((round - 1)) random kills landed during the work (after photos of their own, before the end)"
+else
+    notok "locate: none of $((round - 1)) random kills landed during the work (FAULT_SEED=$FAULT_SEED)"
 fi
 
 echo "1..$n"
