@@ -18,8 +18,10 @@
 #   SQL      NULL in -> NULL out; wrong types and oversized values (20 MB
 #            BLOB, 100 KB path, k = 1e9, 300-byte name): the documented
 #            "fn(): argument N: ..." errors
-#   read-only database: sqlite3 -readonly, PRAGMA query_only, and the CLI as
-#            user nobody on a chmod 444 file (root ignores file modes)
+#   read-only database: sqlite3 -readonly, PRAGMA query_only, and the CLI on
+#            a chmod 444 file: as this user, or as root as user nobody (root
+#            ignores file modes), with copies in a 0755 directory under /tmp
+#            (nobody may not reach the build tree)
 #   locked database: another connection in BEGIN EXCLUSIVE (held until the
 #            test releases it): SQL with a short busy timeout gets "database
 #            is locked"; the CLI (10 s busy timeout) waits for a lock
@@ -324,7 +326,14 @@ if grep -Eq "tg_index_raster\(\): .*(read-only|readonly)" "$W/.err"; then ok "PR
 else notok "PRAGMA query_only: tg_index_raster refused"; diag "$(cat "$W/.err")"; fi
 same "$DB" "$S0" "PRAGMA query_only"
 if [ "$(id -u)" -ne 0 ]; then
-    skip "CLI index as nobody on a chmod 444 database" "needs root (to act as user nobody)"
+    # file modes bind a normal user: the check runs as this user
+    mkdir -p "$W/ro"
+    cp "$W/fixture.sqlite" "$W/ro/db.sqlite"
+    chmod 444 "$W/ro/db.sqlite"
+    SR=$(state "$W/ro/db.sqlite")
+    run "$T" index -q "$R" --db "$W/ro/db.sqlite" --tile-m 500
+    expect 1 "read-?only" "CLI index as $(id -un) on a chmod 444 database"
+    same "$W/ro/db.sqlite" "$SR" "CLI index on a chmod 444 database"
 elif ! command -v setpriv >/dev/null 2>&1 || ! id nobody >/dev/null 2>&1; then
     notok "CLI index as nobody on a chmod 444 database: needs setpriv (util-linux) and user nobody"
 else
