@@ -120,14 +120,14 @@ check "transgeo locate of the same photos exits 0" test "$?" -eq 0
 
 # The results JSON and the GeoPackage, read with python3-gdal.
 # It prints "ok - ..." / "not ok - ..." lines, numbered here.
-"$PYTHON3" - "$W" >py.out 2>&1 <<'EOF'
+"$PYTHON3" - "$W" "$NAIP" >py.out 2>&1 <<'EOF'
 import json
 import os
 import sys
 from osgeo import gdal, ogr, osr
 
 gdal.UseExceptions()
-W = sys.argv[1]
+W, RASTER = sys.argv[1], sys.argv[2]
 
 
 def check(cond, what, detail=''):
@@ -171,8 +171,8 @@ else:
 
 q = os.path.join(W, 'qgis.gpkg')
 c = os.path.join(W, 'cli.gpkg')
-drv = gdal.OpenEx(q, gdal.OF_VECTOR)
-check(drv is not None and drv.GetDriver().ShortName == 'GPKG', 'the output is a GeoPackage GDAL opens')
+ds = gdal.OpenEx(q, gdal.OF_VECTOR)
+check(ds is not None and ds.GetDriver().ShortName == 'GPKG', 'the output is a GeoPackage GDAL opens')
 photos, gtype, epsg = layer_rows(q, 'photos')
 cli_photos, _, _ = layer_rows(c, 'photos')
 check(photos is not None and gtype == 'Point' and epsg == '4326',
@@ -183,8 +183,7 @@ check(names == ['01.jpg', '02.jpg', '03.jpg'], 'photos: one point per readable p
 check(all(p['_xy'] and abs(p['_xy'][0] - p['lon']) < 1e-12 and abs(p['_xy'][1] - p['lat']) < 1e-12
           for p in photos), 'photos: each point at its lon, lat fields')
 # Inside the raster: its footprint from GDAL (corners to WGS84).
-r = gdal.Open(os.path.join(os.environ.get('TG_SHARED_DATA', ''), 'rasters',
-                           'm_4709963_se_14_1_20090818.tif'))
+r = gdal.Open(RASTER)
 gt = r.GetGeoTransform()
 src = osr.SpatialReference(wkt=r.GetProjection())
 dst = osr.SpatialReference()
