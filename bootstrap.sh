@@ -25,15 +25,15 @@ done
 
 # Debian packages: build tools, the field's libraries, and what the tests use
 # (reference PyTorch model, GDAL/PROJ command-line tools, GeographicLib's
-# GeoConvert for UTM/UPS zones, exiftool, man,
-# headless QGIS for the Processing plugin tests, clang's libFuzzer for
-# tests/fuzz).
+# GeoConvert for UTM/UPS zones, exiftool, man, headless QGIS for the
+# Processing plugin tests (python3-qgis, and qgis for qgis_process.bin),
+# clang's libFuzzer for tests/fuzz).
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libgdal-dev libproj-dev libspatialite-dev libsqlite3-dev libopenblas-dev libtiff-dev libjansson-dev
 gdal-bin proj-bin sqlite3 libsqlite3-mod-spatialite
 python3 python3-torch python3-numpy python3-gdal python3-pil
 libimage-exiftool-perl man-db groff-base geographiclib-tools
-python3-qgis qgis-providers xvfb bc time clang libclang-rt-14-dev"
+python3-qgis qgis-providers qgis xvfb bc time clang libclang-rt-14-dev"
 
 if [ "$apt" = yes ]; then
     missing=""

@@ -23,10 +23,11 @@ PLUGIN_SCREENSHOTS = \
 	docs/images/qgis-heat-map.png
 
 EXTRA_DIST += $(PLUGIN_FILES) plugin/make_zip.py plugin/screenshots.py \
-	tests/plugin_test.py docs/qgis.md $(PLUGIN_SCREENSHOTS)
+	tests/plugin_test.py tests/plugin_qgis_process.sh docs/qgis.md $(PLUGIN_SCREENSHOTS)
 # Headless: QGIS's Python bindings with QT_QPA_PLATFORM=offscreen; one skipped
-# test when python3-qgis is not installed.
-TG_TESTS += tests/plugin_test.py
+# test when python3-qgis is not installed. Then QGIS's command line,
+# qgis_process.bin (Debian package qgis), with the plugin installed from its ZIP.
+TG_TESTS += tests/plugin_test.py tests/plugin_qgis_process.sh
 
 transgeo-plugin.zip: $(PLUGIN_FILES:%=$(srcdir)/%) $(srcdir)/plugin/make_zip.py $(srcdir)/LICENSE
 	$(AM_V_GEN)$(PYTHON3) $(srcdir)/plugin/make_zip.py $(srcdir)/plugin/transgeo $@ $(srcdir)/LICENSE

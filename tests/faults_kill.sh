@@ -5,8 +5,9 @@
 #   index   FAULT_ROUNDS (default 20) kills, in chains of FAULT_CHAIN (5): a
 #           copy of a database with the tiny model registered, then
 #           FAULT_CHAIN times `transgeo index` of the 2018 NAIP raster (750 m
-#           tiles: about 130 tiles in three batches) killed with SIGKILL after
-#           a random delay (each run resumes what the killed ones committed),
+#           tiles: 126 tiles, committed in batches) killed with SIGKILL (the
+#           first once it committed tiles, the others after a random delay;
+#           each run resumes what the killed ones committed),
 #           then a rerun to completion; after it every tile of the grid is
 #           present exactly once (count = distinct (raster, col, row) = an
 #           uninterrupted run's count) with the same embeddings, the raster is
@@ -15,9 +16,14 @@
 #           after the rerun the photos layer holds each photo exactly once,
 #           none is listed as failed, and the GeoPackage passes
 #           integrity_check.
-# The delays come from FAULT_SEED (printed; set it to replay a run). A kill
-# that lands after the command finished still counts as a round; the number
-# of kills that hit a running command is printed.
+# The first kill of each chain is not timed but watched: it lands as soon as
+# the run has committed work (tiles in the database, photos in the
+# GeoPackage), and each must leave that work unfinished (a run commits in
+# two or three batches, so a random moment falls between two commits only
+# by chance). The other delays are random, from FAULT_SEED (printed; set it
+# to replay a run): a kill that lands after the command finished still
+# counts as a round; how many landed during the work (the run had committed
+# progress of its own and had not finished) is printed.
 set -u
 : "${TOP_SRCDIR:?run through make check}"
 : "${TOP_BUILDDIR:?run through make check}"
@@ -61,6 +67,38 @@ killrun() {
     if kill -9 "$pid" 2>/dev/null; then hit=1; else hit=0; fi
     wait "$pid" 2>/dev/null
 }
+# killwatch DB COUNT_SQL CMD...: start CMD, SIGKILL it as soon as COUNT_SQL
+# on DB (read-only, never creating it) gives more than 0; sets hit as
+# killrun. CMD is stopped (SIGSTOP) while DB is read, so it cannot finish
+# between the reading and the kill, however slow the reading on a busy
+# machine.
+killwatch() {
+    kdb=$1 kq=$2
+    shift 2
+    "$@" >/dev/null 2>&1 &
+    pid=$!
+    i=0 c=0
+    while [ "$i" -lt 6000 ] && kill -STOP "$pid" 2>/dev/null; do
+        c=$([ -s "$kdb" ] && sqlite3 -readonly "$kdb" "$kq" 2>/dev/null)
+        case $c in '' | *[!0-9]*) c=0 ;; esac
+        [ "$c" -gt 0 ] && break
+        kill -CONT "$pid" 2>/dev/null
+        sleep 0.01
+        i=$((i + 1))
+    done
+    if kill -9 "$pid" 2>/dev/null; then hit=1; else hit=0; fi
+    wait "$pid" 2>/dev/null
+}
+# tiles_done DB: "TILES COMPLETE" (COMPLETE -1 before the raster is registered)
+tiles_done() {
+    sqlite3 "$1" "SELECT (SELECT count(*) FROM tg_tiles) || ' ' ||
+        coalesce((SELECT min(complete) FROM tg_rasters), -1)" 2>/dev/null
+}
+# photos_done GPKG: photos in the output (0 before it exists)
+photos_done() {
+    c=$([ -s "$1" ] && sqlite3 "$1" "SELECT count(*) FROM photos" 2>/dev/null)
+    echo "${c:-0}"
+}
 
 # ---- index -----------------------------------------------------------------------
 # The base database: the model registered, nothing indexed (index of a raster
@@ -87,7 +125,7 @@ emb() { sqlite3 "$1" "SELECT group_concat(x, ';') FROM (SELECT col || ',' || row
 ref_emb=$(emb ref.sqlite)
 # kill anywhere from the start-up to the end of a whole run
 hi=$(echo "$secs" | awk '{ printf "%.3f", $1 + 0.05 }')
-hits=0 bad=0 round=0 chain=0
+hits=0 mid=0 bad=0 round=0 chain=0 watched= wbad=0
 for d in $(delays 0.02 "$hi" 1); do
     round=$((round + 1))
     if [ $(((round - 1) % FAULT_CHAIN)) -eq 0 ]; then
@@ -96,8 +134,23 @@ for d in $(delays 0.02 "$hi" 1); do
         cp base.sqlite run.sqlite
         ds=
     fi
-    ds="$ds $d"
-    killrun "$d" "$T" index -q "$R" --db run.sqlite $IDX
+    set -- $(tiles_done run.sqlite)
+    before=${1:-0}
+    if [ -z "$ds" ]; then
+        ds=" watched"
+        killwatch run.sqlite "SELECT count(*) FROM tg_tiles" "$T" index -q "$R" --db run.sqlite $IDX
+        set -- $(tiles_done run.sqlite)
+        watched="$watched ${1:-0}"
+        # it must land during the work: tiles committed, the raster unfinished
+        [ "$hit" -eq 1 ] && [ "${1:-0}" -gt 0 ] && [ "${1:-0}" -lt "$want" ] && [ "${2:--1}" -eq 0 ] ||
+            wbad=$((wbad + 1))
+    else
+        ds="$ds $d"
+        killrun "$d" "$T" index -q "$R" --db run.sqlite $IDX
+        set -- $(tiles_done run.sqlite)
+        # during the work: this run committed tiles and did not finish
+        [ "$hit" -eq 1 ] && [ "${1:-0}" -gt "$before" ] && [ "${2:--1}" -eq 0 ] && mid=$((mid + 1))
+    fi
     hits=$((hits + hit))
     [ $((round % FAULT_CHAIN)) -eq 0 ] || [ "$round" -eq "$FAULT_ROUNDS" ] || continue
     "$T" index -q "$R" --db run.sqlite $IDX >"$W/rerun.log" 2>&1
@@ -118,6 +171,12 @@ if [ "$bad" -eq 0 ]; then
 else
     notok "index: $bad of $chain kill chains left a bad database"
 fi
+if [ "$wbad" -eq 0 ]; then
+    ok "index: the $chain watched kills landed during the work (tiles committed, raster unfinished: tiles after each:$watched of $want)"
+else
+    notok "index: $wbad of $chain watched kills did not land during the work (tiles after each:$watched of $want)"
+fi
+diag "index: $mid of $((round - chain)) random kills landed during the work (after tiles of their own, before the end)"
 
 # ---- locate ------------------------------------------------------------------------
 mkdir -p photos
@@ -138,7 +197,7 @@ else
     ok "reference locate run: $NPH photos in $secs s"
 fi
 hi=$(echo "$secs" | awk '{ printf "%.3f", $1 + 0.05 }')
-hits=0 bad=0 round=0 chain=0
+hits=0 mid=0 bad=0 round=0 chain=0 watched= wbad=0
 for d in $(delays 0.02 "$hi" 2); do
     round=$((round + 1))
     if [ $(((round - 1) % FAULT_CHAIN)) -eq 0 ]; then
@@ -146,8 +205,19 @@ for d in $(delays 0.02 "$hi" 2); do
         rm -f out.gpkg out.gpkg-wal out.gpkg-shm out.gpkg-journal
         ds=
     fi
-    ds="$ds $d"
-    killrun "$d" "$T" locate -q photos --db ref.sqlite -o out.gpkg
+    before=$(photos_done out.gpkg)
+    if [ -z "$ds" ]; then
+        ds=" watched"
+        killwatch out.gpkg "SELECT count(*) FROM photos" "$T" locate -q photos --db ref.sqlite -o out.gpkg
+        after=$(photos_done out.gpkg)
+        watched="$watched $after"
+        [ "$hit" -eq 1 ] && [ "$after" -gt 0 ] && [ "$after" -lt "$NPH" ] || wbad=$((wbad + 1))
+    else
+        ds="$ds $d"
+        killrun "$d" "$T" locate -q photos --db ref.sqlite -o out.gpkg
+        after=$(photos_done out.gpkg)
+        [ "$hit" -eq 1 ] && [ "$after" -gt "$before" ] && [ "$after" -lt "$NPH" ] && mid=$((mid + 1))
+    fi
     hits=$((hits + hit))
     [ $((round % FAULT_CHAIN)) -eq 0 ] || [ "$round" -eq "$FAULT_ROUNDS" ] || continue
     "$T" locate -q photos --db ref.sqlite -o out.gpkg >"$W/rerun.log" 2>&1
@@ -167,6 +237,12 @@ if [ "$bad" -eq 0 ]; then
 else
     notok "locate: $bad of $chain kill chains left a bad output"
 fi
+if [ "$wbad" -eq 0 ]; then
+    ok "locate: the $chain watched kills landed during the work (photos committed, run unfinished: photos after each:$watched of $NPH)"
+else
+    notok "locate: $wbad of $chain watched kills did not land during the work (photos after each:$watched of $NPH)"
+fi
+diag "locate: $mid of $((round - chain)) random kills landed during the work (after photos of their own, before the end)"
 
 echo "1..$n"
 [ "$failed" -eq 0 ]

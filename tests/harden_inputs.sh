@@ -18,8 +18,10 @@
 #   SQL      NULL in -> NULL out; wrong types and oversized values (20 MB
 #            BLOB, 100 KB path, k = 1e9, 300-byte name): the documented
 #            "fn(): argument N: ..." errors
-#   read-only database: sqlite3 -readonly, PRAGMA query_only, and the CLI as
-#            user nobody on a chmod 444 file (root ignores file modes)
+#   read-only database: sqlite3 -readonly, PRAGMA query_only, and the CLI on
+#            a chmod 444 file: as this user, or as root as user nobody (root
+#            ignores file modes), with copies in a 0755 directory under /tmp
+#            (nobody may not reach the build tree)
 #   locked database: another connection in BEGIN EXCLUSIVE (held until the
 #            test releases it): SQL with a short busy timeout gets "database
 #            is locked"; the CLI (10 s busy timeout) waits for a lock
@@ -323,23 +325,30 @@ tg_sql "$DB" "PRAGMA query_only = 1; SELECT tg_index_raster('$R', NULL, 500);" >
 if grep -Eq "tg_index_raster\(\): .*(read-only|readonly)" "$W/.err"; then ok "PRAGMA query_only: tg_index_raster refused"
 else notok "PRAGMA query_only: tg_index_raster refused"; diag "$(cat "$W/.err")"; fi
 same "$DB" "$S0" "PRAGMA query_only"
-if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null 2>&1 && id nobody >/dev/null 2>&1; then
+if [ "$(id -u)" -ne 0 ]; then
+    # file modes bind a normal user: the check runs as this user
     mkdir -p "$W/ro"
     cp "$W/fixture.sqlite" "$W/ro/db.sqlite"
     chmod 444 "$W/ro/db.sqlite"
-    chmod 755 "$W/ro"
     SR=$(state "$W/ro/db.sqlite")
-    # nobody must reach the build tree's binary and the data; skip if not
-    if setpriv --reuid=nobody --regid=nogroup --clear-groups "$T" --help >/dev/null 2>&1 &&
-        setpriv --reuid=nobody --regid=nogroup --clear-groups cat "$R" >/dev/null 2>&1; then
-        run setpriv --reuid=nobody --regid=nogroup --clear-groups "$T" index -q "$R" --db "$W/ro/db.sqlite" --tile-m 500
-        expect 1 "read-?only" "CLI index as nobody on a chmod 444 database"
-        same "$W/ro/db.sqlite" "$SR" "CLI index on a chmod 444 database"
-    else
-        skip "CLI index as nobody on a chmod 444 database" "user nobody cannot read the build tree"
-    fi
+    run "$T" index -q "$R" --db "$W/ro/db.sqlite" --tile-m 500
+    expect 1 "read-?only" "CLI index as $(id -un) on a chmod 444 database"
+    same "$W/ro/db.sqlite" "$SR" "CLI index on a chmod 444 database"
+elif ! command -v setpriv >/dev/null 2>&1 || ! id nobody >/dev/null 2>&1; then
+    notok "CLI index as nobody on a chmod 444 database: needs setpriv (util-linux) and user nobody"
 else
-    skip "CLI index as nobody on a chmod 444 database" "needs root, setpriv and user nobody"
+    # nobody must reach the binary, the raster and the database, which the
+    # build tree and the data may not allow (a clone inside a 0700
+    # directory): copies of them go into a fresh 0755 directory under /tmp.
+    P=$(mktemp -d /tmp/tg_harden_inputs.XXXXXX) && chmod 755 "$P" &&
+        cp "$T" "$P/transgeo" && cp "$R" "$P/r.tif" && cp "$W/fixture.sqlite" "$P/db.sqlite" &&
+        chmod 444 "$P/db.sqlite" "$P/r.tif"
+    SR=$(state "$P/db.sqlite")
+    run setpriv --reuid=nobody --regid=nogroup --clear-groups "$P/transgeo" index -q "$P/r.tif" \
+        --db "$P/db.sqlite" --tile-m 500
+    expect 1 "read-?only" "CLI index as nobody on a chmod 444 database"
+    same "$P/db.sqlite" "$SR" "CLI index on a chmod 444 database"
+    rm -rf "$P"
 fi
 
 # ---- locked database ---------------------------------------------------------------

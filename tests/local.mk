@@ -2,3 +2,5 @@
 EXTRA_DIST += tests/man_check.sh
 TG_TESTS += tests/install_check.sh
 EXTRA_DIST += tests/install_check.sh
+# The skips CI accepts (tests/runner.sh) and the CI check of the README's demo.
+EXTRA_DIST += tests/allowed_skips .ci/check_demo.sh

@@ -13,7 +13,9 @@ Cancellation and progress use a stand-in executable (a shell script written
 here) so that they are deterministic; CLI errors use the real CLI and must
 arrive as QgsProcessingException carrying the CLI's own stderr message.
 
-Prints TAP ("ok N - ..."). Without QGIS it prints one skipped test.
+Prints TAP ("ok N - ..."). Without QGIS it prints one skipped test; with
+python3-qgis (or python3-qgis-common) installed, a failed import of qgis.core
+(or processing) is a failure.
 """
 import os
 import shutil
@@ -72,8 +74,27 @@ def preload_sanitizers():
 preload_sanitizers()
 
 
-def tap_plan_skip(reason):
-    print('ok 1 - QGIS Processing provider # SKIP {}'.format(reason))
+def deb_installed(package):
+    """True when dpkg lists PACKAGE as installed (False without dpkg)."""
+    try:
+        r = subprocess.run(['dpkg-query', '-W', '-f=${Status}', package], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, universal_newlines=True)
+    except OSError:
+        return False
+    return r.returncode == 0 and 'install ok installed' in r.stdout
+
+
+def tap_plan_skip(package, what, error):
+    """A failed import: a skip only when PACKAGE is not installed.
+
+    With the package installed, the import must work (a broken QGIS install
+    would otherwise turn every plugin check into one quiet skip)."""
+    if deb_installed(package):
+        print('not ok 1 - import {}: {} is installed but the import failed: {}'.format(what, package, error))
+        print('1..1')
+        sys.exit(1)
+    print('ok 1 - QGIS Processing provider # SKIP {} not installed (Debian package {}): {}'.format(
+        what, package, error))
     print('1..1')
     sys.exit(0)
 
@@ -95,8 +116,8 @@ try:
                            QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback,
                            QgsProcessingOutputLayerDefinition, QgsProcessingUtils,
                            QgsProject, QgsVectorLayer, QgsWkbTypes, QgsDistanceArea)
-except ImportError:
-    tap_plan_skip('QGIS not installed (python3-qgis)')
+except ImportError as e:
+    tap_plan_skip('python3-qgis', 'qgis.core', e)
 
 QGIS_PLUGINS = '/usr/share/qgis/python/plugins'
 if os.path.isdir(QGIS_PLUGINS) and QGIS_PLUGINS not in sys.path:
@@ -108,8 +129,8 @@ APP.initQgis()
 try:
     from processing.core.Processing import Processing
     from processing.core.ProcessingConfig import ProcessingConfig
-except ImportError:
-    tap_plan_skip('QGIS Processing framework not installed (python3-qgis-common)')
+except ImportError as e:
+    tap_plan_skip('python3-qgis-common', 'processing (the QGIS Processing framework)', e)
 Processing.initialize()
 
 import transgeo  # noqa: E402 (the plugin package, from plugin/)

@@ -7,7 +7,9 @@
 #   naip.tif         -> rasters/m_4709963_se_14_1_20090818.tif
 #   street.jpg, street2.jpg -> photos/01.jpg, photos/02.jpg
 # The examples become a script in the format of tests/sql_runner.sh, which
-# runs it (one TAP line per example statement).
+# runs it (one TAP line per example statement) and checks there are at least
+# TG_SQL_MIN_CASES of them (the page has 20 statements outside .load: fewer
+# means the extraction below lost some).
 set -u
 : "${TOP_SRCDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
 . "$TOP_SRCDIR/tests/sql_lib.sh"
@@ -35,4 +37,5 @@ sed -n '/^\.SH EXAMPLES/,/^\.SH [^E]/p' "$TOP_SRCDIR/man/transgeo-sql.7" |
     /^sqlite> / { n++; sub(/^sqlite> /, ""); print "-- test: man page example " n ": " $0; print; next }
     { if (index($0, "...")) print "-- =~ " regex($0); else print "-- => " $0 }
     ' > "$dir/sql_manpage_examples.sql"
+export TG_SQL_MIN_CASES=20
 cd "$dir" && exec sh "$TOP_SRCDIR/tests/sql_runner.sh" "$dir/sql_manpage_examples.sql"

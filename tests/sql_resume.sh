@@ -4,8 +4,10 @@
 # after a random delay, several times; after each kill the database passes
 # PRAGMA integrity_check and holds every tile at most once; a last run
 # finishes the job, and the result equals an uninterrupted run exactly (same
-# tiles, same embeddings, same footprints). The delays are printed, so a
-# failure can be replayed (TG_RESUME_DELAYS="0.4 1.1 ...").
+# tiles, same embeddings, same footprints). The kills must land during the
+# work they interrupt: at least one leaves a partial raster, and at least
+# one interrupts a run that had committed tiles of its own. The delays are
+# printed, so a failure can be replayed (TG_RESUME_DELAYS="0.4 1.1 ...").
 set -u
 : "${TOP_SRCDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
 . "$TOP_SRCDIR/tests/sql_lib.sh"
@@ -45,8 +47,9 @@ register "$db"
 # the first commit to the end.
 delays=${TG_RESUME_DELAYS:-$(awk -v s="$$" -v t="$secs" 'BEGIN { srand(s); for (i = 0; i < 5; i++) printf "%.2f ", t * (0.1 + rand() * 0.5) }')}
 echo "# kill -9 after: $delays s"
-partial=0
+partial=0 mid=0 kills=0 before=0
 for d in $delays; do
+    kills=$((kills + 1))
     index_script > "$dir/script.sql"
     (tg_sqlite_exec "$db" < "$dir/script.sql" > "$dir/killed.out" 2>&1) &
     pid=$!
@@ -58,8 +61,12 @@ for d in $delays; do
     ok "$(echo "$check" | awk -F'|' '$1 == "ok" && $2 == $3 && ($2 == 0 || $2 == $4) && $5 <= 1 { print 1 }')" \
         "killed after ${d} s: integrity ok, $cnt tiles, each once, complete rows ($check)"
     [ "${cnt:-0}" -gt 0 ] && [ "${cnt:-0}" -lt "$total" ] && partial=$((partial + 1))
+    # during the work: this session committed tiles and had not finished
+    [ "${cnt:-0}" -gt "$before" ] && [ "${cnt:-0}" -lt "$total" ] && mid=$((mid + 1))
+    before=${cnt:-0}
 done
-echo "# $partial of the kills left a partial raster"
+ok "$([ "$partial" -gt 0 ] && echo 1)" "$partial of $kills kills left a partial raster"
+ok "$([ "$mid" -gt 0 ] && echo 1)" "$mid of $kills kills landed during the work (after tiles of their own, before the end)"
 
 # Finish.
 index_script | tg_sqlite "$db" > "$dir/final.out" 2>&1

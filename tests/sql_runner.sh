@@ -18,6 +18,8 @@
 # Every script runs in one shell session on a fresh database
 # $TG_TMPDIR/<script name>.sqlite, cases in order; other databases it opens
 # should be named @TMP@/<script name>_*.sqlite (removed before the run).
+# TG_SQL_MIN_CASES=N adds a last check: the script has at least N cases (for
+# generated scripts, whose extraction could silently lose cases).
 set -u
 script=$1
 : "${TOP_SRCDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
@@ -86,6 +88,16 @@ if [ "$rc" -gt 1 ] || grep -q -e 'ERROR: AddressSanitizer' -e 'runtime error:' "
     grep -e 'Sanitizer' -e 'runtime error' "$work/raw.out" | head -20 | sed 's/^/#   /'
     fails=$((fails + 1))
     n_cases=$i
+fi
+if [ -n "${TG_SQL_MIN_CASES:-}" ]; then
+    have=$(cat "$work/count")
+    n_cases=$((n_cases + 1))
+    if [ "$have" -ge "$TG_SQL_MIN_CASES" ]; then
+        echo "ok $n_cases - the script has at least $TG_SQL_MIN_CASES cases ($have)"
+    else
+        echo "not ok $n_cases - the script has at least $TG_SQL_MIN_CASES cases: it has $have"
+        fails=$((fails + 1))
+    fi
 fi
 echo "1..$n_cases"
 [ "$fails" -eq 0 ]

@@ -280,17 +280,29 @@ static void test_errors(void)
     expect_err(rc, TG_EIMAGE, "text file", "text.jpg", "not an image");
 
     /* Unreadable file. Root ignores permissions, so as root the check runs
-     * in a child that drops to uid/gid 65534 (nobody) first. */
-    write_file(tpath("noperm.jpg"), "x", 1);
-    chmod(tpath("noperm.jpg"), 0);
+     * in a child that drops to uid/gid 65534 (nobody) first. That child must
+     * reach the file's directory, which the build tree may not allow (a clone
+     * inside a 0700 directory, as mktemp -d and Debian's home directories
+     * make): the file goes into a fresh 0755 directory under /tmp instead. */
     if (geteuid() != 0) {
+        write_file(tpath("noperm.jpg"), "x", 1);
+        chmod(tpath("noperm.jpg"), 0);
         rc = tg_image_load(ctx, tpath("noperm.jpg"), &img);
         expect_err(rc, TG_EIO, "unreadable file", "noperm.jpg", "cannot read");
+        chmod(tpath("noperm.jpg"), 0644);
     } else {
+        char pub[64] = "/tmp/tg_test_image.XXXXXX", file[128] = "";
+        int have_dir = mkdtemp(pub) != NULL;
+        int made = have_dir && chmod(pub, 0755) == 0;
+        if (made) {
+            snprintf(file, sizeof file, "%s/noperm.jpg", pub);
+            made = write_file(file, "x", 1) == 0 && chmod(file, 0) == 0;
+        }
+        TAP_OK(made, "a 0755 directory under /tmp with a mode-0 file for uid 65534 (%s)", file);
         int fd[2];
         char msg[1100] = "";
         int crc = 0;
-        if (pipe(fd) == 0) {
+        if (made && pipe(fd) == 0) {
             fflush(stdout);
             pid_t pid = fork();
             if (pid == 0) {
@@ -300,7 +312,7 @@ static void test_errors(void)
                     tg_ctx *c = NULL;
                     tg_ctx_create(&c);
                     tg_image *im = NULL;
-                    r = -tg_image_load(c, tpath("noperm.jpg"), &im);
+                    r = -tg_image_load(c, file, &im);
                     if (write(fd[1], tg_errmsg(c), strlen(tg_errmsg(c))) < 0) r = 98;
                 }
                 _exit(r);
@@ -317,8 +329,9 @@ static void test_errors(void)
         int ok = crc == TG_EIO && contains(msg, "noperm.jpg") && contains(msg, "cannot read");
         TAP_OK(ok, "unreadable file (checked as uid 65534): code %s and message", tg_strerror(TG_EIO));
         tap_diag("  -> %d: %s", crc, msg);
+        if (*file) unlink(file);
+        if (have_dir) rmdir(pub);
     }
-    chmod(tpath("noperm.jpg"), 0644);
 
     /* Truncated JPEG: header intact, scan data cut (libjpeg only warns). */
     size_t n = 0;

@@ -830,8 +830,7 @@ static void test_errors(tg_ctx *ctx)
     }
     tg_tiler_free(t);
     TAP_EQ(tg_tiles_open(ctx, NULL, &d, &t), TG_EINVAL, "NULL path: TG_EINVAL");
-    tg_tiler_free(NULL);
-    TAP_OK(1, "tg_tiler_free(NULL) is a no-op");
+    tg_tiler_free(NULL); /* must be a no-op: a crash here fails the whole file */
 }
 
 int main(void)

@@ -571,6 +571,16 @@ static const kernels *K(void)
     return kern;
 }
 
+const char *tg_kernels_name(void)
+{
+    const kernels *k = K();
+#if defined(TG_X86) && defined(__GNUC__)
+    if (k == &kernels_avx512) return "avx512";
+    if (k == &kernels_avx2) return "avx2";
+#endif
+    return k == &kernels_base ? "base" : "unknown";
+}
+
 /* ---- row-parallel wrappers ----------------------------------------------- */
 
 /* Row blocks handed to pool tasks: big enough to amortise a task, small

@@ -96,6 +96,11 @@ void tg_fpenv_leave(unsigned saved);
 
 /* ---- kernels (row-wise; parallel over rows when pool != NULL) -------- */
 
+/* The kernel set these functions run, picked once per process from the CPU
+ * (TG_KERNELS=base|avx2|avx512 lowers the choice, for tests and debugging):
+ * "avx512", "avx2" or "base". */
+const char *tg_kernels_name(void);
+
 /* LayerNorm over the last dimension (torch.nn.LayerNorm, biased variance):
  * y[r] = (x[r] - mean) / sqrt(var + eps) * w + b for r < rows, d columns.
  * If add != NULL, first x[r] += add (in place: the bias of the sgemm that

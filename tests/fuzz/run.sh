@@ -23,6 +23,8 @@
 #   tests/fuzz/clang/fuzz_<name> -minimize_crash=1 -runs=10000 CRASHFILE
 # and add it to tests/fuzz/regress/<name>/ (see README.md).
 # Exit status: 0 when no harness crashed (skips included), 1 otherwise.
+# With CI=true a skip (clang or its libFuzzer runtime missing) is a failure:
+# CI must fuzz (tests/allowed_skips lists no fuzzing skip).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 : "${TOP_SRCDIR:=$(cd "$here/../.." && pwd)}"
@@ -41,13 +43,18 @@ tap() { # status text
     n=$((n + 1))
     case "$1" in
         ok) pass=$((pass + 1)); echo "ok $n - $2" ;;
-        skip) skip=$((skip + 1)); echo "ok $n - $2" ;;
+        skip)
+            if [ "${CI:-}" = true ]; then
+                fail=$((fail + 1)); echo "not ok $n - (CI) unexpected skip: $2"
+            else
+                skip=$((skip + 1)); echo "ok $n - $2"
+            fi ;;
         *) fail=$((fail + 1)); echo "not ok $n - $2" ;;
     esac
 }
 finish() {
     echo "1..$n"
-    echo "$pass passed, $fail failed, $skip skipped"
+    echo "$pass passed, $fail failed, $skip skipped (0 allowed)"
     [ "$fail" -eq 0 ]
     exit $?
 }
