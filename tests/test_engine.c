@@ -14,7 +14,7 @@
 #include "engine/safetensors.h"
 #include "transgeo/transgeo_model.h"
 #include "st_edit.h"
-#include "tensor.h"
+#include "engine/tensor.h"
 #include "tap.h"
 
 #include <jansson.h>
