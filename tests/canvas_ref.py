@@ -81,6 +81,14 @@ def main(a):
         off = c_round((Wp - W) / 2.0 - Wp * (heading - centre) / 360.0)
         want = full[:, :, (np.arange(W) + off) % Wp]
         print("maxdiff %.9g mismatched 0 covered %d" % (np.abs(got - want).max(), H * W))
+        if F < 360:
+            # TransGeo's own limited-view input (dataset/CVUSA.py LimitedFoV,
+            # read not copied): the normalised panorama shifted right by
+            # rotate_index columns, then its first int(fov / 360 * width).
+            r = (-off) % Wp
+            shifted = np.concatenate([full[:, :, Wp - r:], full[:, :, :Wp - r]], axis=2) if r else full
+            official = shifted[:, :, :int(F / 360.0 * Wp)]
+            print("official maxdiff %.9g" % (np.abs(got - official).max() if official.shape == got.shape else 1e9))
         return
     w2 = min(w, max(1, c_round(W * hfov / F)))
     h2 = max(1, c_round(h * w2 / w))

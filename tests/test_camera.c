@@ -171,12 +171,14 @@ static void vs_numpy(tg_ctx *ctx, const char *what, int w, int h, const tg_canva
              cam->elev_top_deg, cam->elev_bottom_deg, cam->pitch_deg, cam->roll_deg, heading,
              centre);
     FILE *p = popen(cmd, "r");
-    double maxdiff = 1e9, tdiff = -1;
+    double maxdiff = 1e9, tdiff = -1, odiff = -1;
     int mism = -1, cov = -1;
     char buf[256];
     while (p && fgets(buf, sizeof buf, p)) {
         if (sscanf(buf, "maxdiff %lf mismatched %d covered %d", &maxdiff, &mism, &cov) == 3)
             snprintf(line, sizeof line, "%s", buf);
+        else if (sscanf(buf, "official maxdiff %lf", &odiff) == 1)
+            ;
         else if (sscanf(buf, "trainer maxdiff %lf", &tdiff) != 1)
             printf("# python: %s", buf);
     }
@@ -187,6 +189,9 @@ static void vs_numpy(tg_ctx *ctx, const char *what, int w, int h, const tg_canva
     TAP_OK(maxdiff <= 1e-5 && mism >= 0 && mism <= 2 && cov > 0,
            "%s: C canvas = numpy canvas (max |diff| %g, %d border pixels differ, %d covered)",
            what, maxdiff, mism, cov);
+    if (odiff >= 0)
+        TAP_OK(odiff == 0, "%s: = TransGeo's LimitedFoV window of the same panorama (max |diff| %g)",
+               what, odiff);
     if (tdiff >= 0)
         TAP_OK(tdiff <= 1e-5, "%s: C canvas = tools/ground_canvas.py (max |diff| %g)", what, tdiff);
     remove(pimg);
@@ -230,6 +235,12 @@ static void test_canvas(tg_ctx *ctx)
     tg_camera_from_meta(ctx, NULL, 256, 128, NAN, &cam);
     vs_numpy(ctx, "panorama rolled to 100", 256, 128, &pano, &cam, 100, 0);
     vs_numpy(ctx, "panorama cut to a 90-degree canvas", 256, 128, &c90, &cam, 30, -45);
+    tg_canvas_spec fov90 = {112, 154, 90, 38.6, -26.9, {0}, {0}}; /* cvusa-fov90 */
+    memcpy(fov90.mean, MEAN, sizeof MEAN);
+    memcpy(fov90.std, STD, sizeof STD);
+    tg_camera_from_meta(ctx, NULL, 1232, 224, NAN, &cam); /* CVUSA-shaped: 360 by default */
+    vs_numpy(ctx, "CVUSA-shaped panorama on the 90-degree preset's 112x154 canvas", 1232, 224,
+             &fov90, &cam, 250, 0);
 
     /* North-aligned 360 panorama on a 360 canvas: today's official input. */
     tg_image *img = random_image(ctx, 256, 128, 5);

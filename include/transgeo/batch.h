@@ -222,6 +222,7 @@ typedef struct tg_eval_photo {
     tg_eval_item item;     /* rank of the true tile, hit, metre error (evalmetrics.h) */
     double heading_deg;    /* the answer's heading, degrees; NaN when none */
     int heading_source;    /* TG_HEADING_* (locate.h) */
+    int n_headings;        /* canvases embedded for it (1: one pass) */
     int has_true_heading;  /* 1: the truth CSV has a heading for it */
     double true_heading_deg; /* degrees clockwise from true north */
     double heading_error_deg; /* |heading - true heading| on the circle; NaN without both */
@@ -246,8 +247,10 @@ typedef struct tg_eval_report {
  * named by inputs (as tg_batch_locate), whose true positions come from
  * truth_csv (a CSV file with a header naming the columns file, lat, lon in
  * degrees WGS84, and optionally heading, degrees clockwise from true north,
- * empty when unknown: then the heading error is reported; a row matches a photo by its path as enumerated, else by its
- * base name when that is unique in the file) or else from their GPS EXIF.
+ * empty when unknown: then the heading error is reported; a row matches a
+ * photo by its path as enumerated, else by a trailing part of it after a '/'
+ * (truth.csv of `transgeo world` names "panos/0001.jpg"), else by its base
+ * name when that is unique in the file) or else from their GPS EXIF.
  * Every photo is ranked against ALL tiles of the model (evalmetrics.h).
  * opts: threads, model, progress (k and the prior are not used).
  * [out] *out. Returns 0; TG_ENOTFOUND when no photo has a known position;

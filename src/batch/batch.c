@@ -1374,6 +1374,12 @@ static const struct truth_row *truth_find(const truth *t, const char *file)
     struct truth_row key = {(char *)file, 0, 0, 0, 0};
     const struct truth_row *r = CPLHashSetLookup(t->by_path, &key);
     if (r) return r;
+    /* a row naming a trailing part of the path ("panos/0001.jpg" for
+     * "town/world/panos/0001.jpg": truth.csv of `transgeo world`) */
+    for (const char *q = strchr(file, '/'); q; q = strchr(q + 1, '/')) {
+        key.key = (char *)q + 1;
+        if ((r = CPLHashSetLookup(t->by_path, &key))) return r;
+    }
     key.key = (char *)base_name(file);
     return CPLHashSetLookup(t->by_base, &key);
 }
@@ -1501,6 +1507,7 @@ int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, s
                 p.item.error_m = a->truth_error_m;
                 p.heading_deg = a->heading_deg;
                 p.heading_source = a->heading_source;
+                p.n_headings = a->n_headings;
                 p.has_true_heading = j->has_t_heading;
                 p.true_heading_deg = j->t_heading;
                 p.heading_error_deg = a->heading_error_deg;
