@@ -5,6 +5,7 @@
 #   make bench-search     top-k search vs numpy and the memory-bandwidth floor (sql/local.mk)
 #   make bench-engine     encoders vs PyTorch (src/engine.mk)
 #   make bench-tiles      tilecache vs gdalwarp (tilecache/local.mk)
+#   make bench-heading    a photo with N headings searched vs one pass
 EXTRA_PROGRAMS += bench/image_bench
 bench_image_bench_SOURCES = bench/image_bench.c
 bench_image_bench_LDADD = $(TG_TEST_LIBS)
@@ -20,5 +21,11 @@ bench-tiles: transgeo$(EXEEXT)
 	TG_SHARED_DATA='$(TG_SHARED_DATA)' $(SHELL) $(srcdir)/bench/tilecache.sh '$(abs_top_builddir)'
 .PHONY: bench-tiles
 
-bench: bench-image bench-search bench-engine bench-tiles
+bench: bench-image bench-search bench-engine bench-tiles bench-heading
 .PHONY: bench
+
+# Heading search: time per photo with N headings against one pass (the ratio).
+EXTRA_DIST += bench/heading.sh
+bench-heading: transgeo$(EXEEXT)
+	$(SHELL) $(srcdir)/bench/heading.sh '$(abs_top_builddir)'
+.PHONY: bench-heading
