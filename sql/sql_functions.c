@@ -466,6 +466,8 @@ static void fn_locate(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         json_object_set_new(o, "fov_deg", json_real(ans.camera.hfov_deg));
         json_object_set_new(o, "camera_source",
                             json_string(tg_camera_source_name(ans.camera.source)));
+        if (ans.camera.note[0]) /* what was skipped: a 35 mm focal length of 0, ... */
+            json_object_set_new(o, "camera_note", json_string(ans.camera.note));
     }
     json_object_set_new(o, "model", json_string(tg_locator_model(loc)->name));
     text = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(12));

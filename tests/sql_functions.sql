@@ -109,6 +109,12 @@ SELECT json_extract(j, '$.camera_source'), json_extract(j, '$.fov_deg'), json_ex
 -- => user|90.0|searched|12|0
 -- => default|65.0|assumed-north|0.0
 
+-- test: what the camera skipped is named: test_exif.jpg has FocalLength 3.53 mm (exiftool -n) but neither a 35 mm equivalent nor the sensor's size (exiftool -FocalLength -FocalLengthIn35mmFormat -FocalPlaneXResolution), so the default camera, and the note says why
+SELECT json_extract(j, '$.camera_source'), json_extract(j, '$.camera_note') FROM (SELECT tg_locate('@SHARED@/photos/test_exif.jpg') AS j);
+SELECT json_type(j, '$.camera_note') IS NULL FROM loc;
+-- => default|FocalLength 3.53 mm without the sensor's size (FocalPlane resolution): ignored
+-- => 1
+
 -- test: tg_matches rows carry the heading of the canvas that scored them; rank 1 = tg_locate's heading; an embedding has none
 SELECT abs(m.heading_deg - json_extract(j, '$.heading_deg')) < 1e-9, m.heading_source FROM loc, tg_matches('@SHARED@/photos/01.jpg', 1) m;
 SELECT count(*), sum(heading_deg IS NULL), min(heading_source) FROM tg_matches(tg_embed_ground('@SHARED@/photos/01.jpg'), 3);
