@@ -9,6 +9,9 @@
 # Prints one line per N: seconds per photo and the ratio to one pass. The
 # ratio is what to quote; it is below N because decoding, the camera and the
 # search's pass over the tiles are shared by the N headings.
+# Measured 2026-12-05 (demo model, 30 photos 640x480, 357 tiles, one thread,
+# a shared 2-core machine, best of 3): one pass 0.023 s/photo; 4 headings
+# 1.68x, 12 headings 1.89x, 24 headings 2.59x, 36 headings 3.59x.
 set -eu
 B=${1:?usage: heading.sh BUILDDIR [N_PHOTOS]}
 NP=${2:-40}
