@@ -366,6 +366,43 @@ int main(void)
         free(best);
         free(bq);
     }
+    /* A panorama without metadata (a CVUSA/VIGOR-shaped image) on a 360-degree
+     * model: assumed north-aligned, one pass, and exactly the official input:
+     * the same scores, bit for bit, as tg_model_embed_ground + tg_tileset_match. */
+    {
+        int pw = 208, phh = 52;
+        unsigned char *rgb = malloc((size_t)pw * phh * 3);
+        for (int i = 0; i < pw * phh * 3; i++) rgb[i] = (unsigned char)((i * 2654435761u) >> 24);
+        tg_image *pano = NULL;
+        tg_image_from_rgb8(ctx, rgb, pw, phh, &pano);
+        free(rgb);
+        tg_locate_opts lo;
+        tg_locate_opts_default(&lo);
+        lo.k = 5;
+        tg_locator *loc = NULL;
+        tg_locate_answer ans = {0};
+        tg_locate_input in = {.image = pano};
+        int rc = tg_locator_open(ctx, st, &lo, &loc);
+        if (!rc) rc = tg_locator_run(loc, ctx, &in, &ans);
+        const tg_model *mdl = NULL;
+        tg_store_model_get(ctx, st, tg_locator_model(loc), &mdl);
+        float e[24];
+        tg_match m1[5];
+        int n1 = 0;
+        tg_model_embed_ground(ctx, mdl, pano, e);
+        tg_tileset_match(ctx, ts, e, 5, NULL, 0, m1, &n1);
+        int same = rc == 0 && ans.n_matches == n1 && n1 == 5;
+        for (int i = 0; same && i < n1; i++)
+            same = ans.matches[i].tile_id == m1[i].tile_id && ans.matches[i].score == m1[i].score;
+        TAP_OK(same && ans.n_headings == 1 && ans.heading_source == TG_HEADING_NORTH &&
+                   ans.camera.source == TG_CAMERA_DEFAULT && ans.camera.hfov_deg == 360 &&
+                   ans.heading_deg == 0,
+               "a 4:1 image without metadata: assumed-north panorama, one pass, the official "
+               "input bit for bit");
+        tg_locate_answer_clear(&ans);
+        tg_locator_free(loc);
+        tg_image_free(pano);
+    }
     /* The locator's heading search: 6 canvases in one batch; the best match's
      * score is the best of the 6 canvases embedded one at a time. */
     {
