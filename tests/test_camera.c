@@ -81,6 +81,7 @@ static void test_camera(tg_ctx *ctx)
     TAP_NEAR(cam.elev_top_deg, 22.5, 1e-9, "GPano: top 22.5");
     TAP_NEAR(cam.elev_bottom_deg, -22.5, 1e-9, "GPano: bottom -22.5");
     TAP_NEAR(cam.pitch_deg, 3, 1e-9, "GPano: pitch");
+    TAP_OK(strstr(cam.note, "not applied") != NULL, "a pitched panorama is named: %s", cam.note);
     m.gpano_crop_h = 2000; /* 2:1 crop on a 4:1 image */
     TAP_OK(tg_camera_from_meta(ctx, &m, 2000, 500, NAN, &cam) == 0, "camera: contradicting GPano");
     TAP_EQ(cam.source, TG_CAMERA_DEFAULT, "contradicting GPano -> default");

@@ -23,8 +23,10 @@
  *   3. gpano      XMP GPano on an equirectangular image: hfov = 360 * cropped
  *      width / full width, and the elevation of the top and bottom edges from
  *      the cropped area's top and height (the full height spans 180 degrees);
- *      pitch and roll from PosePitchDegrees / PoseRollDegrees. A GPano
- *      ProjectionType "equirectangular" without sizes is a full panorama.
+ *      pitch and roll from PosePitchDegrees / PoseRollDegrees (kept in the
+ *      answer; the canvas does not re-level an equirectangular image, and the
+ *      note says so when they are not 0). A GPano ProjectionType
+ *      "equirectangular" without sizes is a full panorama.
  *   4. user       the caller's horizontal field of view (user_fov_deg, finite,
  *      in (0, 360]); 360 means an equirectangular panorama, less a perspective
  *      (pinhole) photo, which must be under 180.

@@ -113,6 +113,10 @@ static int from_gpano(tg_camera *cam, const tg_photo_meta *m, int w, int h)
     }
     if (m->has_pose_pitch) cam->pitch_deg = m->pose_pitch_deg;
     if (m->has_pose_roll) cam->roll_deg = m->pose_roll_deg;
+    /* the canvas levels perspective photos only (docs/ground-canvas.md) */
+    if (cam->pitch_deg != 0 || cam->roll_deg != 0)
+        note(cam, "GPano pose pitch %g, roll %g of an equirectangular image: not applied (it is "
+                  "used as level)", cam->pitch_deg, cam->roll_deg);
     return 0;
 }
 
