@@ -6,6 +6,7 @@
 #   make bench-engine     encoders vs PyTorch (src/engine/local.mk)
 #   make bench-tiles      tilecache vs gdalwarp (tilecache/local.mk)
 #   make bench-index      transgeo index tiles/s: one tile vs a group per encoder pass
+#   make bench-heading    a photo with N headings searched vs one pass
 EXTRA_PROGRAMS += bench/image_bench
 bench_image_bench_SOURCES = bench/image_bench.c
 bench_image_bench_LDADD = $(TG_TEST_LIBS)
@@ -21,7 +22,7 @@ bench-tiles: transgeo$(EXEEXT)
 	TG_SHARED_DATA='$(TG_SHARED_DATA)' $(SHELL) $(srcdir)/bench/tilecache.sh '$(abs_top_builddir)'
 .PHONY: bench-tiles
 
-bench: bench-image bench-search bench-engine bench-tiles bench-index
+bench: bench-image bench-search bench-engine bench-tiles bench-index bench-heading
 .PHONY: bench
 
 # `transgeo index` tiles/s, one tile per encoder pass vs a group (bench/index.sh).
@@ -29,3 +30,9 @@ EXTRA_DIST += bench/index.sh
 bench-index: transgeo$(EXEEXT)
 	$(SHELL) $(srcdir)/bench/index.sh '$(abs_top_builddir)'
 .PHONY: bench-index
+
+# Heading search: time per photo with N headings against one pass (the ratio).
+EXTRA_DIST += bench/heading.sh
+bench-heading: transgeo$(EXEEXT)
+	$(SHELL) $(srcdir)/bench/heading.sh '$(abs_top_builddir)'
+.PHONY: bench-heading

@@ -9,7 +9,7 @@
  *   tg_embed_aerial(image [, model])      -> BLOB
  *   tg_photo_gps(photo)                   -> POINT (SpatiaLite BLOB, EPSG:4326) or NULL
  *   tg_distance_m(geom_a, geom_b)         -> REAL  geodesic metres (WGS84)
- *   tg_locate(photo [, model])            -> TEXT  JSON
+ *   tg_locate(photo [, model [, fov_deg [, heading_search]]]) -> TEXT JSON
  *
  * See man/transgeo-sql.7 for each function's contract, errors and examples.
  * Flags: only tg_version and tg_distance_m are pure (DETERMINISTIC |
@@ -402,6 +402,28 @@ static void fn_locate(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     tgsql_conn *c = conn_of(ctx);
     const char *model_name;
     if (model_arg(ctx, fn, argc, argv, 1, &model_name)) return;
+    /* the camera's field of view when the photo's metadata has none (degrees,
+     * NULL: none) and the headings searched when unknown (NULL: 0, auto);
+     * the values are checked by the locator */
+    double fov_deg = NAN;
+    int heading_search = 0, t;
+    if (argc > 2 && (t = sqlite3_value_type(argv[2])) != SQLITE_NULL) {
+        if (t != SQLITE_INTEGER && t != SQLITE_FLOAT) {
+            tgsql_error(ctx, fn, "argument 3 (fov_deg): a number of degrees or NULL expected, "
+                                 "got %s", tgsql_type_name(t));
+            return;
+        }
+        fov_deg = sqlite3_value_double(argv[2]);
+    }
+    if (argc > 3 && (t = sqlite3_value_type(argv[3])) != SQLITE_NULL) {
+        sqlite3_int64 n = sqlite3_value_int64(argv[3]);
+        if (t != SQLITE_INTEGER || n < 0 || n > 360) {
+            tgsql_error(ctx, fn, "argument 4 (heading_search): INTEGER 0..360 or NULL expected "
+                                 "(0: from the field of view, 1: no search, N: N headings)");
+            return;
+        }
+        heading_search = (int)n;
+    }
     tgsql_photo ph;
     int got = tgsql_photo_get(c, ctx, NULL, fn, 1, argv[0],
                               TGSQL_PHOTO_IMAGE | TGSQL_PHOTO_EMBEDDING, &ph);
@@ -417,6 +439,8 @@ static void fn_locate(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     tg_locate_opts_default(&opts);
     opts.model = model_name;
     opts.k = 1;
+    opts.fov_deg = fov_deg;
+    opts.heading_search = heading_search;
     tg_locate_input in = {.image = ph.img, .path = ph.path, .bytes = ph.emb ? NULL : ph.bytes,
                           .n_bytes = ph.n_bytes, .embedding = ph.emb, .embedding_dim = ph.emb_dim};
     if ((rc = tg_locator_open(c->ctx, st, &opts, &loc)) ||
@@ -433,6 +457,18 @@ static void fn_locate(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     json_object_set_new(o, "error_m", json_real(best->error_m));
     if (ans.has_meta && ans.meta.has_gps) /* a photo (not an embedding) with its own GPS */
         json_object_set_new(o, "gps_error_m", json_real(ans.gps_error_m));
+    if (ans.has_camera) { /* a photo: its heading and camera (locate.h) */
+        json_object_set_new(o, "heading_deg", isfinite(ans.heading_deg)
+                                                  ? json_real(ans.heading_deg) : json_null());
+        json_object_set_new(o, "heading_source",
+                            json_string(tg_heading_source_name(ans.heading_source)));
+        json_object_set_new(o, "n_headings", json_integer(ans.n_headings));
+        json_object_set_new(o, "fov_deg", json_real(ans.camera.hfov_deg));
+        json_object_set_new(o, "camera_source",
+                            json_string(tg_camera_source_name(ans.camera.source)));
+        if (ans.camera.note[0]) /* what was skipped: a 35 mm focal length of 0, ... */
+            json_object_set_new(o, "camera_note", json_string(ans.camera.note));
+    }
     json_object_set_new(o, "model", json_string(tg_locator_model(loc)->name));
     text = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(12));
     if (!text) {
@@ -479,6 +515,8 @@ int tgsql_register_functions(sqlite3 *db, tgsql_conn *c)
         {"tg_photo_gps", 1, DIRECT, fn_photo_gps},
         {"tg_locate", 1, DIRECT, fn_locate},
         {"tg_locate", 2, DIRECT, fn_locate},
+        {"tg_locate", 3, DIRECT, fn_locate},
+        {"tg_locate", 4, DIRECT, fn_locate},
 #undef PURE
 #undef DIRECT
     };

@@ -1,13 +1,18 @@
 /*
  * sql_matches.c - tg_matches, the table-valued function of mod_transgeo:
  *
- *   SELECT rank, tile_id, score, lon, lat, error_m, geom
- *     FROM tg_matches(photo, k [, near_geom [, radius_m [, model]]]);
+ *   SELECT rank, tile_id, score, lon, lat, error_m, geom, heading_deg, heading_source
+ *     FROM tg_matches(photo, k [, near_geom [, radius_m [, model [, fov_deg
+ *                     [, heading_search]]]]]);
  *
  * k rows, best first (rank 1..k): the tiles whose embeddings are most
  * similar to the photo's, with their centre, footprint and error radius.
  * With near_geom (a SpatiaLite geometry in EPSG:4326, e.g. a rough GPS fix)
  * only tiles whose centre is within radius_m metres of it are candidates.
+ * heading_deg is the heading (degrees clockwise from true north) of the
+ * photo's canvas that gave the row its score, heading_source where the
+ * photo's heading came from (exif, searched, ...; tg_locate's JSON and
+ * locate.h); fov_deg and heading_search as tg_locate's arguments 3 and 4.
  *
  * An eponymous-only virtual table (no CREATE VIRTUAL TABLE needed, none
  * allowed), after ext/misc/series.c: the arguments are HIDDEN columns
@@ -35,7 +40,8 @@
 /* Columns; the HIDDEN ones are the arguments, in this order. */
 enum {
     COL_RANK, COL_TILE_ID, COL_SCORE, COL_LON, COL_LAT, COL_ERROR_M, COL_GEOM,
-    COL_PHOTO, COL_K, COL_NEAR, COL_RADIUS, COL_MODEL, N_ARGS = 5
+    COL_HEADING, COL_HEADING_SOURCE,
+    COL_PHOTO, COL_K, COL_NEAR, COL_RADIUS, COL_MODEL, COL_FOV, COL_HSEARCH, N_ARGS = 7
 };
 #define ARG_PHOTO 0
 #define ARG_K 1
@@ -49,6 +55,7 @@ typedef struct matches_vtab {
 
 typedef struct match_row {
     tg_match m;
+    int heading_source;  /* TG_HEADING_* of the answer */
     void *geom;
     int geom_size;
 } match_row;
@@ -66,8 +73,10 @@ static int m_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
     (void)argv;
     (void)err;
     int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(rank INTEGER, tile_id INTEGER, score REAL, "
-                                      "lon REAL, lat REAL, error_m REAL, geom BLOB, photo HIDDEN, "
-                                      "k HIDDEN, near_geom HIDDEN, radius_m HIDDEN, model HIDDEN)");
+                                      "lon REAL, lat REAL, error_m REAL, geom BLOB, heading_deg REAL, "
+                                      "heading_source TEXT, photo HIDDEN, k HIDDEN, "
+                                      "near_geom HIDDEN, radius_m HIDDEN, model HIDDEN, "
+                                      "fov_deg HIDDEN, heading_search HIDDEN)");
     if (rc != SQLITE_OK) return rc;
     matches_vtab *v = sqlite3_malloc(sizeof *v);
     if (!v) return SQLITE_NOMEM;
@@ -107,7 +116,8 @@ static int m_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
         sqlite3_free(vt->zErrMsg);
         vt->zErrMsg = sqlite3_mprintf(
             "tg_matches(): the arguments photo and k are required: SELECT * FROM "
-            "tg_matches(photo, k [, near_geom, radius_m [, model]])");
+            "tg_matches(photo, k [, near_geom, radius_m [, model [, fov_deg [, "
+            "heading_search]]]])");
         return SQLITE_ERROR;
     }
     int argv_i = 1;
@@ -217,6 +227,21 @@ static int m_filter(sqlite3_vtab_cursor *base, int idx_num, const char *idx_str,
                            "got %s%s", tgsql_type_name(t), "");
         model_name = (const char *)sqlite3_value_text(arg[4]);
     }
+    double fov_deg = NAN; /* checked by the locator */
+    if (arg[5] && (t = sqlite3_value_type(arg[5])) != SQLITE_NULL) {
+        if (t != SQLITE_INTEGER && t != SQLITE_FLOAT)
+            return fail(v, "tg_matches(): argument 6 (fov_deg): a number of degrees or NULL "
+                           "expected, got %s%s", tgsql_type_name(t), "");
+        fov_deg = sqlite3_value_double(arg[5]);
+    }
+    int heading_search = 0;
+    if (arg[6] && (t = sqlite3_value_type(arg[6])) != SQLITE_NULL) {
+        sqlite3_int64 hn = sqlite3_value_int64(arg[6]);
+        if (t != SQLITE_INTEGER || hn < 0 || hn > 360)
+            return fail(v, "tg_matches(): argument 7 (heading_search): INTEGER 0..360 or NULL "
+                           "expected%s%s", "", "");
+        heading_search = (int)hn;
+    }
 
     tgsql_photo ph;
     int got = tgsql_photo_get(c, NULL, &v->base.zErrMsg, "tg_matches", 1, arg[ARG_PHOTO],
@@ -236,6 +261,8 @@ static int m_filter(sqlite3_vtab_cursor *base, int idx_num, const char *idx_str,
     opts.model = model_name;
     opts.k = (int)k;
     opts.prior = has_prior ? &prior : NULL;
+    opts.fov_deg = fov_deg;
+    opts.heading_search = heading_search;
     tg_locate_input in = {.image = ph.img, .path = ph.path, .bytes = ph.emb ? NULL : ph.bytes,
                           .n_bytes = ph.n_bytes, .embedding = ph.emb, .embedding_dim = ph.emb_dim};
     if ((trc = tg_locator_open(c->ctx, st, &opts, &loc)) ||
@@ -253,6 +280,7 @@ static int m_filter(sqlite3_vtab_cursor *base, int idx_num, const char *idx_str,
     /* Footprints of the k rows, from the store. */
     for (int i = 0; i < n; i++) {
         cur->rows[i].m = ans.matches[i];
+        cur->rows[i].heading_source = ans.heading_source;
         void *blob = NULL;
         int size = 0;
         trc = tg_store_tile_geom(c->ctx, st, ans.matches[i].tile_id, &blob, &size);
@@ -307,6 +335,12 @@ static int m_column(sqlite3_vtab_cursor *base, sqlite3_context *ctx, int col)
     case COL_LON: sqlite3_result_double(ctx, r->m.lon); break;
     case COL_LAT: sqlite3_result_double(ctx, r->m.lat); break;
     case COL_ERROR_M: sqlite3_result_double(ctx, r->m.error_m); break;
+    case COL_HEADING: /* NULL when the photo has none (an embedding query) */
+        if (isfinite(r->m.heading_deg)) sqlite3_result_double(ctx, r->m.heading_deg);
+        break;
+    case COL_HEADING_SOURCE:
+        sqlite3_result_text(ctx, tg_heading_source_name(r->heading_source), -1, SQLITE_STATIC);
+        break;
     case COL_GEOM:
         if (r->geom) sqlite3_result_blob(ctx, r->geom, r->geom_size, SQLITE_TRANSIENT);
         break;

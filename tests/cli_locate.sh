@@ -116,8 +116,8 @@ check "failures lists the empty file" contains "$failures" "$P/empty.jpg|image '
 check "failures lists the text file" contains "$failures" "$P/sub/notes.txt|image '$P/sub/notes.txt': not an image"
 check "failures lists the truncated JPEG" contains "$failures" "$P/truncated.jpg|"
 check "hidden directories are not walked" test "$(q "SELECT count(*) FROM photos WHERE file LIKE '%hidden%'")" = 0
-check "the photo without GPS has NULL gps fields" \
-    test "$(q "SELECT count(*) FROM photos WHERE file = '$P/sub/empty_exif.jpg' AND gps_lon IS NULL AND gps_lat IS NULL AND gps_error_m IS NULL AND heading IS NULL")" = 1
+check "the photo without GPS has NULL gps fields; its heading was searched (no metadata: a 65-degree default camera)" \
+    test "$(q "SELECT count(*) FROM photos WHERE file = '$P/sub/empty_exif.jpg' AND gps_lon IS NULL AND gps_lat IS NULL AND gps_error_m IS NULL AND heading_source = 'searched' AND camera_source = 'default' AND fov_deg = 65")" = 1
 check "every footprint is a closed 5-point ring around its centre" \
     test "$(ogr_n "SELECT count(*) AS n FROM matched_tiles WHERE ST_NPoints(geom) = 5 AND ST_Contains(geom, MakePoint(lon, lat))")" = 24
 if "$PYTHON3" -c 'import osgeo_utils.samples.validate_gpkg' 2>/dev/null; then
@@ -178,7 +178,7 @@ check "a photo named twice is located once" test "$(q "SELECT count(*) FROM phot
 CSV=$W/out.csv
 run "$TG" locate "$P" --db "$DB" -k 3 -o "$CSV"
 expect_rc 0 "CSV output"
-check "CSV header" test "$(head -n 1 "$CSV")" = "file,model,lon,lat,score,error_m,tile_id,gps_lon,gps_lat,gps_error_m,heading,error"
+check "CSV header" test "$(head -n 1 "$CSV")" = "file,model,lon,lat,score,error_m,tile_id,gps_lon,gps_lat,gps_error_m,heading,heading_source,fov_deg,camera_source,error"
 check "CSV: one row per photo (9 + 3 failures)" test "$(($(wc -l <"$CSV") - 1))" = 12
 check "CSV: failures carry an error" test "$(grep -c "image '" "$CSV")" = 3
 same=1
@@ -278,5 +278,48 @@ check "  ... stderr: JSON lines, stage photos, 3 of 3 at the end" \
 check "  ... the summary still on stdout" contains "$out" "3 located, 0 failed"
 run "$TG" locate "$PHOTOS/01.jpg" --db "$DB" -o "$W/prog.csv" --progress=bar
 expect_rc 2 "--progress=bar"
+
+# ---- camera and heading (issue 17) ----
+DB=$W/fixture.sqlite
+run "$TG" locate "$PHOTOS/01.jpg" --db "$DB" -o - --fov 0
+expect_rc 2 "--fov 0 is a usage error"
+check "  ... naming the range" contains "$err" "--fov 0: expected degrees, more than 0 and under 180"
+for bad in 400 200 nan -5; do
+    run "$TG" locate "$PHOTOS/01.jpg" --db "$DB" -o - --fov "$bad"
+    expect_rc 2 "--fov $bad is a usage error"
+done
+run "$TG" locate "$PHOTOS/01.jpg" --db "$DB" -o - --heading-search 361
+expect_rc 2 "--heading-search 361 is a usage error"
+# the CSV's heading columns: 01.jpg has a Mapillary TrueHeading (one pass), its
+# camera is EXIF FocalLengthIn35mmFilm 35 mm on 3264x2448 = 52.62 degrees
+run "$TG" locate "$PHOTOS/01.jpg" --db "$DB" -o - -k 1 -q
+line=$(printf '%s\n' "$out" | awk -F, 'NR == 2 { print $11, $12, $13, $14 }')
+set -- $line
+check "CSV header ends heading,heading_source,fov_deg,camera_source,error" \
+    contains "$(printf '%s\n' "$out" | head -1)" "gps_error_m,heading,heading_source,fov_deg,camera_source,error"
+check "01.jpg: heading 54.74463 from mapillary, 52.62-degree camera from exif-35mm ($line)" \
+    sh -c 'test "$2" = mapillary && test "$4" = exif-35mm' - "$@"
+check "  ... values" near "${1:-}" 54.74463 1e-6
+check "  ... fov" near "${3:-}" 52.6225 1e-3
+# --ignore-heading with 8 headings: the reported heading is one of 360 k / 8
+run "$TG" locate "$PHOTOS/01.jpg" --db "$DB" -o - -k 1 -q --ignore-heading --heading-search 8
+h=$(printf '%s\n' "$out" | awk -F, 'NR == 2 { print $11, $12 }')
+set -- $h
+check "--ignore-heading --heading-search 8: searched, a multiple of 45 degrees ($h)" \
+    sh -c 'test "$2" = searched && awk -v h="$1" "BEGIN { exit !(h % 45 == 0) }"' - "$@"
+# a magnetic GPSImgDirectionRef: searched 30 degrees either side; for a
+# 52.6-degree camera steps of at most 52.6/3 = 17.5 -> ceil(30/17.5) = 2 per
+# side, 15 degrees apart
+if have exiftool; then
+    cp "$PHOTOS/02.jpg" "$W/magnetic.jpg"
+    exiftool -q -overwrite_original -GPSImgDirection=100 -GPSImgDirectionRef=M "$W/magnetic.jpg"
+    run "$TG" locate "$W/magnetic.jpg" --db "$DB" -o - -k 1 -q
+    h=$(printf '%s\n' "$out" | awk -F, 'NR == 2 { print $11, $12 }')
+    set -- $h
+    check "magnetic heading 100: heading_source magnetic-searched, one of 70, 85, 100, 115, 130 ($h)" \
+        sh -c 'test "$2" = magnetic-searched && case "$1" in 70|85|100|115|130) true;; *) false;; esac' - "$@"
+else
+    skip "magnetic heading" "exiftool not installed"
+fi
 
 done_testing

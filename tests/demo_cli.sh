@@ -22,7 +22,20 @@ done
 gdalinfo "$out/map.png" 2>/dev/null | grep -q "Driver: PNG"; ok $? "map.png is a PNG GDAL reads"
 npts=$(ogrinfo -q -sql "SELECT COUNT(*) AS n FROM photos" "$out/located.gpkg" 2>/dev/null | sed -n 's/.*n (Integer[^)]*) = //p')
 [ "${npts:-0}" -eq $PANOS ]; ok $? "located.gpkg has one point per panorama ($npts of $PANOS)"
-grep -q "panoramas (360 degrees): $PANOS located" "$out.txt"; ok $? "every panorama evaluated"
+grep -q "panoramas (360 degrees, north-aligned): $PANOS located" "$out.txt"; ok $? "every panorama evaluated"
+# the four reports of issue 17, each with recall, metre and heading error
+grep -q "panoramas (360 degrees, unknown rotation, 24 headings searched): $PANOS located" "$out.txt" &&
+    grep -q "photos (90 degrees, heading from EXIF): 4 located" "$out.txt" &&
+    grep -q "photos (90 degrees, heading searched: 12 headings): 4 located" "$out.txt"
+ok $? "four reports: north-aligned and rotated panoramas, photos with EXIF and with searched heading"
+[ "$(grep -c '^  heading (' "$out.txt")" -eq 4 ]; ok $? "each report has a heading line"
+# a heading read from EXIF is the truth.csv heading (to its 4 decimals)
+grep -A3 "north-aligned" "$out.txt" | grep -q "heading (exif): median error 0.0 deg"
+ok $? "north-aligned panoramas: heading from EXIF, median error 0.0 deg"
+grep -A3 "unknown rotation" "$out.txt" | grep -q "heading (searched)"
+ok $? "rotated panoramas: the heading is searched (no heading in their metadata)"
+test -f "$out/world_rot/truth.csv" && ! test -e "$out/world_rot/aerial.tif"
+ok $? "world_rot/: the rotated panoramas and their truth, no second orthophoto"
 # transgeo info on the demo's database: models, rasters, tile count, extent.
 "$tg" info "$out/demo.sqlite" > "$out.info" 2>&1; ok $? "transgeo info DB exits 0"
 ntiles=$(sed -n 's/^tiles: *\([0-9]*\)$/\1/p' "$out.info")

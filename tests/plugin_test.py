@@ -115,7 +115,8 @@ try:
     from qgis.core import (QgsApplication, QgsCoordinateReferenceSystem, QgsPointXY,
                            QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback,
                            QgsProcessingOutputLayerDefinition, QgsProcessingUtils,
-                           QgsProject, QgsVectorLayer, QgsWkbTypes, QgsDistanceArea)
+                           QgsProject, QgsSymbolLayer, QgsVectorLayer, QgsWkbTypes,
+                           QgsDistanceArea)
 except ImportError as e:
     tap_plan_skip('python3-qgis', 'qgis.core', e)
 
@@ -631,8 +632,22 @@ class T5Locate(unittest.TestCase):
         self.assertEqual(pts.featureCount(), 3)
         self.assertEqual(pts.geometryType(), QgsWkbTypes.PointGeometry)
         self.assertEqual(pts.crs().authid(), 'EPSG:4326')
-        for name in ('file', 'lon', 'lat', 'score', 'error_m', 'tile_id'):
+        for name in ('file', 'lon', 'lat', 'score', 'error_m', 'tile_id', 'heading',
+                     'heading_source', 'fov_deg', 'camera_source'):
             self.assertIn(name, layer_fields(pts))
+        # the default style: an arrowhead turned by the heading field
+        from transgeo.algorithms.locate_photos import view_direction_symbol
+        sym = view_direction_symbol()
+        self.assertEqual(sym.symbolLayer(1).dataDefinedProperties().property(
+            QgsSymbolLayer.PropertyAngle).field(), 'heading')
+        details = ctx.layersToLoadOnCompletion().get(results['POINTS'])
+        self.assertIsNotNone(details)
+        self.assertIsNotNone(details.postProcessor())
+        details.postProcessor().postProcessLayer(pts, ctx, fb)
+        styled = pts.renderer().symbol()
+        self.assertEqual(styled.symbolLayerCount(), 2)
+        self.assertEqual(styled.symbolLayer(1).dataDefinedProperties().property(
+            QgsSymbolLayer.PropertyAngle).field(), 'heading')
         self.assertGreaterEqual(tiles.featureCount(), 1)
         self.assertEqual(tiles.geometryType(), QgsWkbTypes.PolygonGeometry)
         self.assertEqual(tiles.crs().authid(), 'EPSG:4326')

@@ -40,6 +40,20 @@ SELECT tg_index_raster('@NAIP@', 'tiny', -5);
 -- => Error: tg_index_raster(): argument 3 (tile_m): a number of metres or NULL expected, got TEXT
 -- => Error: tg_index_raster(): argument 3 (tile_m): -5 m, expected a positive number of metres
 
+-- test: a bad field of view or heading search (issue 17): a clear error naming the value
+SELECT tg_locate('@SHARED@/photos/01.jpg', NULL, 0);
+SELECT tg_locate('@SHARED@/photos/01.jpg', NULL, 400);
+SELECT tg_locate('@SHARED@/photos/01.jpg', NULL, 200);
+SELECT tg_locate('@SHARED@/photos/01.jpg', NULL, 'wide');
+SELECT tg_locate('@SHARED@/photos/01.jpg', NULL, 90, -1);
+SELECT * FROM tg_matches('@SHARED@/photos/01.jpg', 3, NULL, NULL, NULL, 0);
+-- => Error: tg_locate(): field of view 0 degrees: expected a perspective photo's (more than 0 and under 180) or 360 for an equirectangular panorama
+-- => Error: tg_locate(): field of view 400 degrees: expected a perspective photo's (more than 0 and under 180) or 360 for an equirectangular panorama
+-- => Error: tg_locate(): field of view 200 degrees: expected a perspective photo's (more than 0 and under 180) or 360 for an equirectangular panorama
+-- => Error: tg_locate(): argument 3 (fov_deg): a number of degrees or NULL expected, got TEXT
+-- => Error: tg_locate(): argument 4 (heading_search): INTEGER 0..360 or NULL expected (0: from the field of view, 1: no search, N: N headings)
+-- => Error: tg_matches(): field of view 0 degrees: expected a perspective photo's (more than 0 and under 180) or 360 for an equirectangular panorama
+
 -- test: empty BLOBs
 SELECT tg_locate(x'');
 SELECT tg_embed_aerial(zeroblob(0));
@@ -110,8 +124,8 @@ SELECT * FROM tg_matches('@SHARED@/photos/01.jpg', 3, x'0001', 10);
 SELECT * FROM tg_matches('@SHARED@/photos/01.jpg', 3, MakePoint(1, 2, 4326), -1);
 SELECT * FROM tg_matches('@SHARED@/photos/01.jpg', 3, MakePoint(1, 2), 10);
 SELECT * FROM tg_matches('@SHARED@/photos/01.jpg', 3, NULL, NULL, 7);
--- => Error: tg_matches(): the arguments photo and k are required: SELECT * FROM tg_matches(photo, k [, near_geom, radius_m [, model]])
--- => Error: tg_matches(): the arguments photo and k are required: SELECT * FROM tg_matches(photo, k [, near_geom, radius_m [, model]])
+-- => Error: tg_matches(): the arguments photo and k are required: SELECT * FROM tg_matches(photo, k [, near_geom, radius_m [, model [, fov_deg [, heading_search]]]])
+-- => Error: tg_matches(): the arguments photo and k are required: SELECT * FROM tg_matches(photo, k [, near_geom, radius_m [, model [, fov_deg [, heading_search]]]])
 -- => Error: tg_matches(): argument 2 (k): INTEGER expected, got TEXT
 -- => Error: tg_matches(): argument 2 (k): 0, expected 1 to 100000
 -- => Error: tg_matches(): argument 3 (near_geom): BLOB (SpatiaLite geometry) or NULL expected, got TEXT

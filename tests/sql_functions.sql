@@ -74,7 +74,7 @@ SELECT length(tg_embed_ground('@SHARED@/photos/01.jpg')), tg_embed_ground(readfi
 
 -- test: tg_locate returns JSON with these fields, in this order
 SELECT json_valid(tg_locate('@SHARED@/photos/01.jpg')), (SELECT group_concat(key, ',') FROM json_each(tg_locate('@SHARED@/photos/01.jpg')));
--- => 1|tile_id,lon,lat,footprint_wkt,score,error_m,gps_error_m,model
+-- => 1|tile_id,lon,lat,footprint_wkt,score,error_m,gps_error_m,heading_deg,heading_source,n_headings,fov_deg,camera_source,model
 
 -- test: tg_locate = rank 1 of tg_matches; centre and footprint of that tile
 CREATE TEMP TABLE loc AS SELECT tg_locate('@SHARED@/photos/01.jpg') AS j;
@@ -95,8 +95,32 @@ SELECT json_extract(j, '$.error_m') >= 160 FROM loc;
 SELECT json_type(tg_locate('@SHARED@/photos/empty_exif.jpg'), '$.gps_error_m') IS NULL, tg_locate(readfile('@SHARED@/photos/01.jpg')) = (SELECT j FROM loc);
 -- => 1|1
 
--- test: an embedding BLOB is a query too: tg_locate(tg_embed_ground(photo)) = tg_locate(photo) minus GPS
-SELECT json_remove(tg_locate('@SHARED@/photos/01.jpg'), '$.gps_error_m') = tg_locate(tg_embed_ground('@SHARED@/photos/01.jpg'));
+-- test: an embedding BLOB is a query too: tg_locate(tg_embed_ground(photo)) = tg_locate(a photo without camera metadata taken as a north-aligned panorama: fov 360, no heading search) minus heading and camera
+SELECT json_remove(tg_locate('@SHARED@/photos/empty_exif.jpg', NULL, 360, 1), '$.heading_deg', '$.heading_source', '$.n_headings', '$.fov_deg', '$.camera_source') = tg_locate(tg_embed_ground('@SHARED@/photos/empty_exif.jpg'));
+-- => 1
+
+-- test: the camera of 01.jpg: FocalLengthIn35mmFormat 35 mm on 3264x2448 (exiftool) = 2 atan(21.633 * 0.8 / 35) = 52.62 degrees; heading: Mapillary TrueHeading 54.74463 (one pass)
+SELECT json_extract(j, '$.camera_source'), round(json_extract(j, '$.fov_deg'), 2), json_extract(j, '$.heading_source'), json_extract(j, '$.n_headings'), json_extract(j, '$.heading_deg') FROM loc;
+-- => exif-35mm|52.62|mapillary|1|54.74463
+
+-- test: a photo without camera metadata (empty_exif.jpg): the user's field of view; heading unknown -> searched over ceil(3 * 360 / hfov) (90: 12 headings, 30 degrees apart), or assumed north with heading_search 1
+SELECT json_extract(j, '$.camera_source'), json_extract(j, '$.fov_deg'), json_extract(j, '$.heading_source'), json_extract(j, '$.n_headings'), CAST(json_extract(j, '$.heading_deg') AS INTEGER) % 30 FROM (SELECT tg_locate('@SHARED@/photos/empty_exif.jpg', NULL, 90) AS j);
+SELECT json_extract(j, '$.camera_source'), json_extract(j, '$.fov_deg'), json_extract(j, '$.heading_source'), json_extract(j, '$.heading_deg') FROM (SELECT tg_locate('@SHARED@/photos/empty_exif.jpg', NULL, NULL, 1) AS j);
+-- => user|90.0|searched|12|0
+-- => default|65.0|assumed-north|0.0
+
+-- test: what the camera skipped is named: test_exif.jpg has FocalLength 3.53 mm (exiftool -n) but neither a 35 mm equivalent nor the sensor's size (exiftool -FocalLength -FocalLengthIn35mmFormat -FocalPlaneXResolution), so the default camera, and the note says why
+SELECT json_extract(j, '$.camera_source'), json_extract(j, '$.camera_note') FROM (SELECT tg_locate('@SHARED@/photos/test_exif.jpg') AS j);
+SELECT json_type(j, '$.camera_note') IS NULL FROM loc;
+-- => default|FocalLength 3.53 mm without the sensor's size (FocalPlane resolution): ignored
+-- => 1
+
+-- test: tg_matches rows carry the heading of the canvas that scored them; rank 1 = tg_locate's heading; an embedding has none
+SELECT abs(m.heading_deg - json_extract(j, '$.heading_deg')) < 1e-9, m.heading_source FROM loc, tg_matches('@SHARED@/photos/01.jpg', 1) m;
+SELECT count(*), sum(heading_deg IS NULL), min(heading_source) FROM tg_matches(tg_embed_ground('@SHARED@/photos/01.jpg'), 3);
+SELECT (SELECT heading_deg FROM tg_matches('@SHARED@/photos/empty_exif.jpg', 1, NULL, NULL, NULL, 90)) = json_extract(tg_locate('@SHARED@/photos/empty_exif.jpg', NULL, 90), '$.heading_deg');
+-- => 1|mapillary
+-- => 3|3|none
 -- => 1
 
 -- test: tg_matches: ranks 1..10 by descending score, error_m >= 160, footprints

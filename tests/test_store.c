@@ -17,7 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "transgeo/canvas.h"
 #include "transgeo/geo.h"
+#include "transgeo/locate.h"
 #include "transgeo/model.h"
 #include "transgeo/tilecache.h"
 #include "transgeo/transgeo_model.h"
@@ -312,6 +314,148 @@ int main(void)
         for (int i = 0; i < n; i++) floor_ok &= mt[i].error_m >= 160 - 1e-9 && mt[i].stride_m == 320;
         TAP_OK(floor_ok, "error_m >= stride/2 = 160 m for every match");
     }
+    /* Several queries of one photo (its headings): a tile's score is its best
+     * over the queries; checked by brute force over every tile. */
+    {
+        enum { NQ = 3, K = 7 };
+        int dim = 24;
+        float qv[NQ * 24];
+        for (int k = 0; k < NQ; k++) memcpy(qv + k * dim, ref.t[3 + 17 * k].emb, sizeof(float) * dim);
+        int qof[K];
+        tg_match mn[K];
+        int nn = 0;
+        TAP_EQ(tg_tileset_match_n(ctx, ts, qv, NQ, K, NULL, 0, mn, &nn, qof), 0, "match 3 queries");
+        /* brute force: best score per tile over the queries, by dot products */
+        const tg_index *ix = tg_tileset_index(ts);
+        size_t nt = tg_tileset_count(ts);
+        double *best = malloc(nt * sizeof *best);
+        int *bq = malloc(nt * sizeof *bq);
+        for (size_t i = 0; i < nt; i++) {
+            best[i] = -INFINITY;
+            for (int k = 0; k < NQ; k++) {
+                double d = 0;
+                for (int j = 0; j < dim; j++) d += (double)tg_index_row(ix, i)[j] * qv[k * dim + j];
+                if (d > best[i]) {
+                    best[i] = d;
+                    bq[i] = k;
+                }
+            }
+        }
+        int ok = nn == K;
+        for (int r = 0; ok && r < K; r++) {
+            size_t row = 0;
+            while (row < nt && tg_index_id(ix, row) != mn[r].tile_id) row++;
+            int above = 0; /* tiles strictly better than this one: r of them at most */
+            for (size_t i = 0; i < nt; i++) above += best[i] > best[row] + 1e-5;
+            ok &= row < nt && fabs(mn[r].score - best[row]) < 1e-5 && above <= r && qof[r] == bq[row];
+        }
+        TAP_OK(ok, "tg_tileset_match_n: the 7 best tiles by their best score over 3 queries, and "
+                   "which query gave it (brute force)");
+        {
+            int own = 0; /* each query is a tile's own embedding: those 3 come first */
+            for (int r = 0; r < NQ; r++)
+                for (int k = 0; k < NQ; k++) own += mn[r].tile_id == ref_id[3 + 17 * k] && qof[r] == k;
+            TAP_EQ(own, NQ, "  ... the queries' own tiles first, each from its own query");
+        }
+        tg_match m1[K];
+        int n1 = 0;
+        tg_tileset_match(ctx, ts, qv, K, NULL, 0, m1, &n1);
+        tg_tileset_match_n(ctx, ts, qv, 1, K, NULL, 0, mn, &nn, qof);
+        TAP_OK(n1 == nn && !memcmp(m1, mn, sizeof(tg_match) * (size_t)K - sizeof(double)) ,
+               "tg_tileset_match_n with one query = tg_tileset_match");
+        free(best);
+        free(bq);
+    }
+    /* A panorama without metadata (a CVUSA/VIGOR-shaped image) on a 360-degree
+     * model: assumed north-aligned, one pass, and exactly the official input:
+     * the same scores, bit for bit, as tg_model_embed_ground + tg_tileset_match. */
+    {
+        int pw = 208, phh = 52;
+        unsigned char *rgb = malloc((size_t)pw * phh * 3);
+        for (int i = 0; i < pw * phh * 3; i++) rgb[i] = (unsigned char)((i * 2654435761u) >> 24);
+        tg_image *pano = NULL;
+        tg_image_from_rgb8(ctx, rgb, pw, phh, &pano);
+        free(rgb);
+        tg_locate_opts lo;
+        tg_locate_opts_default(&lo);
+        lo.k = 5;
+        tg_locator *loc = NULL;
+        tg_locate_answer ans = {0};
+        tg_locate_input in = {.image = pano};
+        int rc = tg_locator_open(ctx, st, &lo, &loc);
+        if (!rc) rc = tg_locator_run(loc, ctx, &in, &ans);
+        const tg_model *mdl = NULL;
+        tg_store_model_get(ctx, st, tg_locator_model(loc), &mdl);
+        float e[24];
+        tg_match m1[5];
+        int n1 = 0;
+        tg_model_embed_ground(ctx, mdl, pano, e);
+        tg_tileset_match(ctx, ts, e, 5, NULL, 0, m1, &n1);
+        int same = rc == 0 && ans.n_matches == n1 && n1 == 5;
+        for (int i = 0; same && i < n1; i++)
+            same = ans.matches[i].tile_id == m1[i].tile_id && ans.matches[i].score == m1[i].score;
+        TAP_OK(same && ans.n_headings == 1 && ans.heading_source == TG_HEADING_NORTH &&
+                   ans.camera.source == TG_CAMERA_DEFAULT && ans.camera.hfov_deg == 360 &&
+                   ans.heading_deg == 0,
+               "a 4:1 image without metadata: assumed-north panorama, one pass, the official "
+               "input bit for bit");
+        tg_locate_answer_clear(&ans);
+        tg_locator_free(loc);
+        tg_image_free(pano);
+    }
+    /* The locator's heading search: 6 canvases in one batch; the best match's
+     * score is the best of the 6 canvases embedded one at a time. */
+    {
+        char ph[1200];
+        snprintf(ph, sizeof ph, "%s/photos/01.jpg", tap_shared());
+        tg_locate_opts lo;
+        tg_locate_opts_default(&lo);
+        lo.k = 3;
+        lo.heading_search = 6;
+        lo.ignore_heading = 1;
+        tg_locator *loc = NULL;
+        tg_locate_answer ans = {0};
+        tg_locate_input in = {.path = ph};
+        int rc = tg_locator_open(ctx, st, &lo, &loc);
+        if (!rc) rc = tg_locator_run(loc, ctx, &in, &ans);
+        TAP_EQ(rc, 0, "locate 01.jpg with 6 headings: %s", tg_errmsg(ctx));
+        TAP_OK(ans.n_headings == 6 && ans.heading_source == TG_HEADING_SEARCHED &&
+                   ans.heading_step_deg == 60 && fmod(ans.heading_deg, 60) == 0 &&
+                   ans.matches[0].heading_deg == ans.heading_deg,
+               "6 headings searched, 60 apart; the answer's is the best match's (%g)",
+               ans.heading_deg);
+        const tg_model *mdl = NULL;
+        tg_store_model_get(ctx, st, tg_locator_model(loc), &mdl);
+        const tg_model_config *c = tg_model_config_get(mdl);
+        tg_canvas_spec sp = {c->ground_hw[0], c->ground_hw[1], c->ground_fov_deg,
+                             c->ground_elev_deg[0], c->ground_elev_deg[1], {0}, {0}};
+        memcpy(sp.mean, c->mean, sizeof sp.mean);
+        memcpy(sp.std, c->std, sizeof sp.std);
+        tg_image *img = NULL;
+        tg_image_load(ctx, ph, &img);
+        float *x = malloc(sizeof(float) * 3 * (size_t)sp.H * sp.W), e[24], sc_best = -2;
+        double h_best = -1;
+        float *scores = malloc(sizeof(float) * tg_tileset_count(ts));
+        for (int k = 0; k < 6; k++) {
+            double h = 60.0 * k, cen = 0;
+            tg_canvas_make(ctx, &sp, img, &ans.camera, h, cen, x);
+            tg_model_embed_ground_batch(ctx, mdl, x, 1, e);
+            tg_index_scores(ctx, tg_tileset_index(ts), e, scores);
+            for (size_t i = 0; i < tg_tileset_count(ts); i++)
+                if (scores[i] > sc_best) {
+                    sc_best = scores[i];
+                    h_best = h;
+                }
+        }
+        TAP_NEAR(ans.matches[0].score, sc_best, 1e-5, "best score = best of the 6 canvases one by one");
+        TAP_NEAR(ans.heading_deg, h_best, 0, "  ... at the same heading");
+        free(x);
+        free(scores);
+        tg_image_free(img);
+        tg_locate_answer_clear(&ans);
+        tg_locator_free(loc);
+    }
+
     /* A photo. */
     TAP_EQ(locate_path(ctx, st, NULL, "/nonexistent.jpg", 3, NULL, mt, &n, NULL), TG_EIO,
            "locate a missing photo");

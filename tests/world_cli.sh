@@ -75,6 +75,43 @@ else
     skip "exiftool: GPS = truth.csv" "exiftool (libimage-exiftool-perl) not installed"
 fi
 
+# --pano-rotate: the same panoramas, each rolled by a whole number of
+# columns, with no heading in EXIF/XMP; truth.csv's heading is the roll's.
+# Checked independently: Pillow decodes both, numpy finds the roll that
+# matches best (JPEG blocks differ, so the best, not an exact, match).
+# shellcheck disable=SC2086
+"$TG" world $ARGS --pano-rotate --out "$T/r" > "$T/r.log" 2>&1
+check $? "--pano-rotate world"
+if command -v exiftool > /dev/null 2>&1; then
+    [ -z "$(exiftool -q -s3 -GPSImgDirection -XMP-GPano:PoseHeadingDegrees "$T/r/panos/"*.jpg | grep -v "^====")" ] &&
+        [ -n "$(exiftool -s3 -GPSImgDirection "$T/r/photos/"*.jpg)" ]
+    check $? "--pano-rotate: panoramas carry no GPSImgDirection nor PoseHeadingDegrees; photos keep theirs"
+else
+    skip "--pano-rotate: no heading in EXIF/XMP" "exiftool not installed"
+fi
+"${PYTHON3:-/usr/bin/python3}" - "$T" > "$T/roll.txt" 2>&1 <<'PY'
+import csv, sys
+import numpy as np
+from PIL import Image
+t = sys.argv[1]
+ok = True
+rows = {r["file"]: r for r in csv.DictReader(open(t + "/r/truth.csv"))}
+for f in ("panos/0000.jpg", "panos/0001.jpg"):
+    a = np.asarray(Image.open(t + "/a/" + f), np.float64)
+    b = np.asarray(Image.open(t + "/r/" + f), np.float64)
+    W = a.shape[1]
+    err = [np.abs(b - np.roll(a, -s, axis=1)).mean() for s in range(W)]
+    s = int(np.argmin(err))
+    h = float(rows[f]["heading"])
+    d = abs((360.0 * s / W - h + 180) % 360 - 180)
+    print("%s: best roll %d of %d (mean |diff| %.2f), truth heading %.4f, off by %.3f deg" % (f, s, W, err[s], h, d))
+    ok &= d < 360.0 / W + 0.05 and err[s] < 3
+print("OK" if ok else "FAIL")
+PY
+grep -q "^OK" "$T/roll.txt"
+check $? "--pano-rotate: each panorama is the north-aligned one rolled to truth.csv's heading (numpy)"
+sed 's/^/# /' "$T/roll.txt"
+
 # a training set of two worlds
 TRANSGEO="$TG" sh "$TOP_SRCDIR/tools/gen_worlds.sh" -n 2 -s 5 -j 2 -o "$T/set" -- --size-m 120 --panos 0 \
     --photos 0 --pairs 2 --pano-w 64 --tile-m 20 --tile-px 32 --no-aerial > "$T/set.log" 2>&1

@@ -18,6 +18,7 @@ EXTRA_DIST += \
 	tests/test_convert.py \
 	tests/parity_tiny.sh \
 	tests/parity_cvusa.sh \
+	tests/parity_cvusa_fov90.sh \
 	tests/parity_vigor.sh
 
 # Reference vs independent computations + golden reproducibility; converter;
@@ -27,6 +28,7 @@ TG_TESTS += \
 	tests/test_convert.py \
 	tests/parity_tiny.sh \
 	tests/parity_cvusa.sh \
+	tests/parity_cvusa_fov90.sh \
 	tests/parity_vigor.sh
 
 # ---- demo model (owned by the demo-model trainer; see models/MODEL_CARD.md) ----

@@ -25,10 +25,16 @@
  * Output (GeoPackage, OUT.gpkg; all geometries EPSG:4326, x = lon, y = lat,
  * with an R-tree spatial index):
  *   photos          POINT: fid, geom, file, model, lon, lat, score, error_m,
- *                   tile_id, gps_lon, gps_lat, gps_error_m, heading
+ *                   tile_id, gps_lon, gps_lat, gps_error_m, heading,
+ *                   heading_source, fov_deg, camera_source
  *                   (gps_* NULL when the photo has no GPS; heading = the
- *                   photo's own camera heading in degrees from true north,
- *                   NULL when absent). The point is (lon, lat).
+ *                   direction the camera looked, degrees clockwise from true
+ *                   north: the photo's own, or the searched one
+ *                   (heading_source: exif, xmp, gpano, mapillary,
+ *                   magnetic-searched, searched, assumed-north; locate.h),
+ *                   NULL when none; QGIS rotates the point's symbol by it;
+ *                   fov_deg and camera_source = the camera model used,
+ *                   camera.h). The point is (lon, lat).
  *   matched_tiles   POLYGON: fid, geom (tile footprint), file, rank (1 = best),
  *                   tile_id, score, lon, lat (tile centre); k rows per photo.
  *   failures        no geometry: fid, file, error (why the photo could not be
@@ -123,6 +129,9 @@ typedef struct tg_batch_record {
     double heading_deg;    /* camera heading, degrees from true north */
     int n_tiles;           /* matched tiles below (k, or fewer) */
     const tg_batch_tile *tiles; /* best first */
+    const char *heading_source; /* tg_heading_source_name, or NULL */
+    double fov_deg;        /* the camera's horizontal field of view, degrees; 0 = unknown */
+    const char *camera_source; /* tg_camera_source_name, or NULL */
 } tg_batch_record;
 
 typedef enum tg_batch_format {
@@ -170,6 +179,10 @@ typedef struct tg_batch_opts {
     tg_progress_fn progress; /* called after each batch with (photos done, total or 0
                                 when unknown, NULL); return 0 to cancel. NULL = none */
     void *progress_user;
+    double fov_deg;      /* field of view of photos without camera metadata, degrees;
+                            NAN (default): none (tg_locate_opts.fov_deg) */
+    int heading_search;  /* tg_locate_opts.heading_search; default 0 (auto) */
+    int ignore_heading;  /* tg_locate_opts.ignore_heading; default 0 */
 } tg_batch_opts;
 
 TG_API void tg_batch_opts_default(tg_batch_opts *o);
@@ -207,6 +220,12 @@ typedef struct tg_eval_photo {
     double top1_lon, top1_lat;   /* its centre */
     double top1_score;
     tg_eval_item item;     /* rank of the true tile, hit, metre error (evalmetrics.h) */
+    double heading_deg;    /* the answer's heading, degrees; NaN when none */
+    int heading_source;    /* TG_HEADING_* (locate.h) */
+    int n_headings;        /* canvases embedded for it (1: one pass) */
+    int has_true_heading;  /* 1: the truth CSV has a heading for it */
+    double true_heading_deg; /* degrees clockwise from true north */
+    double heading_error_deg; /* |heading - true heading| on the circle; NaN without both */
 } tg_eval_photo;
 
 /* The result of tg_batch_eval (free with tg_eval_report_free). */
@@ -218,13 +237,20 @@ typedef struct tg_eval_report {
     long n_unlabelled;     /* photos without a known position (skipped) */
     tg_eval_photo *photos;
     tg_eval_stats stats;   /* over the labelled photos */
+    long n_heading;        /* labelled photos with a heading error (truth and answer) */
+    double heading_err_median_deg; /* median heading error over them (NaN when none) */
+    long n_heading_top1;   /* ... of those, the photos whose best tile is the true one */
+    double heading_err_median_top1_deg; /* median over those (NaN when none) */
 } tg_eval_report;
 
 /* Evaluate the model of db_path (opts->model, or the only one) on the photos
  * named by inputs (as tg_batch_locate), whose true positions come from
  * truth_csv (a CSV file with a header naming the columns file, lat, lon in
- * degrees WGS84; a row matches a photo by its path as enumerated, else by its
- * base name when that is unique in the file) or else from their GPS EXIF.
+ * degrees WGS84, and optionally heading, degrees clockwise from true north,
+ * empty when unknown: then the heading error is reported; a row matches a
+ * photo by its path as enumerated, else by a trailing part of it after a '/'
+ * (truth.csv of `transgeo world` names "panos/0001.jpg"), else by its base
+ * name when that is unique in the file) or else from their GPS EXIF.
  * Every photo is ranked against ALL tiles of the model (evalmetrics.h).
  * opts: threads, model, progress (k and the prior are not used).
  * [out] *out. Returns 0; TG_ENOTFOUND when no photo has a known position;

@@ -26,6 +26,11 @@
  *             headings are NOT converted)
  *   orientation  EXIF Orientation (IFD0) > XMP tiff:Orientation > 1
  *   projection   XMP GPano:ProjectionType ("equirectangular" sets is_panorama)
+ *   camera    EXIF SubIFD (pointer 0x8769): FocalLengthIn35mmFilm, FocalLength,
+ *             FocalPlaneX/YResolution + Unit, PixelX/YDimension (raw reader only;
+ *             GDAL's EXIF_* text as fallback when the raw reader finds no EXIF);
+ *             XMP GPano: FullPano*, CroppedArea*, PosePitch/RollDegrees. Read
+ *             as stored; camera.h decides what they mean and checks them.
  * Conventions:
  *   - Hemisphere refs S and W make the value negative (-|v|); a missing or
  *     unreadable ref is taken as N / E (what exiftool and most readers do).
@@ -88,6 +93,22 @@ typedef struct tg_photo_meta {
     char heading_ref;      /* 'T' true north, 'M' magnetic north, 0 unknown */
     int pos_source;        /* TG_META_*: where lat/lon came from (0 if has_gps == 0) */
     int heading_source;    /* TG_META_*: where heading_deg came from (0 if none) */
+    /* the camera (read by camera.h; each 0 when absent): */
+    int has_focal35;       /* 1: EXIF FocalLengthIn35mmFilm (0xA405) is present */
+    double focal35_mm;     /* its value, mm (0 = "unknown" per EXIF 2.32) */
+    double focal_mm;       /* EXIF FocalLength (0x920A), mm; 0 when absent */
+    double fp_xres, fp_yres; /* EXIF FocalPlaneX/YResolution (0xA20E/0xA20F): pixels per
+                              fp_unit on the sensor; 0 when absent */
+    int fp_unit;           /* FocalPlaneResolutionUnit (0xA210): 2 inch (default when the
+                              resolutions are present without it), 3 cm, 4 mm, 5 um */
+    int exif_w, exif_h;    /* EXIF PixelX/YDimension (0xA002/0xA003), px, as stored
+                              (before Orientation) */
+    int has_gpano_size;    /* 1: the four GPano sizes below were all read */
+    int gpano_full_w, gpano_full_h; /* GPano:FullPanoWidth/HeightPixels */
+    int gpano_crop_w, gpano_crop_h; /* GPano:CroppedAreaImageWidth/HeightPixels */
+    int gpano_left, gpano_top;      /* GPano:CroppedAreaLeft/TopPixels (0 when absent) */
+    int has_pose_pitch, has_pose_roll; /* 1: GPano:PosePitchDegrees / PoseRollDegrees read */
+    double pose_pitch_deg, pose_roll_deg; /* degrees (up / clockwise positive, GPano) */
 } tg_photo_meta;
 
 /* Read the metadata of the image file at path (a GDAL path). [out] *out. */

@@ -31,6 +31,26 @@
  *      (tg_tileset_match, formula in store.h), the GPS error of the best, and
  *      for evaluation the rank of the tile nearest a true position.
  *
+ * Heading (docs/ground-canvas.md): the photo's camera (camera.h: EXIF,
+ * GPano, opts.fov_deg, a default) places it in the model's ground canvas
+ * (canvas.h). A 360-degree model sees the world north-aligned, so:
+ *   - a known true heading (EXIF/XMP GPSImgDirection, GPano pose, Mapillary)
+ *     -> one canvas at that heading;
+ *   - a magnetic one (GPSImgDirectionRef 'M') -> the headings within
+ *     +-TG_LOCATE_MAGNETIC_WINDOW of it, every hfov / 3 degrees;
+ *   - none -> N canvases at 360 k / N: N = ceil(3 * 360 / hfov) clamped to
+ *     [4, 72] for a photo (a third of its width apart), or opts.heading_search;
+ *     panoramas are assumed north-aligned (as CVUSA, VIGOR and TransGeo's
+ *     official input) unless opts.heading_search >= 2: then N rolls.
+ * The canvases go through the encoder in one batched call
+ * (tg_model_embed_ground_batch) and are scored against the tiles in one
+ * matrix product (tg_tileset_match_n); a tile's score is its best over the
+ * headings, and the best (tile, heading) wins: the answer's heading_deg. A
+ * limited-view model (ground_fov_deg < 360, TransGeo's --fov path, trained
+ * at random azimuths) gets one canvas centred on the photo: the heading is
+ * not used. A north-aligned 360-degree panorama on a 360-degree model is
+ * today's official input, bit for bit.
+ *
  * Threads: tg_locator_run only reads the locator: run it from any number of
  * threads at once, each with its own tg_ctx. tg_locator_open,
  * tg_locator_tile_wkt and tg_locator_free use the store's connection: one
@@ -48,6 +68,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "camera.h"
 #include "core.h"
 #include "exif.h"
 #include "image.h"
@@ -65,12 +86,46 @@ typedef struct tg_locate_opts {
     int k;                 /* matches returned per photo, >= 1; default 5 */
     const tg_store_prior *prior; /* a global spatial prior (copied at open), or NULL
                               (default): every tile of the model is a candidate */
+    /* the photo's camera and heading (see "Heading" above): */
+    double fov_deg;        /* horizontal field of view, degrees, of photos whose metadata
+                              gives none (camera.h source "user"; 360 = panorama); NAN
+                              (default): none, camera.h's default applies */
+    int heading_search;    /* headings tried when a photo's heading is unknown: 0
+                              (default) auto: N from the field of view for photos,
+                              panoramas assumed north-aligned; 1: never search (assume
+                              north); N = 2..360: N headings for every photo of unknown
+                              heading, panoramas included */
+    int ignore_heading;    /* 1: treat every photo's own heading as unknown (evaluate
+                              the search on photos that have one); default 0 */
 } tg_locate_opts;
+
+/* Where an answer's heading came from (tg_locate_answer.heading_source). */
+enum {
+    TG_HEADING_NONE = 0,      /* none: an embedding query, or a limited-view model that
+                                 does not use it and a photo without one */
+    TG_HEADING_EXIF = 1,      /* the photo's EXIF GPSImgDirection (true north) */
+    TG_HEADING_XMP = 2,       /* XMP exif:GPSImgDirection */
+    TG_HEADING_GPANO = 3,     /* XMP GPano:PoseHeadingDegrees */
+    TG_HEADING_MAPILLARY = 4, /* Mapillary TrueHeading */
+    TG_HEADING_MAGNETIC = 5,  /* a magnetic heading: searched within +-TG_LOCATE_MAGNETIC_WINDOW */
+    TG_HEADING_SEARCHED = 6,  /* unknown: the best of n_headings */
+    TG_HEADING_NORTH = 7      /* unknown panorama, assumed north-aligned (CVUSA, VIGOR) */
+};
+
+/* Half-width of the search around a magnetic heading, degrees: magnetic
+ * declination reaches about 20 degrees where people live (NOAA WMM 2025),
+ * plus a phone compass's error. */
+#define TG_LOCATE_MAGNETIC_WINDOW 30.0
+
+/* "none", "exif", "xmp", "gpano", "mapillary", "magnetic-searched",
+ * "searched", "assumed-north" ("?" otherwise). */
+TG_API const char *tg_heading_source_name(int source);
 
 TG_API void tg_locate_opts_default(tg_locate_opts *o);
 
 /* Open a locator on st (see the steps above). [out] *out. Returns 0,
- * TG_EINVAL (k < 1, a bad prior: see tg_store_candidates), the errors of
+ * TG_EINVAL (k < 1, a bad prior: see tg_store_candidates, a bad fov_deg: see camera.h,
+ * heading_search outside 0..360), the errors of
  * tg_store_model_find / tg_store_model_get / tg_store_tileset, TG_ENOTFOUND
  * ("model 'x' has no tiles in 'db': index a raster with it first"), TG_EMODEL
  * (the model's embedding size differs from its tiles'), TG_ENOMEM. A prior
@@ -108,6 +163,8 @@ typedef struct tg_locate_input {
     int truth_from_gps;     /* 1: without has_truth, the photo's own GPS position is the
                                truth; a photo with neither is decoded but not embedded
                                (answer.has_truth = 0, no matches) */
+    int has_truth_heading;  /* 1: truth_heading_deg is the photo's true heading */
+    double truth_heading_deg; /* degrees clockwise from true north */
 } tg_locate_input;
 
 /* The answer for one photo. Owned by the caller: tg_locate_answer_clear. */
@@ -128,6 +185,16 @@ typedef struct tg_locate_answer {
                                NaN score ranks after every scored tile) */
     double truth_score;     /* its score (NaN when not finite) */
     double truth_error_m;   /* geodesic metres from matches[0]'s centre to the truth */
+    /* camera and heading (a photo; zero / NaN for an embedding query): */
+    int has_camera;         /* 1: camera holds the photo's camera model */
+    tg_camera camera;       /* field of view, projection, where it came from (camera.h) */
+    double heading_deg;     /* matches[0]'s heading, degrees clockwise from true north,
+                               [0, 360); NaN when none (heading_source NONE) */
+    int heading_source;     /* TG_HEADING_* */
+    int n_headings;         /* canvases embedded for the photo (1: one pass) */
+    double heading_step_deg; /* spacing of the searched headings, degrees (0: no search) */
+    double heading_error_deg; /* |heading_deg - truth_heading_deg| on the circle, [0, 180];
+                               NaN without both */
 } tg_locate_answer;
 
 /* Locate one photo (see the steps above). [out] *ans (cleared first; on

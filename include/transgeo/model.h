@@ -11,6 +11,7 @@
  *   ground_hw "112,616"  aerial_hw "256,256"  zoom_hw "320,320"   (H,W in px)
  *   crop_ratio "0.64"    zoom "1" | "0"       zoom_fallback "self" | "none" (optional)
  *   aerial_gsd_m "0.114" aerial_tile_m "72.96" ground_fov_deg "360"
+ *   ground_elev_deg "38.6,-26.9" (optional; "top,bottom", default "90,-90")
  *   normalize_mean "0.485,0.456,0.406"  normalize_std "0.229,0.224,0.225"
  *   preset "cvusa"|"vigor"|"tiny"|"demo"  source "..."  sha256 "<64 hex>"
  *
@@ -91,6 +92,9 @@ typedef struct tg_model_config {
     int has_aerial_scan;
     long long n_params;      /* total number of parameters (all networks) */
     long long file_bytes;    /* file size */
+    double ground_elev_deg[2]; /* elevation of the ground input's top and bottom rows'
+                                  edges, degrees (metadata "top,bottom", default 90,-90;
+                                  docs/ground-canvas.md) */
 } tg_model_config;
 
 /* Load and validate a model file. [out] *out (NULL on failure). Errors:

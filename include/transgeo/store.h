@@ -247,6 +247,9 @@ typedef struct tg_match {
     double lon, lat;       /* tile centre, degrees WGS84 */
     double error_m;        /* estimated error radius around this centre, metres (see above) */
     double stride_m;       /* its raster's tile stride, metres */
+    double heading_deg;    /* the heading (degrees clockwise from true north) of the
+                              photo's canvas that gave this score (tg_locator); NaN
+                              when none (tg_tileset_match, an embedding query) */
 } tg_match;
 
 /* A spatial prior: only tiles whose centre is within radius_m metres
@@ -282,6 +285,16 @@ TG_API int tg_tileset_tile(const tg_tileset *ts, size_t row, int64_t *id, double
  * TG_EINVAL, TG_ENOMEM. */
 TG_API int tg_tileset_match(tg_ctx *ctx, const tg_tileset *ts, const float *emb, int k,
                             const int64_t *cand, size_t n_cand, tg_match *out, int *n_out);
+
+/* The same for n_q queries of one photo (embs: n_q x dim, e.g. one per
+ * heading): a tile's score is its best over the queries, the k best tiles by
+ * that score are returned (error_m from them), and [out] query_of[i] (k
+ * entries, or NULL) says which query gave match i. Without cand the tiles are
+ * scored in one pass for all queries (tg_index_search_batch); n_q = 1 is
+ * tg_tileset_match exactly. */
+TG_API int tg_tileset_match_n(tg_ctx *ctx, const tg_tileset *ts, const float *embs, int n_q,
+                              int k, const int64_t *cand, size_t n_cand, tg_match *out,
+                              int *n_out, int *query_of);
 
 /* Tile ids of model m that satisfy the prior. [out] *ids (malloc'ed, free()
  * it; NULL when *n == 0), *n. Returns 0, TG_EINVAL (radius < 0 or not

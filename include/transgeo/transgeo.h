@@ -22,6 +22,8 @@
 #include "world.h"
 #include "image.h"
 #include "exif.h"
+#include "camera.h"
+#include "canvas.h"
 #include "geo.h"
 #include "tilecache.h"
 #include "store.h"

@@ -145,6 +145,13 @@ TG_API int tg_blas_set_threads(int n);
  * the library never does. */
 TG_API int tg_blas_suggest_coretype(const char **suggest);
 
+/* The ground embedding of B inputs already made (normalised [B, 3, ground_hw],
+ * e.g. canvas.h's canvases of one photo at B headings): one batched forward,
+ * then L2-normalised. emb: [B, out_dim]. tg_model_embed_ground is this with
+ * B = 1 on the resized photo, so both give the same bits for the same input. */
+TG_API int tg_model_embed_ground_batch(tg_ctx *ctx, const tg_model *m, const float *x, int B,
+                                       float *emb);
+
 #ifdef __cplusplus
 }
 #endif

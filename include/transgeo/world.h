@@ -91,6 +91,12 @@ typedef struct tg_world_options {
     int write_aerial;         /* 1 (default): write aerial.tif; 0: skip it */
     int n_panos;              /* panoramas; default 100 */
     int pano_w, pano_h;       /* panorama size, px; default 512 x 256; w even, h = w/2 */
+    int pano_rotate;          /* 1: each panorama is rotated to a random heading (a whole
+                                 number of columns, its own PRNG stream: positions and
+                                 pixels otherwise as with 0) and carries NO heading
+                                 (no GPSImgDirection, no GPano PoseHeadingDegrees);
+                                 truth.csv's heading is its centre column's. Default 0:
+                                 north-aligned, heading in EXIF/XMP */
     int n_photos;             /* perspective photos; default 10 */
     int photo_w, photo_h;     /* perspective photo size, px; default 640 x 480 */
     double photo_fov_deg;     /* horizontal field of view, deg; 10..150, default 90 */

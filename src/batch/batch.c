@@ -346,12 +346,14 @@ void tg_photo_list_free(tg_photo_list *l)
 
 /* Field layout of the layer "photos" (and the CSV columns, which add "error"). */
 enum { PF_FILE, PF_MODEL, PF_LON, PF_LAT, PF_SCORE, PF_ERROR_M, PF_TILE_ID, PF_GPS_LON,
-       PF_GPS_LAT, PF_GPS_ERROR_M, PF_HEADING, PF_COUNT };
+       PF_GPS_LAT, PF_GPS_ERROR_M, PF_HEADING, PF_HEADING_SOURCE, PF_FOV, PF_CAMERA_SOURCE,
+       PF_COUNT };
 static const struct { const char *name; OGRFieldType type; } photo_fields[PF_COUNT] = {
     {"file", OFTString},     {"model", OFTString},   {"lon", OFTReal},
     {"lat", OFTReal},        {"score", OFTReal},     {"error_m", OFTReal},
     {"tile_id", OFTInteger64}, {"gps_lon", OFTReal}, {"gps_lat", OFTReal},
     {"gps_error_m", OFTReal}, {"heading", OFTReal},
+    {"heading_source", OFTString}, {"fov_deg", OFTReal}, {"camera_source", OFTString},
 };
 enum { TF_FILE, TF_RANK, TF_TILE_ID, TF_SCORE, TF_LON, TF_LAT, TF_COUNT };
 static const struct { const char *name; OGRFieldType type; } tile_fields[TF_COUNT] = {
@@ -694,6 +696,11 @@ static int gpkg_add(tg_ctx *ctx, tg_batch_out *o, const tg_batch_record *r)
     set_real_or_null(f, p[PF_GPS_LAT], r->has_gps, r->gps_lat);
     set_real_or_null(f, p[PF_GPS_ERROR_M], r->has_gps, r->gps_error_m);
     set_real_or_null(f, p[PF_HEADING], r->has_heading, r->heading_deg);
+    if (r->heading_source) OGR_F_SetFieldString(f, p[PF_HEADING_SOURCE], r->heading_source);
+    else OGR_F_SetFieldNull(f, p[PF_HEADING_SOURCE]);
+    set_real_or_null(f, p[PF_FOV], r->fov_deg > 0, r->fov_deg);
+    if (r->camera_source) OGR_F_SetFieldString(f, p[PF_CAMERA_SOURCE], r->camera_source);
+    else OGR_F_SetFieldNull(f, p[PF_CAMERA_SOURCE]);
     OGRGeometryH pt = OGR_G_CreateGeometry(wkbPoint);
     OGR_G_SetPoint_2D(pt, 0, r->lon, r->lat);
     OGR_G_AssignSpatialReference(pt, o->srs);
@@ -761,6 +768,11 @@ int tg_batch_out_add(tg_ctx *ctx, tg_batch_out *o, const tg_batch_record *r)
         csv_num(fp, r->has_gps, r->gps_lat);
         csv_num(fp, r->has_gps, r->gps_error_m);
         csv_num(fp, r->has_heading, r->heading_deg);
+        csv_put_str(fp, r->heading_source);
+        fputc(',', fp);
+        csv_num(fp, r->fov_deg > 0, r->fov_deg);
+        csv_put_str(fp, r->camera_source);
+        fputc(',', fp);
         fputc('\n', fp); /* error: empty */
         rc = ferror(fp) ? tg_set_error(ctx, TG_EIO, "output '%s': write failed: %s",
                                        o->fp_is_stdout ? "-" : o->path, strerror(errno))
@@ -866,6 +878,7 @@ void tg_batch_opts_default(tg_batch_opts *o)
     if (!o) return;
     memset(o, 0, sizeof *o);
     o->k = 5;
+    o->fov_deg = NAN;
 }
 
 enum { MODE_LOCATE, MODE_EVAL };
@@ -878,6 +891,8 @@ typedef struct job {
     /* eval: a --truth row for this photo */
     int truth_from_csv;
     double t_lon, t_lat;
+    int has_t_heading;     /* the truth row has a heading */
+    double t_heading;
     tg_locate_answer ans;  /* the locator's answer */
 } job;
 
@@ -921,6 +936,8 @@ static void do_job(worker *w, job *j)
         in.truth_lon = j->t_lon;
         in.truth_lat = j->t_lat;
         in.truth_from_gps = 1;
+        in.has_truth_heading = j->has_t_heading;
+        in.truth_heading_deg = j->t_heading;
     }
     int rc = tg_locator_run(w->sh->loc, w->ctx, &in, &j->ans);
     if (rc) job_fail(j, photo_error(rc) ? 0 : rc, tg_errmsg(w->ctx));
@@ -1014,6 +1031,9 @@ static int run_open(tg_ctx *ctx, run *r, const char *db_path, const tg_batch_opt
     tg_locate_opts_default(&lo);
     lo.model = o->model;
     lo.k = o->k;
+    lo.fov_deg = o->fov_deg;
+    lo.heading_search = o->heading_search;
+    lo.ignore_heading = o->ignore_heading;
     tg_store_prior prior = {NULL, 0, o->near_lon, o->near_lat, o->radius_m};
     if (mode == MODE_LOCATE && o->has_near) lo.prior = &prior;
     rc = tg_locator_open(ctx, r->st, &lo, &r->loc);
@@ -1184,8 +1204,13 @@ int tg_batch_locate(tg_ctx *ctx, const char *db_path, const char *const *inputs,
                 .lat = mt[0].lat, .score = mt[0].score, .error_m = mt[0].error_m,
                 .tile_id = mt[0].tile_id, .has_gps = has_gps, .gps_lon = ans->meta.lon_deg,
                 .gps_lat = ans->meta.lat_deg, .gps_error_m = has_gps ? ans->gps_error_m : 0,
-                .has_heading = ans->has_meta && ans->meta.has_heading,
-                .heading_deg = ans->meta.heading_deg, .n_tiles = ans->n_matches, .tiles = tp};
+                .has_heading = isfinite(ans->heading_deg), .heading_deg = ans->heading_deg,
+                .n_tiles = ans->n_matches, .tiles = tp,
+                .heading_source = ans->has_camera ? tg_heading_source_name(ans->heading_source)
+                                                  : NULL,
+                .fov_deg = ans->has_camera ? ans->camera.hfov_deg : 0,
+                .camera_source = ans->has_camera ? tg_camera_source_name(ans->camera.source)
+                                                 : NULL};
             if (!rc) rc = tg_batch_out_add(ctx, out, &rec);
             for (int t = 0; t < ans->n_matches; t++) free((char *)tp[t].wkt);
             if (tp != tiles) free(tp);
@@ -1221,7 +1246,7 @@ done:
 typedef struct truth {
     CPLHashSet *by_path;   /* entries keyed by path */
     CPLHashSet *by_base;   /* keyed by basename; ambiguous basenames are dropped */
-    struct truth_row { char *key; double lat, lon; } *rows;
+    struct truth_row { char *key; double lat, lon; int has_heading; double heading; } *rows;
 } truth;
 
 static unsigned long truth_hash(const void *p)
@@ -1268,7 +1293,7 @@ static int truth_load(tg_ctx *ctx, const char *path, truth *t)
     }
     OGRFeatureDefnH d = OGR_L_GetLayerDefn(lyr);
     int ifile = OGR_FD_GetFieldIndex(d, "file"), ilat = OGR_FD_GetFieldIndex(d, "lat"),
-        ilon = OGR_FD_GetFieldIndex(d, "lon");
+        ilon = OGR_FD_GetFieldIndex(d, "lon"), ihead = OGR_FD_GetFieldIndex(d, "heading");
     if (ifile < 0 || ilat < 0 || ilon < 0) {
         rc = tg_set_error(ctx, TG_EFORMAT, "truth file '%s': the header must name the columns "
                           "file, lat and lon (degrees WGS84)", path);
@@ -1290,6 +1315,24 @@ static int truth_load(tg_ctx *ctx, const char *path, truth *t)
             OGR_F_Destroy(f);
             break;
         }
+        /* heading: optional column, empty = unknown */
+        int has_h = 0;
+        double hd = 0;
+        if (ihead >= 0) {
+            const char *sh = OGR_F_GetFieldAsString(f, ihead);
+            char *e3;
+            if (*sh) {
+                hd = strtod(sh, &e3);
+                if (e3 == sh || *e3 || !isfinite(hd) || hd < -360 || hd > 720) {
+                    rc = tg_set_error(ctx, TG_EFORMAT, "truth file '%s', line %ld: heading '%s' "
+                                      "is not degrees clockwise from north (empty: unknown)",
+                                      path, line, sh);
+                    OGR_F_Destroy(f);
+                    break;
+                }
+                has_h = 1;
+            }
+        }
         struct truth_row *a = malloc(sizeof *a), *b = malloc(sizeof *b);
         char *bk = xstrdup(base_name(file));
         if (a) a->key = xstrdup(file);
@@ -1306,6 +1349,8 @@ static int truth_load(tg_ctx *ctx, const char *path, truth *t)
         }
         a->lat = b->lat = lat;
         a->lon = b->lon = lon;
+        a->has_heading = b->has_heading = has_h;
+        a->heading = b->heading = hd;
         CPLHashSetInsert(t->by_path, a); /* a later row for the same file wins */
         if (CPLHashSetLookup(dup_base, bk)) {
             free(bk);
@@ -1328,9 +1373,15 @@ done:
 
 static const struct truth_row *truth_find(const truth *t, const char *file)
 {
-    struct truth_row key = {(char *)file, 0, 0};
+    struct truth_row key = {(char *)file, 0, 0, 0, 0};
     const struct truth_row *r = CPLHashSetLookup(t->by_path, &key);
     if (r) return r;
+    /* a row naming a trailing part of the path ("panos/0001.jpg" for
+     * "town/world/panos/0001.jpg": truth.csv of `transgeo world`) */
+    for (const char *q = strchr(file, '/'); q; q = strchr(q + 1, '/')) {
+        key.key = (char *)q + 1;
+        if ((r = CPLHashSetLookup(t->by_path, &key))) return r;
+    }
     key.key = (char *)base_name(file);
     return CPLHashSetLookup(t->by_base, &key);
 }
@@ -1339,6 +1390,48 @@ static void truth_free(truth *t)
 {
     if (t->by_path) CPLHashSetDestroy(t->by_path);
     if (t->by_base) CPLHashSetDestroy(t->by_base);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median of v[0..n) (sorted in place); NaN for n = 0. */
+static double median(double *v, long n)
+{
+    if (n == 0) return NAN;
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The report's heading medians: over every labelled photo with a heading
+ * error, and over those whose best tile is the true one (a heading is only
+ * meaningful where the place is right: issue 17's measure). */
+static int heading_medians(tg_ctx *ctx, tg_eval_report *rep)
+{
+    double *all = malloc((rep->n_photos ? rep->n_photos : 1) * sizeof *all);
+    double *top = malloc((rep->n_photos ? rep->n_photos : 1) * sizeof *top);
+    if (!all || !top) {
+        free(all);
+        free(top);
+        return tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory");
+    }
+    long na = 0, nt = 0;
+    for (size_t i = 0; i < rep->n_photos; i++) {
+        const tg_eval_photo *p = &rep->photos[i];
+        if (!p->labelled || !isfinite(p->heading_error_deg)) continue;
+        all[na++] = p->heading_error_deg;
+        if (p->item.rank == 1) top[nt++] = p->heading_error_deg;
+    }
+    rep->n_heading = na;
+    rep->heading_err_median_deg = median(all, na);
+    rep->n_heading_top1 = nt;
+    rep->heading_err_median_top1_deg = median(top, nt);
+    free(all);
+    free(top);
+    return TG_OK;
 }
 
 int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, size_t n_inputs,
@@ -1384,6 +1477,8 @@ int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, s
                 r.jobs[i].truth_from_csv = 1;
                 r.jobs[i].t_lon = t->lon;
                 r.jobs[i].t_lat = t->lat;
+                r.jobs[i].has_t_heading = t->has_heading;
+                r.jobs[i].t_heading = t->heading;
             }
         }
         rc = run_jobs(ctx, &r.sh, r.ws, r.n_workers);
@@ -1392,6 +1487,7 @@ int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, s
             job *j = &r.jobs[i];
             tg_eval_photo p;
             memset(&p, 0, sizeof p);
+            p.heading_deg = p.heading_error_deg = NAN;
             if (j->error) {
                 rep->n_failed++;
                 p.error = j->error;
@@ -1411,6 +1507,12 @@ int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, s
                 p.top1_score = a->matches[0].score;
                 p.item.rank = a->truth_rank;
                 p.item.error_m = a->truth_error_m;
+                p.heading_deg = a->heading_deg;
+                p.heading_source = a->heading_source;
+                p.n_headings = a->n_headings;
+                p.has_true_heading = j->has_t_heading;
+                p.true_heading_deg = j->t_heading;
+                p.heading_error_deg = a->heading_error_deg;
                 rc = tg_locator_tile_covers(r.loc, ctx, p.top1_tile_id, p.true_lon, p.true_lat,
                                             &p.item.hit);
             }
@@ -1461,6 +1563,7 @@ int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, s
     for (size_t i = 0; i < rep->n_photos; i++)
         if (rep->photos[i].labelled) items[m++] = rep->photos[i].item;
     rc = tg_eval_compute(ctx, items, m, rep->n_tiles, &rep->stats);
+    if (!rc) rc = heading_medians(ctx, rep);
 done:
     free(items);
     truth_free(&tr);

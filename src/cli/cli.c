@@ -11,6 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "transgeo/batch.h"
+#include "transgeo/camera.h"
+
 double cli_now(void)
 {
     struct timespec ts;
@@ -217,4 +220,24 @@ const char *cli_demo_model_source(void)
 #else
     return NULL;
 #endif
+}
+
+int cli_camera_option(const char *cmd, int c, const char *arg, struct tg_batch_opts *o)
+{
+    switch (c) {
+    case 'F':
+        if (cli_parse_double(cmd, "--fov", arg, &o->fov_deg)) return TG_EXIT_USAGE;
+        if (tg_camera_check_fov(NULL, o->fov_deg) || isnan(o->fov_deg))
+            return cli_usage_error(cmd, "--fov %s: expected degrees, more than 0 and under 180 "
+                                   "for a photo, or 360 for a panorama", arg);
+        return 0;
+    case 'H':
+        if (cli_parse_int(cmd, "--heading-search", arg, &o->heading_search)) return TG_EXIT_USAGE;
+        if (o->heading_search < 0 || o->heading_search > 360)
+            return cli_usage_error(cmd, "--heading-search %s: expected 0 (from the field of "
+                                   "view), 1 (no search) or 2..360 headings", arg);
+        return 0;
+    case 'I': o->ignore_heading = 1; return 0;
+    default: return TG_EXIT_USAGE;
+    }
 }

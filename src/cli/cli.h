@@ -52,6 +52,22 @@ int cli_parse_progress(const char *cmd, const char *s, int *mode);
 /* Parse helpers: 0 on success, -1 (message printed) on a bad value. */
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
 int cli_parse_int(const char *cmd, const char *opt, const char *s, int *out);
+/* The camera and heading options shared by locate and eval (--fov DEG,
+ * --heading-search N, --ignore-heading: long options 'F', 'H', 'I'). Returns
+ * 0, or TG_EXIT_USAGE after printing why. */
+struct tg_batch_opts;
+int cli_camera_option(const char *cmd, int c, const char *arg, struct tg_batch_opts *o);
+#define CLI_CAMERA_LONGOPTS                                                                 \
+    {"fov", required_argument, NULL, 'F'}, {"heading-search", required_argument, NULL, 'H'}, \
+        {"ignore-heading", no_argument, NULL, 'I'}
+#define CLI_CAMERA_HELP                                                                     \
+    "      --fov DEG          horizontal field of view of photos whose EXIF/XMP gives\n"     \
+    "                           none (360 = panorama; default: 65, or 360 for images\n"    \
+    "                           at least twice as wide as high)\n"                          \
+    "      --heading-search N headings tried when a photo's heading is unknown: 0\n"       \
+    "                           (default) from its field of view, panoramas assumed\n"     \
+    "                           north-aligned; 1 no search; 2..360 N for every photo\n"   \
+    "      --ignore-heading   search the heading even when the photo has one\n"
 
 double cli_now(void); /* monotonic seconds */
 

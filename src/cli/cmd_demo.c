@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "transgeo/batch.h"
+#include "transgeo/locate.h"
 #include "transgeo/model.h"
 #include "transgeo/store.h"
 #include "transgeo/world.h"
@@ -30,6 +31,8 @@ static const char *const CMD = "demo";
 #define DEMO_SIZE_M 1500.0
 #define DEMO_PANOS 100
 #define DEMO_PHOTOS 20
+/* Headings tried for the panoramas of unknown rotation: 15 degrees apart. */
+#define DEMO_PANO_HEADINGS 24
 
 static void usage(FILE *f)
 {
@@ -37,8 +40,12 @@ static void usage(FILE *f)
             "Usage: transgeo demo [OPTIONS]\n"
             "Generate a town the shipped model never saw (orthophoto, street panoramas and\n"
             "photos with GPS), index the orthophoto, locate every panorama and photo, and\n"
-            "print recall and metre error. Writes into DIR:\n"
+            "print recall, metre error and heading error, for four kinds of ground view:\n"
+            "north-aligned panoramas; the same panoramas at a random rotation, heading\n"
+            "searched over %d rolls; 90-degree photos with their EXIF heading; the same\n"
+            "photos with the heading searched. Writes into DIR:\n"
             "  world/         the generated town (aerial.tif, panos/, photos/, truth.csv)\n"
+            "  world_rot/     the same panoramas rotated, without heading (panos/, truth.csv)\n"
             "  demo.sqlite    the SpatiaLite database (tiles, footprints, embeddings)\n"
             "  located.gpkg   one point per panorama + matched tiles + failures\n"
             "  map.png        the orthophoto with true positions (yellow), estimates (blue)\n"
@@ -59,7 +66,7 @@ static void usage(FILE *f)
             "  transgeo demo --seed 7 --size-m 600 --panos 30 --out demo7\n"
             "\n"
             "Exit status: 0 ok, 1 error, 2 usage error.\n",
-            DEMO_SEED, DEMO_SIZE_M, DEMO_PANOS, DEMO_PHOTOS);
+            DEMO_PANO_HEADINGS, DEMO_SEED, DEMO_SIZE_M, DEMO_PANOS, DEMO_PHOTOS);
 }
 
 static void print_stats(const char *what, const tg_eval_report *r)
@@ -73,6 +80,20 @@ static void print_stats(const char *what, const tg_eval_report *r)
            "50 m %.0f%%\n",
            s->err_median_m, s->err_mean_m, 100 * s->within_5m, 100 * s->within_10m,
            100 * s->within_25m, 100 * s->within_50m);
+    /* the heading: its source and error against truth.csv, over all photos and
+     * over those whose best tile is the true one */
+    int src = -1, mixed = 0;
+    for (size_t i = 0; i < r->n_photos; i++)
+        if (r->photos[i].labelled) {
+            if (src >= 0 && src != r->photos[i].heading_source) mixed = 1;
+            src = r->photos[i].heading_source;
+        }
+    printf("  heading (%s): median error %.1f deg over %ld", mixed ? "mixed" : tg_heading_source_name(src),
+           r->heading_err_median_deg, r->n_heading);
+    if (r->n_heading_top1)
+        printf(", %.1f deg over the %ld at the true tile", r->heading_err_median_top1_deg,
+               r->n_heading_top1);
+    printf("\n");
 }
 
 /* dst = a "/" b; -1 when it does not fit. */
@@ -150,11 +171,11 @@ int cmd_demo(int argc, char **argv)
 
     tg_ctx *ctx = NULL;
     tg_store *st = NULL;
-    tg_eval_report *rep = NULL, *rep_photos = NULL;
+    tg_eval_report *rep = NULL, *rep_photos = NULL, *rep_rot = NULL, *rep_search = NULL;
     demo_map_point *pts = NULL;
     int rc = TG_EXIT_ERROR;
     char world_dir[4096], aerial[4096], panos[4096], photos[4096], db[4096], gpkg[4096],
-        png[4096];
+        png[4096], rot_dir[4096], rot_panos[4096], truth[4096], rot_truth[4096];
     if (tg_ctx_create(&ctx)) {
         cli_error(CMD, "out of memory");
         return TG_EXIT_ERROR;
@@ -170,7 +191,11 @@ int cmd_demo(int argc, char **argv)
         path_join(photos, sizeof photos, world_dir, "photos") ||
         path_join(db, sizeof db, out, "demo.sqlite") ||
         path_join(gpkg, sizeof gpkg, out, "located.gpkg") ||
-        path_join(png, sizeof png, out, "map.png")) {
+        path_join(png, sizeof png, out, "map.png") ||
+        path_join(rot_dir, sizeof rot_dir, out, "world_rot") ||
+        path_join(rot_panos, sizeof rot_panos, rot_dir, "panos") ||
+        path_join(truth, sizeof truth, world_dir, "truth.csv") ||
+        path_join(rot_truth, sizeof rot_truth, rot_dir, "truth.csv")) {
         cli_error(CMD, "--out: path too long");
         goto done;
     }
@@ -194,6 +219,18 @@ int cmd_demo(int argc, char **argv)
     if (mkdir_p(world_dir) || tg_world_generate(ctx, &wo)) {
         cli_progress_end(&pw);
         if (!tg_errcode(ctx)) cli_error(CMD, "cannot create '%s': %s", world_dir, strerror(errno));
+        else cli_fail(CMD, ctx);
+        goto done;
+    }
+    /* the same panoramas at random rotations, without heading: no aerial, no photos */
+    tg_world_options wr = wo;
+    wr.pano_rotate = 1;
+    wr.write_aerial = 0;
+    wr.n_photos = 0;
+    wr.out_dir = rot_dir;
+    if (mkdir_p(rot_dir) || tg_world_generate(ctx, &wr)) {
+        cli_progress_end(&pw);
+        if (!tg_errcode(ctx)) cli_error(CMD, "cannot create '%s': %s", rot_dir, strerror(errno));
         else cli_fail(CMD, ctx);
         goto done;
     }
@@ -248,14 +285,27 @@ int cmd_demo(int argc, char **argv)
     cli_progress_end(&pl);
     double t_locate = cli_now();
 
-    /* 4. Evaluate against the GPS the generator wrote (the true positions). */
+    /* 4. Evaluate against the generator's truth.csv (positions and headings). */
     bo.progress = NULL;
-    if (tg_batch_eval(ctx, db, in_panos, 1, NULL, &bo, &rep)) {
+    if (tg_batch_eval(ctx, db, in_panos, 1, truth, &bo, &rep)) {
+        cli_fail(CMD, ctx);
+        goto done;
+    }
+    const char *in_rot[1] = {rot_panos};
+    tg_batch_opts bs = bo;
+    bs.heading_search = DEMO_PANO_HEADINGS;
+    if (tg_batch_eval(ctx, db, in_rot, 1, rot_truth, &bs, &rep_rot)) {
         cli_fail(CMD, ctx);
         goto done;
     }
     const char *in_photos[1] = {photos};
-    if (n_photos > 0 && tg_batch_eval(ctx, db, in_photos, 1, NULL, &bo, &rep_photos)) {
+    if (n_photos > 0 && tg_batch_eval(ctx, db, in_photos, 1, truth, &bo, &rep_photos)) {
+        cli_fail(CMD, ctx);
+        goto done;
+    }
+    bs = bo;
+    bs.ignore_heading = 1; /* N from the field of view */
+    if (n_photos > 0 && tg_batch_eval(ctx, db, in_photos, 1, truth, &bs, &rep_search)) {
         cli_fail(CMD, ctx);
         goto done;
     }
@@ -283,8 +333,17 @@ int cmd_demo(int argc, char **argv)
            size_m, size_m, model_path, m.sha256);
     printf("index: %lld tiles of %.0f m every %.0f m at %.2f m/px\n", ir.n_tiles, ir.tile_m,
            ir.stride_m, ir.gsd_m);
-    print_stats("panoramas (360 degrees)", rep);
-    if (rep_photos) print_stats("perspective photos (90 degrees)", rep_photos);
+    print_stats("panoramas (360 degrees, north-aligned)", rep);
+    char what[128];
+    snprintf(what, sizeof what, "panoramas (360 degrees, unknown rotation, %d headings searched)",
+             DEMO_PANO_HEADINGS);
+    print_stats(what, rep_rot);
+    if (rep_photos) print_stats("photos (90 degrees, heading from EXIF)", rep_photos);
+    if (rep_search) {
+        snprintf(what, sizeof what, "photos (90 degrees, heading searched: %d headings)",
+                 rep_search->n_photos ? (int)rep_search->photos[0].n_headings : 0);
+        print_stats(what, rep_search);
+    }
     printf("time: world %.1f s, index %.1f s, locate %.1f s, eval %.1f s, total %.1f s\n",
            t_world - t0, t_index - t_world, t_locate - t_index, t_eval - t_locate,
            cli_now() - t0);
@@ -294,6 +353,8 @@ done:
     free(pts);
     tg_eval_report_free(rep);
     tg_eval_report_free(rep_photos);
+    tg_eval_report_free(rep_rot);
+    tg_eval_report_free(rep_search);
     tg_store_close(st);
     tg_ctx_free(ctx);
     return rc;

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "transgeo/batch.h"
+#include "transgeo/locate.h"
 
 static const char *const CMD = "eval";
 
@@ -30,15 +31,19 @@ static void usage(FILE *f)
             "  hit rate        share whose true position lies in the best tile (VIGOR)\n"
             "  error           geodesic metres from the best tile's centre to the true\n"
             "                  position: median, mean, share within 5, 10, 25, 50 m\n"
+            "  heading error   where the truth has a heading: median degrees between it\n"
+            "                  and the answer's, over all photos and over those whose\n"
+            "                  best tile is the true one\n"
             "\n"
             "Options:\n"
             "  -d, --db DB          the database (required)\n"
             "  -t, --truth CSV      true positions: a CSV file with the header file,lat,lon\n"
             "                       (degrees WGS84; a row matches a photo by path, else by\n"
-            "                       base name)\n"
+            "                       base name) and optionally heading (degrees from north)\n"
             "      --json           print JSON instead of a table\n"
             "  -m, --model NAME     model registered in DB (default: the only one)\n"
             "  -j, --threads N      photos embedded at once (default: all cores)\n"
+            CLI_CAMERA_HELP
             "  -q, --quiet          no progress bar, no per-photo warnings\n"
             "      --progress=WHEN  auto (a bar when stderr is a terminal; default), json\n"
             "                       (one JSON object per line on stderr, for programs;\n"
@@ -80,6 +85,12 @@ static int print_json(const tg_eval_report *r)
     json_object_set_new(err, "within_25m", jnum(s->within_25m));
     json_object_set_new(err, "within_50m", jnum(s->within_50m));
     json_object_set_new(root, "error_m", err);
+    json_t *he = json_object();
+    json_object_set_new(he, "n", json_integer(r->n_heading));
+    json_object_set_new(he, "median", jnum(r->heading_err_median_deg));
+    json_object_set_new(he, "n_top1", json_integer(r->n_heading_top1));
+    json_object_set_new(he, "median_top1", jnum(r->heading_err_median_top1_deg));
+    json_object_set_new(root, "heading_error_deg", he);
     for (size_t i = 0; i < r->n_photos; i++) {
         const tg_eval_photo *p = &r->photos[i];
         json_t *o = json_object();
@@ -96,6 +107,10 @@ static int print_json(const tg_eval_report *r)
             json_object_set_new(o, "top1_lon", jnum(p->top1_lon));
             json_object_set_new(o, "top1_lat", jnum(p->top1_lat));
             json_object_set_new(o, "top1_score", jnum(p->top1_score));
+            json_object_set_new(o, "heading_deg", jnum(p->heading_deg));
+            json_object_set_new(o, "heading_source",
+                                json_string(tg_heading_source_name(p->heading_source)));
+            json_object_set_new(o, "heading_error_deg", jnum(p->heading_error_deg));
         } else if (p->error) {
             json_object_set_new(o, "error", json_string(p->error));
         } else {
@@ -132,6 +147,13 @@ static void print_table(const tg_eval_report *r)
     printf("within 10 m      %6.2f %%\n", 100 * s->within_10m);
     printf("within 25 m      %6.2f %%\n", 100 * s->within_25m);
     printf("within 50 m      %6.2f %%\n", 100 * s->within_50m);
+    if (r->n_heading) {
+        printf("heading error    %9.2f deg median (%ld photos)\n", r->heading_err_median_deg,
+               r->n_heading);
+        if (r->n_heading_top1)
+            printf("  at true tile   %9.2f deg median (%ld photos)\n",
+                   r->heading_err_median_top1_deg, r->n_heading_top1);
+    }
 }
 
 int cmd_eval(int argc, char **argv)
@@ -141,7 +163,8 @@ int cmd_eval(int argc, char **argv)
         {"json", no_argument, NULL, 'J'},          {"model", required_argument, NULL, 'm'},
         {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
         {"progress", required_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},          CLI_CAMERA_LONGOPTS,
+        {NULL, 0, NULL, 0}};
     const char *db = NULL, *truth = NULL;
     int json = 0, quiet = 0, progress = CLI_PROGRESS_AUTO, c;
     tg_batch_opts o;
@@ -161,6 +184,9 @@ int cmd_eval(int argc, char **argv)
         case 'q': quiet = 1; break;
         case 'P':
             if (cli_parse_progress(CMD, optarg, &progress)) return TG_EXIT_USAGE;
+            break;
+        case 'F': case 'H': case 'I':
+            if (cli_camera_option(CMD, c, optarg, &o)) return TG_EXIT_USAGE;
             break;
         case 'h': usage(stdout); return TG_EXIT_OK;
         case ':': return cli_usage_error(CMD, "option '%s' needs a value", argv[optind - 1]);

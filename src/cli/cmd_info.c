@@ -100,7 +100,7 @@ static int show_model(const char *path, const struct info_opts *o)
         json_t *j = json_pack(
             "{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:f, s:s, s:i,"
             " s:[i,i], s:[i,i], s:[i,i], s:f, s:i, s:b, s:s, s:f, s:f, s:f,"
-            " s:[f,f,f], s:[f,f,f], s:o, s:I, s:s, s:b}",
+            " s:[f,f], s:[f,f,f], s:[f,f,f], s:o, s:I, s:s, s:b}",
             "file", path, "kind", "model", "bytes", (json_int_t)c->file_bytes, "format", c->format,
             "arch", c->arch, "preset", c->preset, "source", c->source, "embed_dim", c->embed_dim,
             "depth", c->depth, "heads", c->heads, "mlp_dim", c->mlp_dim, "patch", c->patch,
@@ -109,7 +109,8 @@ static int show_model(const char *path, const struct info_opts *o)
             "zoom_hw", c->zoom_hw[0], c->zoom_hw[1], "crop_ratio", c->crop_ratio, "n_keep",
             c->n_keep, "zoom", c->zoom, "zoom_mode", zoom_mode(c), "aerial_gsd_m",
             c->aerial_gsd_m, "aerial_tile_m", c->aerial_tile_m, "ground_fov_deg",
-            c->ground_fov_deg, "normalize_mean", f2d(c->mean[0]), f2d(c->mean[1]),
+            c->ground_fov_deg, "ground_elev_deg", c->ground_elev_deg[0], c->ground_elev_deg[1],
+            "normalize_mean", f2d(c->mean[0]), f2d(c->mean[1]),
             f2d(c->mean[2]), "normalize_std", f2d(c->std[0]), f2d(c->std[1]), f2d(c->std[2]),
             "networks", nets, "parameters", (json_int_t)c->n_params, "sha256",
             c->sha256, "sha256_verified", verified);
@@ -144,8 +145,10 @@ static int show_model(const char *path, const struct info_opts *o)
     printf("zoom:        %s", zoom_mode(c));
     if (c->has_zoom) printf(", crop_ratio %g", c->crop_ratio);
     printf("\n");
-    printf("imagery:     aerial %g m/px, tile %g m; ground field of view %g deg\n",
-           c->aerial_gsd_m, c->aerial_tile_m, c->ground_fov_deg);
+    printf("imagery:     aerial %g m/px, tile %g m; ground field of view %g deg, elevation "
+           "%g..%g deg\n",
+           c->aerial_gsd_m, c->aerial_tile_m, c->ground_fov_deg, c->ground_elev_deg[0],
+           c->ground_elev_deg[1]);
     printf("normalize:   mean %g,%g,%g  std %g,%g,%g\n", c->mean[0], c->mean[1], c->mean[2],
            c->std[0], c->std[1], c->std[2]);
     printf("parameters:  %lld (%.1f MB of float32)\n", c->n_params,

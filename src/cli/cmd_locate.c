@@ -25,7 +25,9 @@ static void usage(FILE *f)
             "\n"
             "OUT is a GeoPackage (*.gpkg) with the layers\n"
             "  photos         one point per photo: file, model, lon, lat, score, error_m,\n"
-            "                 tile_id, gps_lon, gps_lat, gps_error_m, heading\n"
+            "                 tile_id, gps_lon, gps_lat, gps_error_m, heading (degrees\n"
+            "                 from true north: the photo's or the searched one),\n"
+            "                 heading_source, fov_deg, camera_source\n"
             "  matched_tiles  the footprints of the K best tiles of each photo\n"
             "  failures       photos that could not be read (file, error)\n"
             "or a CSV file (*.csv, or - for standard output) with the photos fields and\n"
@@ -39,6 +41,7 @@ static void usage(FILE *f)
             "      --radius M           metres of this point (degrees WGS84)\n"
             "  -m, --model NAME       model registered in DB (default: the only one)\n"
             "  -j, --threads N        photos embedded at once (default: all cores)\n"
+            CLI_CAMERA_HELP
             "  -q, --quiet            no progress bar and no summary\n"
             "      --progress=WHEN    auto (a bar when stderr is a terminal; default), json\n"
             "                         (one JSON object per line on stderr, for programs;\n"
@@ -80,7 +83,8 @@ int cmd_locate(int argc, char **argv)
         {"radius", required_argument, NULL, 'R'},  {"model", required_argument, NULL, 'm'},
         {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
         {"progress", required_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},          CLI_CAMERA_LONGOPTS,
+        {NULL, 0, NULL, 0}};
     const char *db = NULL, *out = NULL;
     int quiet = 0, has_radius = 0, progress = CLI_PROGRESS_AUTO, c;
     tg_batch_opts o;
@@ -114,6 +118,9 @@ int cmd_locate(int argc, char **argv)
         case 'q': quiet = 1; break;
         case 'P':
             if (cli_parse_progress(CMD, optarg, &progress)) return TG_EXIT_USAGE;
+            break;
+        case 'F': case 'H': case 'I':
+            if (cli_camera_option(CMD, c, optarg, &o)) return TG_EXIT_USAGE;
             break;
         case 'h': usage(stdout); return TG_EXIT_OK;
         case ':': return cli_usage_error(CMD, "option '%s' needs a value", argv[optind - 1]);

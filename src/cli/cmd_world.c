@@ -33,6 +33,8 @@ static void help(void)
            "      --panos N          panoramas (default %d)\n"
            "      --pano-w W         panorama width in pixels (default %d)\n"
            "      --pano-h H         panorama height, W/2 (default %d)\n"
+           "      --pano-rotate      panoramas at a random rotation, without heading in\n"
+           "                         EXIF/XMP (truth.csv keeps it)\n"
            "      --photos N         perspective photos (default %d)\n"
            "      --photo-w W        photo width (default %d)\n"
            "      --photo-h H        photo height (default %d)\n"
@@ -59,7 +61,7 @@ static void help(void)
 
 enum {
     O_SIZE = 256, O_GSD, O_EPSG, O_CE, O_CN, O_PANOS, O_PW, O_PH, O_PHOTOS, O_FW, O_FH, O_FOV, O_PAIRS, O_TM, O_TP,
-    O_MARGIN, O_SS, O_Q, O_SAZ, O_SEL, O_NOAER
+    O_MARGIN, O_SS, O_Q, O_SAZ, O_SEL, O_NOAER, O_PROT
 };
 
 int cmd_world(int argc, char **argv)
@@ -70,6 +72,7 @@ int cmd_world(int argc, char **argv)
         {"epsg", required_argument, NULL, O_EPSG},     {"center-e", required_argument, NULL, O_CE},
         {"center-n", required_argument, NULL, O_CN},   {"panos", required_argument, NULL, O_PANOS},
         {"pano-w", required_argument, NULL, O_PW},     {"pano-h", required_argument, NULL, O_PH},
+        {"pano-rotate", no_argument, NULL, O_PROT},
         {"photos", required_argument, NULL, O_PHOTOS}, {"photo-w", required_argument, NULL, O_FW},
         {"photo-h", required_argument, NULL, O_FH},    {"photo-fov", required_argument, NULL, O_FOV},
         {"pairs", required_argument, NULL, O_PAIRS},   {"tile-m", required_argument, NULL, O_TM},
@@ -104,6 +107,7 @@ int cmd_world(int argc, char **argv)
         case O_PANOS: bad = cli_parse_int(CMD, "--panos", optarg, &o.n_panos); break;
         case O_PW: bad = cli_parse_int(CMD, "--pano-w", optarg, &o.pano_w); break;
         case O_PH: bad = cli_parse_int(CMD, "--pano-h", optarg, &o.pano_h); pano_h_set = 1; break;
+        case O_PROT: o.pano_rotate = 1; break;
         case O_PHOTOS: bad = cli_parse_int(CMD, "--photos", optarg, &o.n_photos); break;
         case O_FW: bad = cli_parse_int(CMD, "--photo-w", optarg, &o.photo_w); break;
         case O_FH: bad = cli_parse_int(CMD, "--photo-h", optarg, &o.photo_h); break;

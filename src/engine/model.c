@@ -219,6 +219,17 @@ static int parse_config(tg_ctx *ctx, const tg_safetensors *st, const char *fn, t
     get_vec3(&mc, "normalize_mean", 0, c->mean, &rc);
     get_vec3(&mc, "normalize_std", 1, c->std, &rc);
     if (rc) return rc;
+    /* Optional (docs/ground-canvas.md): older files are full panoramas. */
+    const char *el = tg_st_meta(st, "ground_elev_deg");
+    c->ground_elev_deg[0] = 90.0;
+    c->ground_elev_deg[1] = -90.0;
+    if (el && (split_nums(el, 2, c->ground_elev_deg) || !(c->ground_elev_deg[0] <= 90.0) ||
+               !(c->ground_elev_deg[1] >= -90.0) ||
+               !(c->ground_elev_deg[0] > c->ground_elev_deg[1])))
+        return tg_set_error(ctx, TG_EMODEL,
+                            "model '%s': metadata ground_elev_deg = '%s': expected 'top,bottom' "
+                            "degrees with 90 >= top > bottom >= -90",
+                            fn, el);
     const char *fb = tg_st_meta(st, "zoom_fallback");
     if (!fb || !strcmp(fb, "none"))
         c->zoom_fallback = TG_ZOOM_FALLBACK_NONE;

@@ -306,27 +306,37 @@ static float *image_tensor(tg_ctx *ctx, const tg_model *m, const tg_image *img, 
     return x;
 }
 
+int tg_model_embed_ground_batch(tg_ctx *ctx, const tg_model *m, const float *x, int B,
+                                float *emb)
+{
+    int rc;
+    const tg_vit *v = need_net(ctx, m, TG_BRANCH_GROUND, &rc);
+    if (!v) return rc;
+    if ((rc = check_batch(ctx, x, B, emb, "embed"))) return rc;
+    const tg_model_config *c = tg_model_config_get(m);
+    float *out = malloc(sizeof(float) * (size_t)c->out_dim * (size_t)B);
+    if (!out) return tg_set_error(ctx, TG_ENOMEM, "embed: out of memory for %d inputs", B);
+    tg_engine e;
+    if (!(rc = tg_engine_begin(ctx, &e))) {
+        rc = run_net(&e, v, x, B, NULL, 0, out, NULL);
+        tg_engine_end(&e);
+    }
+    for (int b = 0; !rc && b < B; b++)
+        l2_normalize(out + (size_t)b * c->out_dim, c->out_dim, emb + (size_t)b * c->out_dim);
+    free(out);
+    return rc;
+}
+
 int tg_model_embed_ground(tg_ctx *ctx, const tg_model *m, const tg_image *img, float *emb)
 {
     int rc;
     const tg_vit *v = need_net(ctx, m, TG_BRANCH_GROUND, &rc);
     if (!v) return rc;
     if (!img || !emb) return tg_set_error(ctx, TG_EINVAL, "embed: image or output is NULL");
-    const tg_model_config *c = tg_model_config_get(m);
     float *x = image_tensor(ctx, m, img, v->H, v->W, &rc);
-    float *out = malloc(sizeof(float) * (size_t)c->out_dim);
-    if (!x || !out) {
-        if (x && !out) rc = tg_set_error(ctx, TG_ENOMEM, "embed: out of memory");
-        goto done;
-    }
-    tg_engine e;
-    if ((rc = tg_engine_begin(ctx, &e))) goto done;
-    rc = run_net(&e, v, x, 1, NULL, 0, out, NULL);
-    tg_engine_end(&e);
-    if (!rc) l2_normalize(out, c->out_dim, emb);
-done:
+    if (!x) return rc;
+    rc = tg_model_embed_ground_batch(ctx, m, x, 1, emb);
     free(x);
-    free(out);
     return rc;
 }
 

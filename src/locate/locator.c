@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "transgeo/canvas.h"
 #include "transgeo/evalmetrics.h"
 #include "transgeo/geo.h"
 #include "transgeo/search.h"
@@ -23,6 +24,10 @@ struct tg_locator {
     int has_prior;             /* 1: only cand[0..n_cand) are candidates */
     int64_t *cand;             /* the prior's tile ids, ascending (malloc'ed; NULL when none) */
     size_t n_cand;
+    double fov_deg;            /* opts.fov_deg (NAN: none) */
+    int heading_search;        /* opts.heading_search */
+    int ignore_heading;        /* opts.ignore_heading */
+    tg_canvas_spec spec;       /* the model's ground canvas */
 };
 
 void tg_locate_opts_default(tg_locate_opts *o)
@@ -30,6 +35,47 @@ void tg_locate_opts_default(tg_locate_opts *o)
     if (!o) return;
     memset(o, 0, sizeof *o);
     o->k = 5;
+    o->fov_deg = NAN;
+}
+
+const char *tg_heading_source_name(int source)
+{
+    switch (source) {
+    case TG_HEADING_NONE: return "none";
+    case TG_HEADING_EXIF: return "exif";
+    case TG_HEADING_XMP: return "xmp";
+    case TG_HEADING_GPANO: return "gpano";
+    case TG_HEADING_MAPILLARY: return "mapillary";
+    case TG_HEADING_MAGNETIC: return "magnetic-searched";
+    case TG_HEADING_SEARCHED: return "searched";
+    case TG_HEADING_NORTH: return "assumed-north";
+    default: return "?";
+    }
+}
+
+/* The camera and heading options, and the model's canvas (locate.h "Heading"). */
+static int heading_open(tg_locator *loc, tg_ctx *ctx, const tg_locate_opts *o)
+{
+    int rc = tg_camera_check_fov(ctx, o->fov_deg);
+    if (rc) return rc;
+    if (o->heading_search < 0 || o->heading_search > 360)
+        return tg_set_error(ctx, TG_EINVAL,
+                            "heading search over %d headings: expected 0 (from the field of "
+                            "view), 1 (no search) or 2..360",
+                            o->heading_search);
+    loc->fov_deg = o->fov_deg;
+    loc->heading_search = o->heading_search;
+    loc->ignore_heading = o->ignore_heading != 0;
+    const tg_model_config *c = tg_model_config_get(loc->model);
+    tg_canvas_spec *s = &loc->spec;
+    s->H = c->ground_hw[0];
+    s->W = c->ground_hw[1];
+    s->fov_deg = c->ground_fov_deg;
+    s->elev_top_deg = c->ground_elev_deg[0];
+    s->elev_bottom_deg = c->ground_elev_deg[1];
+    memcpy(s->mean, c->mean, sizeof s->mean);
+    memcpy(s->std, c->std, sizeof s->std);
+    return TG_OK;
 }
 
 int tg_locator_open(tg_ctx *ctx, tg_store *st, const tg_locate_opts *o, tg_locator **out)
@@ -48,6 +94,7 @@ int tg_locator_open(tg_ctx *ctx, tg_store *st, const tg_locate_opts *o, tg_locat
     loc->k = o->k;
     int rc = tg_store_model_find(ctx, st, o->model, &loc->m);
     if (!rc) rc = tg_store_model_get(ctx, st, &loc->m, &loc->model);
+    if (!rc) rc = heading_open(loc, ctx, o);
     if (!rc) rc = tg_store_tileset(ctx, st, &loc->m, &loc->ts);
     if (rc) goto fail;
     const char *db = tg_store_label(st);
@@ -113,6 +160,8 @@ void tg_locate_answer_clear(tg_locate_answer *ans)
     ans->gps_error_m = NAN;
     ans->truth_score = NAN;
     ans->truth_error_m = NAN;
+    ans->heading_deg = NAN;
+    ans->heading_error_deg = NAN;
 }
 
 /* 1 when row's tile is a candidate (cand is sorted ascending). */
@@ -176,15 +225,25 @@ static int nearest_candidate(const tg_locator *loc, tg_ctx *ctx, double lon, dou
 
 /* Evaluation: the rank of the candidate nearest the truth, by tg_eval_rank
  * over the candidates' scores. */
-static int rank_truth(const tg_locator *loc, tg_ctx *ctx, const float *emb,
+static int rank_truth(const tg_locator *loc, tg_ctx *ctx, const float *emb, int n_q,
                       tg_locate_answer *ans)
 {
     size_t n = tg_tileset_count(loc->ts), truth_row = 0;
     int rc = nearest_candidate(loc, ctx, ans->truth_lon, ans->truth_lat, &truth_row);
     if (rc) return rc;
     float *scores = malloc((n ? n : 1) * sizeof *scores);
-    if (!scores) return tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory for %zu tiles", n);
+    float *more = n_q > 1 ? malloc((n ? n : 1) * sizeof *more) : NULL;
+    if (!scores || (n_q > 1 && !more)) {
+        free(scores);
+        return tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory for %zu tiles", n);
+    }
     rc = tg_index_scores(ctx, tg_tileset_index(loc->ts), emb, scores);
+    /* several headings: a tile's score is its best over them, as in the search */
+    for (int q = 1; !rc && q < n_q; q++) {
+        rc = tg_index_scores(ctx, tg_tileset_index(loc->ts), emb + (size_t)q * loc->dim, more);
+        for (size_t i = 0; !rc && i < n; i++)
+            if (more[i] > scores[i] || (isnan(scores[i]) && !isnan(more[i]))) scores[i] = more[i];
+    }
     if (rc) goto done;
     tg_tileset_tile(loc->ts, truth_row, &ans->truth_tile_id, &ans->truth_tile_lon,
                     &ans->truth_tile_lat, NULL);
@@ -202,7 +261,136 @@ static int rank_truth(const tg_locator *loc, tg_ctx *ctx, const float *emb,
                            ans->truth_lat, &ans->truth_error_m);
 done:
     free(scores);
+    free(more);
     return rc;
+}
+
+/* ---- camera and heading (locate.h "Heading") ----------------------------- */
+
+/* The photo's known heading and its source, or 0 when it has none usable. */
+static int known_heading(const tg_locator *loc, const tg_locate_answer *ans, double *h,
+                         int *magnetic)
+{
+    *magnetic = 0;
+    if (loc->ignore_heading || !ans->has_meta || !ans->meta.has_heading) return TG_HEADING_NONE;
+    *h = ans->meta.heading_deg;
+    *magnetic = ans->meta.heading_ref == 'M';
+    switch (ans->meta.heading_source) {
+    case TG_META_EXIF: return TG_HEADING_EXIF;
+    case TG_META_XMP: return TG_HEADING_XMP;
+    case TG_META_GPANO: return TG_HEADING_GPANO;
+    case TG_META_MAPILLARY: return TG_HEADING_MAPILLARY;
+    default: return TG_HEADING_NONE;
+    }
+}
+
+static double wrap360(double a)
+{
+    a = fmod(a, 360.0);
+    return a < 0 ? a + 360.0 : a;
+}
+
+/* The headings to embed the photo at ([out] h[0..*n), at most 360) and the
+ * canvas centres; sets the answer's heading fields but heading_deg. */
+static void plan_headings(const tg_locator *loc, tg_locate_answer *ans, double *h, double *centre,
+                          int *n)
+{
+    const tg_camera *cam = &ans->camera;
+    int pano = cam->projection == TG_PROJ_EQUIRECT && cam->hfov_deg == 360.0;
+    double known = 0;
+    int magnetic, src = known_heading(loc, ans, &known, &magnetic);
+    *n = 1;
+    ans->heading_step_deg = 0;
+    if (loc->spec.fov_deg < 360.0) {
+        /* a limited-view model never saw north: one canvas centred on the photo */
+        h[0] = centre[0] = src ? known : 0.0;
+        ans->heading_source = src;
+    } else if (src && !magnetic) {
+        h[0] = known;
+        ans->heading_source = src;
+    } else {
+        int W = loc->spec.W;
+        double step = (pano ? 360.0 : cam->hfov_deg) / 3.0;
+        if (src) { /* magnetic: within the window around it */
+            int k = (int)ceil(TG_LOCATE_MAGNETIC_WINDOW / step - 1e-9);
+            if (k > 179) k = 179; /* at most 359 headings */
+            step = TG_LOCATE_MAGNETIC_WINDOW / k;
+            *n = 2 * k + 1;
+            for (int i = 0; i < *n; i++) h[i] = known + (i - k) * step;
+            ans->heading_source = TG_HEADING_MAGNETIC;
+        } else {
+            int N = loc->heading_search;
+            if (N == 0) N = pano ? 1 : (int)ceil(3 * 360.0 / cam->hfov_deg - 1e-9);
+            if (loc->heading_search == 0 && !pano) N = N < 4 ? 4 : N > 72 ? 72 : N;
+            if (N > W && pano) N = W; /* a panorama has W distinct rolls */
+            *n = N;
+            step = 360.0 / N;
+            for (int i = 0; i < N; i++)
+                /* rolls by whole columns: the heading a roll stands for */
+                h[i] = pano ? 360.0 * lround((double)i * W / N) / W : i * step;
+            ans->heading_source = N == 1 ? TG_HEADING_NORTH : TG_HEADING_SEARCHED;
+        }
+        if (*n > 1) ans->heading_step_deg = step;
+    }
+    for (int i = 0; i < *n; i++) {
+        h[i] = wrap360(h[i]);
+        if (loc->spec.fov_deg >= 360.0) centre[i] = 0.0;
+        else centre[i] = h[i];
+    }
+    ans->n_headings = *n;
+}
+
+/* The photo's camera, its canvases at the planned headings, and their
+ * embeddings in one batched call. [out] *emb (malloc'ed, *n_q x dim). */
+static int embed_photo(const tg_locator *loc, tg_ctx *ctx, const tg_image *img,
+                       tg_locate_answer *ans, float **emb, int *n_q)
+{
+    double h[360], centre[360];
+    int n, rc = tg_camera_from_meta(ctx, ans->has_meta ? &ans->meta : NULL, tg_image_width(img),
+                                    tg_image_height(img), loc->fov_deg, &ans->camera);
+    if (rc) return rc;
+    ans->has_camera = 1;
+    plan_headings(loc, ans, h, centre, &n);
+    size_t one = 3 * (size_t)loc->spec.H * (size_t)loc->spec.W;
+    float *x = malloc(one * (size_t)n * sizeof *x);
+    *emb = malloc((size_t)n * (size_t)loc->dim * sizeof **emb);
+    if (!x || !*emb) {
+        rc = tg_set_error(ctx, TG_ENOMEM, "locate: out of memory for %d canvases", n);
+        goto done;
+    }
+    rc = tg_canvas_make_n(ctx, &loc->spec, img, &ans->camera, n, h, centre, x);
+    if (!rc) rc = tg_model_embed_ground_batch(ctx, loc->model, x, n, *emb);
+    if (rc) goto done;
+    *n_q = n;
+    /* the heading each match reports is its canvas's (filled after matching) */
+    ans->heading_deg = h[0];
+done:
+    free(x);
+    if (rc) {
+        free(*emb);
+        *emb = NULL;
+    }
+    return rc;
+}
+
+/* After matching: each match's heading, the answer's (the best match's) and
+ * its error against a true heading. h: the planned headings, again. */
+static void report_headings(const tg_locator *loc, const tg_locate_input *in,
+                            tg_locate_answer *ans, const int *query_of)
+{
+    double h[360], centre[360];
+    int n;
+    if (!ans->has_camera) return; /* an embedding query */
+    tg_locate_answer tmp = *ans;  /* plan again: deterministic, cheap */
+    plan_headings(loc, &tmp, h, centre, &n);
+    int used = ans->heading_source != TG_HEADING_NONE;
+    for (int i = 0; i < ans->n_matches; i++)
+        ans->matches[i].heading_deg = used ? h[query_of[i]] : NAN;
+    ans->heading_deg = used && ans->n_matches > 0 ? ans->matches[0].heading_deg : NAN;
+    if (in->has_truth_heading && isfinite(in->truth_heading_deg) && isfinite(ans->heading_deg)) {
+        double d = fabs(wrap360(ans->heading_deg - in->truth_heading_deg));
+        ans->heading_error_deg = d > 180 ? 360 - d : d;
+    }
 }
 
 int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in,
@@ -221,7 +409,7 @@ int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in
                             in->truth_lon, in->truth_lat);
     tg_image *own = NULL;
     float *emb = NULL;
-    int rc = TG_OK;
+    int rc = TG_OK, n_q = 1, *query_of = NULL;
     if (in->embedding && in->embedding_dim != loc->dim)
         return tg_set_error(ctx, TG_EMODEL,
                             "the embedding has %d floats but model '%s' makes %d: it was made "
@@ -255,12 +443,7 @@ int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in
         } else if (in->truth_from_gps) {
             goto done; /* evaluation, and nothing to compare with: not embedded */
         }
-        emb = malloc((size_t)loc->dim * sizeof *emb);
-        if (!emb) {
-            rc = tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
-            goto done;
-        }
-        rc = tg_model_embed_ground(ctx, loc->model, img, emb);
+        rc = embed_photo(loc, ctx, img, ans, &emb, &n_q);
         if (rc) goto done;
     }
     if (in->embedding && in->has_truth) {
@@ -275,9 +458,15 @@ int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in
         goto done;
     }
     if (loc->has_prior && loc->n_cand == 0) goto done; /* the prior selects nothing */
-    rc = tg_tileset_match(ctx, loc->ts, q, loc->k, loc->has_prior ? loc->cand : NULL,
-                          loc->n_cand, ans->matches, &ans->n_matches);
+    query_of = calloc((size_t)loc->k, sizeof *query_of);
+    if (!query_of) {
+        rc = tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
+        goto done;
+    }
+    rc = tg_tileset_match_n(ctx, loc->ts, q, n_q, loc->k, loc->has_prior ? loc->cand : NULL,
+                            loc->n_cand, ans->matches, &ans->n_matches, query_of);
     if (rc) goto done;
+    report_headings(loc, in, ans, query_of);
     if (ans->n_matches == 0) { /* every candidate scored NaN */
         rc = tg_set_error(ctx, TG_EIMAGE, "no tile could be scored (the %sembedding is not "
                                           "finite)", in->embedding ? "" : "photo's ");
@@ -288,9 +477,10 @@ int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in
                                ans->matches[0].lat, &ans->gps_error_m);
         if (rc) goto done;
     }
-    if (ans->has_truth) rc = rank_truth(loc, ctx, q, ans);
+    if (ans->has_truth) rc = rank_truth(loc, ctx, q, n_q, ans);
 done:
     free(emb);
+    free(query_of);
     tg_image_free(own);
     if (rc) tg_locate_answer_clear(ans);
     return rc;

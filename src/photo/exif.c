@@ -140,6 +140,10 @@ typedef struct rawexif {
     double lat, lon, alt, dir;
     char lat_ref, lon_ref, dir_ref, status;
     int alt_below;          /* GPSAltitudeRef == 1 */
+    uint32_t exif_ifd;      /* Exif SubIFD offset, 0 if absent */
+    int has_f35;            /* the camera tags of the Exif SubIFD (0 / absent) */
+    double f35, focal, fp_x, fp_y;
+    int fp_unit, px_w, px_h;
 } rawexif;
 
 /* d, m, s (count 1..3) -> degrees; -1 if any value is unreadable. */
@@ -185,6 +189,9 @@ static void ifd0_entry(const blk *b, const ent *e, rawexif *r)
     case 0x8825: /* GPSInfo IFD pointer */
         if (!ent_num(b, e, 0, &v) && v > 0 && v < 4294967296.0) r->gps_ifd = (uint32_t)v;
         break;
+    case 0x8769: /* Exif SubIFD pointer (the camera's tags) */
+        if (!ent_num(b, e, 0, &v) && v > 0 && v < 4294967296.0) r->exif_ifd = (uint32_t)v;
+        break;
     case 0x010E: /* ImageDescription: only real ASCII (a wrong-typed one is no JSON) */
         if (e->type == 2 && !r->description) r->description = ent_str(b, e, 1 << 20);
         break;
@@ -207,6 +214,24 @@ static void gps_entry(const blk *b, const ent *e, rawexif *r)
     case 9: r->status = ent_char(b, e); break;
     case 16: r->dir_ref = ent_char(b, e); break;
     case 17: r->has_dir = !ent_num(b, e, 0, &r->dir); break;
+    default: break;
+    }
+}
+
+/* Exif SubIFD (EXIF 2.32, 4.6.5): what camera.h needs for the field of view.
+ * A value of the wrong kind, or not finite, stays absent. */
+static void exif_entry(const blk *b, const ent *e, rawexif *r)
+{
+    double v;
+    if (ent_num(b, e, 0, &v) || !isfinite(v)) return;
+    switch (e->tag) {
+    case 0xA405: r->has_f35 = 1; r->f35 = v; break;          /* FocalLengthIn35mmFilm */
+    case 0x920A: r->focal = v; break;                        /* FocalLength */
+    case 0xA20E: r->fp_x = v; break;                         /* FocalPlaneXResolution */
+    case 0xA20F: r->fp_y = v; break;                         /* FocalPlaneYResolution */
+    case 0xA210: if (v >= 1 && v <= 5) r->fp_unit = (int)v; break;
+    case 0xA002: if (v >= 1 && v <= 1e6) r->px_w = (int)v; break; /* PixelXDimension */
+    case 0xA003: if (v >= 1 && v <= 1e6) r->px_h = (int)v; break; /* PixelYDimension */
     default: break;
     }
 }
@@ -295,6 +320,7 @@ static void raw_read(const char *gdal_path, rawexif *r)
             if (get_u16(&b, h + 2) == 42) {
                 walk_ifd(&b, get_u32(&b, h + 4), ifd0_entry, r);
                 if (r->gps_ifd) walk_ifd(&b, r->gps_ifd, gps_entry, r);
+                if (r->exif_ifd) walk_ifd(&b, r->exif_ifd, exif_entry, r);
             }
         }
     }
@@ -412,12 +438,26 @@ static double apply_ref(double v, char ref)
 #define NS_GPANO "http://ns.google.com/photos/1.0/panorama/"
 #define NS_TIFF "http://ns.adobe.com/tiff/1.0/"
 
-enum { X_LAT, X_LON, X_ALT, X_ALTREF, X_DIR, X_DIRREF, X_PROJ, X_POSE, X_ORIENT, X_N };
+enum { X_LAT, X_LON, X_ALT, X_ALTREF, X_DIR, X_DIRREF, X_PROJ, X_POSE, X_ORIENT,
+       X_FULLW, X_FULLH, X_CROPW, X_CROPH, X_LEFT, X_TOP, X_PITCH, X_ROLL, X_N };
 static const struct { const char *uri, *local; } xmp_props[X_N] = {
     {NS_EXIF, "GPSLatitude"}, {NS_EXIF, "GPSLongitude"}, {NS_EXIF, "GPSAltitude"},
     {NS_EXIF, "GPSAltitudeRef"}, {NS_EXIF, "GPSImgDirection"}, {NS_EXIF, "GPSImgDirectionRef"},
     {NS_GPANO, "ProjectionType"}, {NS_GPANO, "PoseHeadingDegrees"}, {NS_TIFF, "Orientation"},
+    {NS_GPANO, "FullPanoWidthPixels"}, {NS_GPANO, "FullPanoHeightPixels"},
+    {NS_GPANO, "CroppedAreaImageWidthPixels"}, {NS_GPANO, "CroppedAreaImageHeightPixels"},
+    {NS_GPANO, "CroppedAreaLeftPixels"}, {NS_GPANO, "CroppedAreaTopPixels"},
+    {NS_GPANO, "PosePitchDegrees"}, {NS_GPANO, "PoseRollDegrees"},
 };
+
+/* A GPano pixel count: a whole number in [lo, 1e6]. */
+static int xmp_px(const char *s, int lo, int *out)
+{
+    double v;
+    if (parse_num(s, &v) || v < lo || v > 1e6 || v != floor(v)) return -1;
+    *out = (int)v;
+    return 0;
+}
 
 typedef struct ns_scope {
     const char *prefix;   /* "" for the default namespace */
@@ -630,6 +670,60 @@ static int meta_from_src(const tg_photo_src *src, tg_photo_meta *out)
     if (r.orientation) out->orientation = r.orientation;
     else if (g_orient && !parse_num(g_orient, &o) && o >= 1 && o <= 8) out->orientation = (int)o;
     else if (!parse_num(xv[X_ORIENT], &o) && o >= 1 && o <= 8) out->orientation = (int)o;
+
+    /* Camera: EXIF SubIFD (raw) > GDAL's EXIF_* text when there is no raw
+     * EXIF at all; GPano sizes and pose from XMP. */
+    int use_gc = r.exif_ifd == 0;
+    if (r.has_f35) {
+        out->has_focal35 = 1;
+        out->focal35_mm = r.f35;
+    } else if (use_gc) {
+        const char *t = GDALGetMetadataItem(ds, "EXIF_FocalLengthIn35mmFilm", NULL);
+        if (t && parse_gdal_nums(t, v) >= 1 && isfinite(v[0])) {
+            out->has_focal35 = 1;
+            out->focal35_mm = v[0];
+        }
+    }
+    out->focal_mm = r.focal;
+    out->fp_xres = r.fp_x;
+    out->fp_yres = r.fp_y;
+    out->fp_unit = r.fp_unit;
+    out->exif_w = r.px_w;
+    out->exif_h = r.px_h;
+    if (use_gc) {
+        static const char *keys[] = {"EXIF_FocalLength", "EXIF_FocalPlaneXResolution",
+                                     "EXIF_FocalPlaneYResolution", "EXIF_FocalPlaneResolutionUnit",
+                                     "EXIF_PixelXDimension", "EXIF_PixelYDimension"};
+        double gv[6] = {0, 0, 0, 0, 0, 0};
+        for (int i = 0; i < 6; i++) {
+            const char *t = GDALGetMetadataItem(ds, keys[i], NULL);
+            if (t && parse_gdal_nums(t, v) >= 1 && isfinite(v[0]) && v[0] > 0) gv[i] = v[0];
+        }
+        out->focal_mm = gv[0];
+        out->fp_xres = gv[1];
+        out->fp_yres = gv[2];
+        out->fp_unit = gv[3] >= 1 && gv[3] <= 5 ? (int)gv[3] : 0;
+        out->exif_w = gv[4] <= 1e6 ? (int)gv[4] : 0;
+        out->exif_h = gv[5] <= 1e6 ? (int)gv[5] : 0;
+    }
+    if (out->fp_xres > 0 && out->fp_yres > 0 && !out->fp_unit) out->fp_unit = 2; /* EXIF default: inch */
+    if (!xmp_px(xv[X_FULLW], 1, &out->gpano_full_w) && !xmp_px(xv[X_FULLH], 1, &out->gpano_full_h) &&
+        !xmp_px(xv[X_CROPW], 1, &out->gpano_crop_w) && !xmp_px(xv[X_CROPH], 1, &out->gpano_crop_h)) {
+        out->has_gpano_size = 1;
+        if (xv[X_LEFT] && xmp_px(xv[X_LEFT], 0, &out->gpano_left)) out->gpano_left = 0;
+        if (xv[X_TOP] && xmp_px(xv[X_TOP], 0, &out->gpano_top)) out->gpano_top = 0;
+    } else {
+        out->gpano_full_w = out->gpano_full_h = out->gpano_crop_w = out->gpano_crop_h = 0;
+    }
+    double pp;
+    if (!parse_num(xv[X_PITCH], &pp) && isfinite(pp)) {
+        out->has_pose_pitch = 1;
+        out->pose_pitch_deg = pp;
+    }
+    if (!parse_num(xv[X_ROLL], &pp) && isfinite(pp)) {
+        out->has_pose_roll = 1;
+        out->pose_roll_deg = pp;
+    }
 
     /* Projection (GPano). */
     if (xv[X_PROJ]) {

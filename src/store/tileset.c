@@ -197,24 +197,94 @@ done:
     return rc;
 }
 
+/* A hit and the query it came from, for merging several queries' hits. */
+typedef struct qhit {
+    tg_hit h;
+    int q;
+} qhit;
+
+/* By row, then best score first (the merge keeps the first of each row). */
+static int qhit_row_cmp(const void *a, const void *b)
+{
+    const qhit *x = a, *y = b;
+    if (x->h.row != y->h.row) return x->h.row < y->h.row ? -1 : 1;
+    if (x->h.score != y->h.score) return x->h.score > y->h.score ? -1 : 1;
+    return x->q - y->q;
+}
+
+/* The index's order: score descending, ties by id ascending. */
+static int qhit_score_cmp(const void *a, const void *b)
+{
+    const qhit *x = a, *y = b;
+    if (x->h.score != y->h.score) return x->h.score > y->h.score ? -1 : 1;
+    return x->h.id < y->h.id ? -1 : x->h.id > y->h.id;
+}
+
 int tg_tileset_match(tg_ctx *ctx, const tg_tileset *ts, const float *emb, int k,
                      const int64_t *cand, size_t n_cand, tg_match *out, int *n_out)
 {
+    return tg_tileset_match_n(ctx, ts, emb, 1, k, cand, n_cand, out, n_out, NULL);
+}
+
+int tg_tileset_match_n(tg_ctx *ctx, const tg_tileset *ts, const float *embs, int n_q, int k,
+                       const int64_t *cand, size_t n_cand, tg_match *out, int *n_out,
+                       int *query_of)
+{
     if (n_out) *n_out = 0;
-    if (!ts || !emb || !out || !n_out)
+    if (!ts || !embs || !out || !n_out || n_q < 1)
         return tg_set_error(ctx, TG_EINVAL, "tg_tileset_match: NULL argument");
     if (k < 1) return tg_set_error(ctx, TG_EINVAL, "k = %d: expected 1 or more matches", k);
     int want = k > TG_STORE_ERROR_K ? k : TG_STORE_ERROR_K;
-    tg_hit *hits = malloc((size_t)want * sizeof *hits);
-    if (!hits) return tg_set_error(ctx, TG_ENOMEM, "search: out of memory for %d matches", want);
-    int nh = 0, rc;
-    if (cand)
+    int dim = tg_index_dim(ts->ix);
+    tg_hit *hits = malloc((size_t)want * (size_t)n_q * sizeof *hits);
+    int *nq = malloc((size_t)n_q * sizeof *nq), *qof = NULL;
+    if (!hits || !nq) {
+        free(hits);
+        free(nq);
+        return tg_set_error(ctx, TG_ENOMEM, "search: out of memory for %d matches", want);
+    }
+    int nh = 0, rc = TG_OK;
+    if (cand) {
         /* ids are loaded in ascending order, so tg_index_find never modifies
          * the index here: the cast keeps tg_tileset_match read-only. */
-        rc = tg_index_search_subset(ctx, (tg_index *)ts->ix, emb, cand, n_cand, want, hits, &nh);
-    else
-        rc = tg_index_search(ctx, ts->ix, emb, want, hits, &nh);
+        for (int q = 0; !rc && q < n_q; q++)
+            rc = tg_index_search_subset(ctx, (tg_index *)ts->ix, embs + (size_t)q * dim, cand,
+                                        n_cand, want, hits + (size_t)q * want, &nq[q]);
+    } else if (n_q == 1) {
+        rc = tg_index_search(ctx, ts->ix, embs, want, hits, &nq[0]);
+    } else {
+        /* One pass over the tiles for every query (sgemm). */
+        rc = tg_index_search_batch(ctx, ts->ix, embs, n_q, want, hits, nq);
+    }
     if (rc) goto done;
+    if (n_q == 1) {
+        nh = nq[0];
+    } else {
+        /* The best k tiles by their best score over the queries are among
+         * the union of each query's best k (a tile outside its best query's
+         * top k has k tiles above it there, each at least as good over all
+         * queries): merge, one entry per tile, keep the query it came from. */
+        qhit *all = malloc(((size_t)want * n_q) * sizeof *all);
+        qof = malloc((size_t)want * sizeof *qof);
+        if (!all || !qof) {
+            free(all);
+            rc = tg_set_error(ctx, TG_ENOMEM, "search: out of memory");
+            goto done;
+        }
+        size_t m = 0, u = 0;
+        for (int q = 0; q < n_q; q++)
+            for (int i = 0; i < nq[q]; i++) all[m++] = (qhit){hits[(size_t)q * want + i], q};
+        qsort(all, m, sizeof *all, qhit_row_cmp);
+        for (size_t i = 0; i < m; i++)
+            if (u == 0 || all[u - 1].h.row != all[i].h.row) all[u++] = all[i];
+        qsort(all, u, sizeof *all, qhit_score_cmp);
+        nh = u < (size_t)want ? (int)u : want;
+        for (int i = 0; i < nh; i++) {
+            hits[i] = all[i].h;
+            qof[i] = all[i].q;
+        }
+        free(all);
+    }
     int n_err = nh < TG_STORE_ERROR_K ? nh : TG_STORE_ERROR_K;
     double w[TG_STORE_ERROR_K], wsum = 0;
     for (int j = 0; j < n_err; j++) {
@@ -233,6 +303,8 @@ int tg_tileset_match(tg_ctx *ctx, const tg_tileset *ts, const float *emb, int k,
         o->lon = ts->lon[row];
         o->lat = ts->lat[row];
         o->stride_m = ts->stride_m[row];
+        o->heading_deg = NAN;
+        if (query_of) query_of[i] = qof ? qof[i] : 0;
         double acc = 0;
         for (int j = 0; j < n_err; j++) {
             size_t rj = hits[j].row;
@@ -249,5 +321,7 @@ int tg_tileset_match(tg_ctx *ctx, const tg_tileset *ts, const float *emb, int k,
     *n_out = n;
 done:
     free(hits);
+    free(nq);
+    free(qof);
     return rc;
 }

@@ -325,9 +325,11 @@ char **wexif_items(double lon, double lat, double alt_m, double heading_deg, dou
     md = CSLSetNameValue(md, "EXIF_GPSAltitudeRef", "0x00");
     snprintf(buf, sizeof(buf), "(%.2f)", alt_m);
     md = CSLSetNameValue(md, "EXIF_GPSAltitude", buf);
-    md = CSLSetNameValue(md, "EXIF_GPSImgDirectionRef", "T");
-    snprintf(buf, sizeof(buf), "(%.4f)", heading_deg);
-    md = CSLSetNameValue(md, "EXIF_GPSImgDirection", buf);
+    if (!isnan(heading_deg)) { /* NAN: no heading (rotated panoramas) */
+        md = CSLSetNameValue(md, "EXIF_GPSImgDirectionRef", "T");
+        snprintf(buf, sizeof(buf), "(%.4f)", heading_deg);
+        md = CSLSetNameValue(md, "EXIF_GPSImgDirection", buf);
+    }
     md = CSLSetNameValue(md, "EXIF_Make", "transgeo");
     snprintf(buf, sizeof(buf), "demo world %llu", (unsigned long long)seed);
     md = CSLSetNameValue(md, "EXIF_Model", buf);
@@ -337,8 +339,8 @@ char **wexif_items(double lon, double lat, double alt_m, double heading_deg, dou
     if (focal35_mm > 0) {
         snprintf(buf, sizeof(buf), "%d", (int)(focal35_mm + 0.5));
         md = CSLSetNameValue(md, "EXIF_FocalLengthIn35mmFilm", buf);
-        /* a 1/2.3" sensor (6.17 mm wide): actual focal length */
-        snprintf(buf, sizeof(buf), "(%.3f)", focal35_mm * 6.17 / 36.0);
+        /* a 1/2.3" sensor (7.66 mm diagonal): actual focal length */
+        snprintf(buf, sizeof(buf), "(%.3f)", focal35_mm * 7.66 / 43.2666);
         md = CSLSetNameValue(md, "EXIF_FocalLength", buf);
     }
     return md;
@@ -348,8 +350,10 @@ void wexif_free(char **md) { CSLDestroy(md); }
 
 char *wgpano_xmp(int w, int h, double heading_deg)
 {
-    char *s = malloc(2048);
+    char *s = malloc(2048), pose[64] = "";
     if (!s) return NULL;
+    if (!isnan(heading_deg)) /* NAN: no heading (rotated panoramas) */
+        snprintf(pose, sizeof pose, "   GPano:PoseHeadingDegrees=\"%.4f\"\n", heading_deg);
     snprintf(s, 2048,
              "<?xpacket begin=\"\xEF\xBB\xBF\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n"
              "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\" x:xmptk=\"transgeo world %d\">\n"
@@ -358,7 +362,7 @@ char *wgpano_xmp(int w, int h, double heading_deg)
              "    xmlns:GPano=\"http://ns.google.com/photos/1.0/panorama/\"\n"
              "   GPano:UsePanoramaViewer=\"True\"\n"
              "   GPano:ProjectionType=\"equirectangular\"\n"
-             "   GPano:PoseHeadingDegrees=\"%.4f\"\n"
+             "%s"
              "   GPano:PosePitchDegrees=\"0.0\"\n"
              "   GPano:PoseRollDegrees=\"0.0\"\n"
              "   GPano:CroppedAreaImageWidthPixels=\"%d\"\n"
@@ -370,6 +374,6 @@ char *wgpano_xmp(int w, int h, double heading_deg)
              " </rdf:RDF>\n"
              "</x:xmpmeta>\n"
              "<?xpacket end=\"w\"?>",
-             TG_WORLD_VERSION, heading_deg, w, h, w, h);
+             TG_WORLD_VERSION, pose, w, h, w, h);
     return s;
 }

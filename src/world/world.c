@@ -30,7 +30,7 @@
 #define GROUND_ALT 200.0    /* ground elevation above sea level written to EXIF, m */
 #define STRIP 256           /* aerial rows per GeoTIFF write (= tile height) */
 
-enum { STREAM_PANO = 2, STREAM_PHOTO = 3, STREAM_PAIR = 4 };
+enum { STREAM_PANO = 2, STREAM_PHOTO = 3, STREAM_PAIR = 4, STREAM_PANO_ROT = 5 };
 
 void tg_world_options_default(tg_world_options *o)
 {
@@ -190,6 +190,7 @@ typedef struct shot {
     double lon, lat;
     double heading_grid;    /* deg, clockwise from grid north (photos) */
     double heading_true;    /* deg, clockwise from true north (image centre) */
+    int roll;               /* panoramas with pano_rotate: columns rolled (0 = north-aligned) */
 } shot;
 
 typedef struct gen {
@@ -272,6 +273,28 @@ static int place(gen *g, shot *s, int n, uint64_t stream, int sidewalk, int rand
     return 0;
 }
 
+/* pano_rotate: a whole number of columns per panorama from its own stream
+ * (positions unchanged), and the true heading of the centre column. */
+static int rotate_panos(gen *g)
+{
+    const tg_world_options *o = g->o;
+    wrng r;
+    wrng_seed(&r, o->seed, STREAM_PANO_ROT);
+    for (int i = 0; i < o->n_panos; i++) {
+        shot *s = &g->panos[i];
+        s->roll = (int)(wrng_next(&r) % (uint64_t)o->pano_w);
+        double conv;
+        int rc = wgeo_grid_to_true(g->ctx, &g->geo, s->e, s->n, &conv);
+        if (rc) return rc;
+        double h = fmod(360.0 * s->roll / o->pano_w + conv, 360.0);
+        if (h < 0) h += 360;
+        if (h >= 359.99995) h = 0;
+        s->heading_grid = 360.0 * s->roll / o->pano_w;
+        s->heading_true = h;
+    }
+    return 0;
+}
+
 /* ---- the aerial ------------------------------------------------------------------------------ */
 
 #define AER_ROWS_PER_JOB 16
@@ -323,8 +346,21 @@ static int pano_job(void *arg, int job, int thread)
 {
     gen *g = arg;
     const shot *s = &g->panos[g->batch0 + job];
-    return wrender_pano(&g->tr[thread], s->x, s->y, PANO_Z, g->o->pano_w, g->o->pano_h, g->o->supersample,
-                        g->buf[job], NULL);
+    int rc = wrender_pano(&g->tr[thread], s->x, s->y, PANO_Z, g->o->pano_w, g->o->pano_h, g->o->supersample,
+                          g->buf[job], NULL);
+    if (rc || !s->roll) return rc;
+    /* pano_rotate: the centre column looks at grid heading 360 roll / W, so
+     * column c shows what north-aligned column (c + roll) mod W shows */
+    int w = g->o->pano_w, h = g->o->pano_h;
+    unsigned char *row = malloc((size_t)w * 3);
+    if (!row) return TG_ENOMEM;
+    for (int r = 0; r < h; r++) {
+        unsigned char *p = g->buf[job] + (size_t)r * w * 3;
+        memcpy(row, p, (size_t)w * 3);
+        for (int c = 0; c < w; c++) memcpy(p + (size_t)c * 3, row + (size_t)((c + s->roll) % w) * 3, 3);
+    }
+    free(row);
+    return 0;
 }
 
 static int photo_job(void *arg, int job, int thread)
@@ -414,7 +450,11 @@ static int write_views(gen *g, int kind)
     int nd = kind == 2 ? (digits(n) > 6 ? digits(n) : 6) : digits(n);
     job_fn fn = kind == 0 ? pano_job : kind == 1 ? photo_job : pair_job;
     double f35 = 0;
-    if (kind == 1) f35 = 18.0 / tan(0.5 * o->photo_fov_deg * WDEG);
+    /* the 35 mm equivalent is defined on the frame's diagonal (43.27 mm; EXIF
+     * 2.32 FocalLengthIn35mmFilm, camera.h): half the equivalent frame's width
+     * for this aspect over tan(hfov / 2) */
+    if (kind == 1)
+        f35 = 21.6333 * w / sqrt((double)w * w + (double)h * h) / tan(0.5 * o->photo_fov_deg * WDEG);
     char *xmp = kind == 0 ? wgpano_xmp(w, h, 0) : NULL;
     for (g->batch0 = 0; !rc && g->batch0 < n; g->batch0 += batch) {
         int nb = n - g->batch0 < batch ? n - g->batch0 : batch;
@@ -437,11 +477,13 @@ static int write_views(gen *g, int kind)
             } else {
                 snprintf(name, sizeof(name), "%s/%0*d.jpg", dir, nd, i);
                 snprintf(path, sizeof(path), "%s/%s", o->out_dir, name);
-                char **md = wexif_items(s->lon, s->lat, GROUND_ALT + (kind == 0 ? PANO_Z : PHOTO_Z), s->heading_true,
+                /* a rotated panorama keeps its heading to itself (NAN: none written) */
+                double hd = kind == 0 && o->pano_rotate ? NAN : s->heading_true;
+                char **md = wexif_items(s->lon, s->lat, GROUND_ALT + (kind == 0 ? PANO_Z : PHOTO_Z), hd,
                                         f35, o->seed);
                 if (kind == 0) {
                     free(xmp);
-                    xmp = wgpano_xmp(w, h, s->heading_true);
+                    xmp = wgpano_xmp(w, h, hd);
                 }
                 if (!md || (kind == 0 && !xmp)) {
                     wexif_free(md);
@@ -577,6 +619,7 @@ int tg_world_generate(tg_ctx *ctx, const tg_world_options *o)
     g.pairs = calloc((size_t)o->n_pairs + 1, sizeof(shot));
     if (!g.panos || !g.photos || !g.pairs) goto oom;
     if ((rc = place(&g, g.panos, o->n_panos, STREAM_PANO, 0, 0))) goto done;
+    if (o->pano_rotate && (rc = rotate_panos(&g))) goto done;
     if ((rc = place(&g, g.photos, o->n_photos, STREAM_PHOTO, 1, 1))) goto done;
     if ((rc = place(&g, g.pairs, o->n_pairs, STREAM_PAIR, 0, 0))) goto done;
     g.total = (o->write_aerial ? (g.aer_h + STRIP - 1) / STRIP : 0) + o->n_panos + o->n_photos + o->n_pairs;

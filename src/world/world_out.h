@@ -40,7 +40,8 @@ int wwrite_png(tg_ctx *ctx, const char *path, const unsigned char *rgb, int w, i
  * Free with wexif_free. */
 char **wexif_items(double lon, double lat, double alt_m, double heading_deg, double focal35_mm, uint64_t seed);
 void wexif_free(char **md);
-/* GPano XMP packet (malloc'd) for a full equirectangular w x h panorama. */
+/* GPano XMP packet (malloc'd) for a full equirectangular w x h panorama;
+ * heading_deg NAN: no PoseHeadingDegrees (wexif_items: no GPSImgDirection). */
 char *wgpano_xmp(int w, int h, double heading_deg);
 
 #endif

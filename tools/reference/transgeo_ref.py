@@ -69,6 +69,8 @@ aerial imagery each dataset's model was trained on:
          VIGOR aerial tiles are 640x640 (VIGOR.py sat_ori_size) at about
          0.114 m/px (VIGOR's own metre-level evaluation uses 0.114; SliceMatch
          later measured per-city values), i.e. 72.96 m.
+  cvusa-fov90  cvusa with TransGeo's 90-degree ground input 112x154
+         (run_CVUSA_fov90.sh; model/TransGeo.py: int(90/360*616) = 154).
   tiny   a small synthetic config for committed golden tests.
 """
 
@@ -92,17 +94,35 @@ CVUSA_GSD_SOURCE = ("CVUSA aerial: 750x750 Bing Maps zoom-19 images (splits '*-1
 VIGOR_GSD_SOURCE = ("VIGOR aerial: 640x640 tiles at ~0.114 m/px (VIGOR metre-level evaluation "
                     "code; per-city values measured by SliceMatch)")
 
+# CVUSA panoramas (1232 x 224) completed to 2:1 start 176 rows from the top of
+# 616: 90 - 180 * 176 / 616 and 90 - 180 * 400 / 616 (HC-Net issue #1, dty = -20;
+# docs/ground-canvas.md).
+CVUSA_ELEV_DEG = (38.6, -26.9)
+
 _DEIT_S = dict(embed_dim=384, depth=12, heads=6, mlp_dim=1536, patch=16, ln_eps=1e-6,
                tokens="cls+dist", out_dim=1000)
 
 # Typed configs; config_to_metadata() turns one into the file's strings.
 PRESETS = {
+    # ground_elev_deg: the elevation of the ground input's top and bottom
+    # edges (docs/ground-canvas.md cites both: CVUSA's panoramas are cropped
+    # vertically, VIGOR's are whole spheres).
     "cvusa": dict(_DEIT_S, ground_hw=(112, 616), aerial_hw=(256, 256), zoom_hw=(320, 320),
                   crop_ratio=0.64, aerial_gsd_m=0.2293, aerial_tile_m=171.975,
-                  ground_fov_deg=360.0, aerial_gsd_source=CVUSA_GSD_SOURCE),
+                  ground_fov_deg=360.0, ground_elev_deg=CVUSA_ELEV_DEG,
+                  aerial_gsd_source=CVUSA_GSD_SOURCE),
+    # TransGeo's limited field of view (run_CVUSA_fov90.sh, train.py --fov 90):
+    # model/TransGeo.py sizes the ground net int(fov / 360 * 616) = 154 px wide,
+    # and dataset/CVUSA.py LimitedFoV feeds it a 154-column window of the
+    # 112 x 616 normalised panorama at a random azimuth (training and test).
+    "cvusa-fov90": dict(_DEIT_S, ground_hw=(112, 154), aerial_hw=(256, 256),
+                        zoom_hw=(320, 320), crop_ratio=0.64, aerial_gsd_m=0.2293,
+                        aerial_tile_m=171.975, ground_fov_deg=90.0,
+                        ground_elev_deg=CVUSA_ELEV_DEG, aerial_gsd_source=CVUSA_GSD_SOURCE),
     "vigor": dict(_DEIT_S, ground_hw=(320, 640), aerial_hw=(320, 320), zoom_hw=(400, 400),
                   crop_ratio=0.64, aerial_gsd_m=0.114, aerial_tile_m=72.96,
-                  ground_fov_deg=360.0, aerial_gsd_source=VIGOR_GSD_SOURCE),
+                  ground_fov_deg=360.0, ground_elev_deg=(90.0, -90.0),
+                  aerial_gsd_source=VIGOR_GSD_SOURCE),
     # Small and fast, for tests/golden: 4 heads of 8 (a scale that is not a
     # power of two), 4x4 scan grid interpolated to a 5x5 zoom grid, K = 16;
     # ground width 104 = 6*16 + 8 like CVUSA's 616 = 38*16 + 8 (the stride-16
@@ -217,7 +237,7 @@ def metadata_to_config(meta):
                 cfg[k] = (h, w)
             elif k in FLOAT_KEYS:
                 cfg[k] = float(v)
-            elif k in ("normalize_mean", "normalize_std"):
+            elif k in ("normalize_mean", "normalize_std", "ground_elev_deg"):
                 cfg[k] = tuple(float(x) for x in v.split(","))
             else:
                 cfg[k] = v

@@ -6,14 +6,19 @@ loads the first two (and the failures when there are any).
 """
 import os
 
-from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessing, QgsProcessingContext,
-                       QgsProcessingException, QgsProcessingOutputNumber,
+from qgis.PyQt.QtCore import QPointF
+from qgis.PyQt.QtGui import QColor
+
+from qgis.core import (QgsCoordinateReferenceSystem, QgsMarkerSymbol, QgsProcessing,
+                       QgsProcessingContext, QgsProcessingException,
+                       QgsProcessingLayerPostProcessorInterface, QgsProcessingOutputNumber,
                        QgsProcessingOutputVectorLayer, QgsProcessingParameterBoolean,
                        QgsProcessingParameterDefinition, QgsProcessingParameterFile,
                        QgsProcessingParameterFileDestination, QgsProcessingParameterMultipleLayers,
                        QgsProcessingParameterNumber, QgsProcessingParameterPoint,
-                       QgsProcessingParameterString, QgsProviderRegistry, QgsVectorLayer,
-                       QgsWkbTypes)
+                       QgsProcessingParameterString, QgsProperty, QgsProviderRegistry,
+                       QgsSimpleMarkerSymbolLayer, QgsSimpleMarkerSymbolLayerBase,
+                       QgsSingleSymbolRenderer, QgsSymbolLayer, QgsVectorLayer, QgsWkbTypes)
 
 from .base import TransGeoAlgorithm
 
@@ -51,6 +56,47 @@ def remove_geopackage(path, feedback):
             if p == path:
                 feedback.pushInfo("replaced the earlier output '{}'".format(path))
 
+
+
+def view_direction_symbol():
+    """The located photos' default symbol: a dot for the place and an arrowhead
+    pointing where the camera looked, rotated by the layer's "heading" field
+    (degrees clockwise from true north, as QGIS rotates markers on a north-up
+    map) and hidden for photos without a heading."""
+    sym = QgsMarkerSymbol.createSimple({'name': 'circle', 'size': '2.4', 'color': '31,120,180',
+                                        'outline_color': '255,255,255', 'outline_width': '0.3'})
+    arrow = QgsSimpleMarkerSymbolLayer(QgsSimpleMarkerSymbolLayerBase.ArrowHead, 3.2)
+    arrow.setColor(QColor(31, 120, 180))
+    arrow.setStrokeColor(QColor(31, 120, 180))
+    arrow.setStrokeWidth(0.6)
+    arrow.setOffset(QPointF(0, -2.4))  # ahead of the dot, turned with the angle
+    arrow.setDataDefinedProperty(QgsSymbolLayer.PropertyAngle, QgsProperty.fromField('heading'))
+    arrow.setDataDefinedProperty(QgsSymbolLayer.PropertyLayerEnabled,
+                                 QgsProperty.fromExpression('"heading" IS NOT NULL'))
+    sym.appendSymbolLayer(arrow)
+    return sym
+
+
+def view_direction_style():
+    """A new post-processor per run: the layer details take it over (QGIS
+    deletes it with the context), but its Python side must outlive the
+    algorithm object, a per-run copy: the last one is kept here (the pattern
+    of the QGIS Processing documentation)."""
+    global _STYLE
+    _STYLE = ViewDirectionStyle()
+    return _STYLE
+
+
+_STYLE = None
+
+
+class ViewDirectionStyle(QgsProcessingLayerPostProcessorInterface):
+    """Styles the loaded "Located photos" layer with view_direction_symbol()."""
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS's name)
+        if isinstance(layer, QgsVectorLayer) and layer.fields().indexOf('heading') >= 0:
+            layer.setRenderer(QgsSingleSymbolRenderer(view_direction_symbol()))
+            layer.triggerRepaint()
 
 class LocatePhotos(TransGeoAlgorithm):
     PHOTO_FOLDER = 'PHOTO_FOLDER'
@@ -187,8 +233,10 @@ class LocatePhotos(TransGeoAlgorithm):
             counts[key] = QgsVectorLayer(uri, title, 'ogr').featureCount()
             results[output] = uri
             if key != 'failures' or counts[key] > 0:
-                context.addLayerToLoadOnCompletion(
-                    uri, QgsProcessingContext.LayerDetails(title, context.project(), output))
+                details = QgsProcessingContext.LayerDetails(title, context.project(), output)
+                if key == 'points':
+                    details.setPostProcessor(view_direction_style())
+                context.addLayerToLoadOnCompletion(uri, details)
         results[self.LOCATED] = counts.get('points', 0)
         results[self.FAILED] = counts.get('failures', 0)
         feedback.pushInfo(self.tr('{} photo(s) located, {} not located').format(
