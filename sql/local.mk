@@ -7,7 +7,9 @@
 # sqlite3_extension_init (see sql/mod_transgeo.c: libgdal exports one too).
 lib_LTLIBRARIES += mod_transgeo.la
 mod_transgeo_la_SOURCES = sql/mod_transgeo.c sql/sql_common.c sql/sql_functions.c \
-	sql/sql_matches.c sql/tgsql.h
+	sql/sql_matches.c sql/tgsql.h include/transgeo/sql.h
+# For C hosts: tg_sql_set_files (file access and trusted locations), header only.
+tginclude_HEADERS += include/transgeo/sql.h
 mod_transgeo_la_LIBADD = libtgcore.la $(DEP_LIBS)
 mod_transgeo_la_LDFLAGS = -module -avoid-version -shared \
 	-export-symbols-regex '^sqlite3_(modtransgeo|extension)_init$$' $(AM_LDFLAGS)
