@@ -15,6 +15,12 @@ mod_transgeo_la_LDFLAGS = -module -avoid-version -shared \
 	-export-symbols-regex '^sqlite3_(modtransgeo|extension)_init$$' $(AM_LDFLAGS)
 
 # ---- tests -----------------------------------------------------------------
+# Untrusted SQL and databases (issue 20): the store's file policy, the host's
+# settings of mod_transgeo, no file contents in any loader's message.
+check_PROGRAMS += tests/test_untrusted
+tests_test_untrusted_SOURCES = tests/test_untrusted.c tests/tap.h
+tests_test_untrusted_LDADD = $(TG_TEST_LIBS)
+TG_TESTS += tests/test_untrusted
 TG_TESTS += tests/sql_functions.sql tests/sql_errors.sql \
 	tests/sql_resume.sh tests/sql_concurrent.sh tests/sql_manpage.sh
 EXTRA_DIST += tests/sql_runner.sh tests/sql_lib.sh tests/sql_functions.sql tests/sql_errors.sql \
