@@ -4,6 +4,7 @@
  * did not make: how the program, and only the program, turns file access on
  * or off and names the trusted locations for that connection.
  *
+ *     sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 1, NULL); // C API only
  *     sqlite3_load_extension(db, "mod_spatialite", NULL, &err);
  *     sqlite3_load_extension(db, "mod_transgeo", NULL, &err);
  *     sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL); // SQL must not load
@@ -27,6 +28,8 @@
  */
 #ifndef TG_SQL_PUBLIC_H
 #define TG_SQL_PUBLIC_H
+
+#include <stddef.h>
 
 #include <sqlite3.h>
 
