@@ -17,7 +17,8 @@
  *  3. no file contents in messages: files whose bytes spell a canary
  *     string, or whose first bytes are a distinctive little-endian number,
  *     or whose header carries canary names and numbers (safetensors
- *     containers, model metadata, JPEG, PNG, PNM), through every loader:
+ *     containers, model metadata, JPEG, PNG, PNM, and text GDAL parses:
+ *     VRT, WMS, ASCII grid), through every loader:
  *     tg_st_open, tg_model_load, tg_store_model_register, a tg_models row
  *     (tg_store_model_get), tg_image_load(_mem), tg_photo_meta_read,
  *     tg_tiles_open; no message contains the canary as text, nor the
@@ -545,12 +546,22 @@ static void no_contents(void)
     int pl = snprintf(pnm, sizeof pnm, "P6\n12648431 7\n255\n%s", CANARY);
     write_file(tpath("canary.ppm"), pnm, (size_t)pl);
 
+    /* Text that GDAL drivers parse (VRT, WMS, ASCII grid): their errors may
+     * quote what they read. */
+    const char *vrt = "<VRTDataset rasterXSize=\"" CANARY "\" rasterYSize=\"7340033\"><SECRET-CANARY/>";
+    write_file(tpath("canary.vrt"), vrt, strlen(vrt));
+    const char *wms = "<GDAL_WMS><Service name=\"" CANARY "\"><ServerUrl>SECRETTOKEN</ServerUrl></Service></GDAL_WMS>";
+    write_file(tpath("canary_wms.xml"), wms, strlen(wms));
+    const char *asc = "ncols 7340033\nnrows SECRETTOKEN\nxllcorner " CANARY "\n";
+    write_file(tpath("canary.asc"), asc, strlen(asc));
+
     /* --- the loaders ------------------------------------------------------ */
     static const char *const models[] = {
         "canary.txt", "le_number.bin", "bad_json.safetensors", "st_dtype.safetensors",
         "st_shape.safetensors", "st_field.safetensors", "st_meta.safetensors",
         "st_overlap.safetensors", "st_format.safetensors", "st_config.safetensors",
-        "st_tensor.safetensors", "canary.jpg", "canary.png", "canary.ppm"};
+        "st_tensor.safetensors", "canary.jpg", "canary.png", "canary.ppm", "canary.vrt",
+        "canary_wms.xml", "canary.asc"};
     static const char *const planted[] = {"7340033", "6102426", "6102430", "CANARYTYPE", "SECRETTOKEN",
                                           "12345678", "12648430", "c0ffee", "C0FFEE", "12648431",
                                           "CANR", "SECR", "0x", NULL};

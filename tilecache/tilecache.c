@@ -287,10 +287,13 @@ static int open_raster(tg_ctx *ctx, tg_tiler *t)
                          strerror(errno));
             return TG_EIO;
         }
+        /* GDAL's text is not appended when reading a file fails, here and
+         * below: a driver may quote the bytes it choked on (an XML parser,
+         * a header field), and a file's contents never go into a message
+         * (transgeo-sql(7), UNTRUSTED SQL AND DATABASES). */
         tg_set_error(ctx, TG_EFORMAT,
                      "raster '%s' cannot be opened as a raster (not a format GDAL reads, or a "
                      "truncated/corrupt header)", t->path);
-        tg_append_error(ctx, "%s", gdal_msg());
         return TG_EFORMAT;
     }
     if (GDALGetRasterCount(t->ds) < 1 || GDALGetRasterXSize(t->ds) < 1 || GDALGetRasterYSize(t->ds) < 1)
@@ -312,7 +315,6 @@ static int probe_blocks(tg_ctx *ctx, tg_tiler *t)
                 tg_set_error(ctx, TG_EFORMAT,
                              "raster '%s': reading band %d at pixel (%d, %d) failed: the file is truncated "
                              "or corrupt (check it with gdalinfo -checksum)", t->path, b, x, y);
-                tg_append_error(ctx, "%s", gdal_msg());
                 return TG_EFORMAT;
             }
         }
@@ -325,9 +327,9 @@ static int check_georef(tg_ctx *ctx, tg_tiler *t)
     if (GDALGetGeoTransform(t->ds, t->gt) != CE_None) {
         if (GDALGetGCPCount(t->ds) > 0)
             return tg_set_error(ctx, TG_EGEO,
-                                "raster '%s' is georeferenced by %d GCPs only, not by a geotransform: "
+                                "raster '%s' is georeferenced by GCPs only, not by a geotransform: "
                                 "rectify it first (gdalwarp -t_srs EPSG:XXXX '%s' rectified.tif)",
-                                t->path, GDALGetGCPCount(t->ds), t->path);
+                                t->path, t->path);
         if (GDALGetMetadata(t->ds, "RPC"))
             return tg_set_error(ctx, TG_EGEO,
                                 "raster '%s' has RPCs only, no geotransform: orthorectify it first "
@@ -340,9 +342,9 @@ static int check_georef(tg_ctx *ctx, tg_tiler *t)
     double det = t->gt[1] * t->gt[5] - t->gt[2] * t->gt[4];
     if (!isfinite(det) || fabs(det) < 1e-300 || !GDALInvGeoTransform(t->gt, t->inv_gt))
         return tg_set_error(ctx, TG_EGEO,
-                            "raster '%s' has a degenerate geotransform (%g, %g, %g, %g, %g, %g): fix it "
-                            "with gdal_edit.py -a_ullr", t->path, t->gt[0], t->gt[1], t->gt[2], t->gt[3],
-                            t->gt[4], t->gt[5]);
+                            "raster '%s' has a degenerate geotransform (a pixel of zero or no "
+                            "finite area; gdalinfo shows it): fix it with gdal_edit.py -a_ullr",
+                            t->path);
     t->info.rotated = t->gt[2] != 0 || t->gt[4] != 0;
     OGRSpatialReferenceH srs = GDALGetSpatialRef(t->ds);
     if (!srs)
@@ -967,9 +969,8 @@ static int compute_stretch(tg_ctx *ctx, tg_tiler *t, int palette)
         }
         if (rc == -2) return tg_set_error(ctx, TG_ENOMEM, "raster '%s': out of memory for a histogram", t->path);
         if (rc) {
-            tg_set_error(ctx, TG_EFORMAT, "raster '%s': statistics of band %d failed (for the %s stretch)",
-                         t->path, in->bands[c], tg_stretch_name(s));
-            tg_append_error(ctx, "%s", gdal_msg());
+            tg_set_error(ctx, TG_EFORMAT, "raster '%s': statistics of band %d failed (for the %s stretch): "
+                         "the file is truncated or corrupt", t->path, in->bands[c], tg_stretch_name(s));
             return TG_EFORMAT;
         }
     }
@@ -1157,7 +1158,6 @@ static int warp_window(tg_ctx *ctx, tg_tiler *t, long long gx, long long gy, int
         rc = tg_set_error(ctx, TG_EFORMAT,
                           "raster '%s': warping grid pixels (%lld, %lld) + %d x %d failed: the file may be "
                           "truncated or corrupt (check it with gdalinfo -checksum)", t->path, gx, gy, w, h);
-        tg_append_error(ctx, "%s", gdal_msg());
     }
 done:
     if (wo) GDALWarpAppOptionsFree(wo);
