@@ -229,6 +229,18 @@ SELECT json_extract(tg_locate(readfile('@SHARED@/photos/01.jpg'), 'tiny'), '$.mo
 -- => Error: tg_locate(): model '@TMP@/sql_errors_canary.txt' (47 bytes): its first 8 bytes are not a safetensors header length (2 bytes to 100 MB, within the file): not a safetensors file, or truncated: (model 'tiny' as registered in '@TMP@/sql_errors.sqlite'; register it again with its new path if the file moved)
 -- => tiny
 
+-- test: devices, FIFOs and /proc files are refused without reading them (files on)
+SELECT tg_model_register('z', '/dev/zero');
+SELECT tg_model_register('p', '/proc/self/environ');
+SELECT tg_index_raster('/dev/zero', 'tiny');
+SELECT tg_locate('/dev/zero');
+SELECT tg_embed_ground('/proc/self/environ');
+-- => Error: tg_model_register(): model '/dev/zero': not a regular file
+-- => Error: tg_model_register(): model '/proc/self/environ' (0 bytes): too short for a safetensors file (it starts with an 8-byte header length): the file is truncated or not a model
+-- => Error: tg_index_raster(): raster '/dev/zero' is not a regular file (a device, FIFO or socket)
+-- => Error: tg_locate(): argument 1: image '/dev/zero': file is empty (0 bytes), not an image
+-- => Error: tg_embed_ground(): argument 1: image '/proc/self/environ': file is empty (0 bytes), not an image
+
 -- test: DIRECTONLY: views and triggers cannot call file readers; pure functions they can
 CREATE VIEW v_locate AS SELECT tg_locate('@SHARED@/photos/01.jpg') AS j;
 SELECT * FROM v_locate;

@@ -7,7 +7,7 @@
  *     "..", a symbolic link out of the directory, or a device; a trusted
  *     sha256 admits exactly that file (for models, not rasters); a missing
  *     file and an existing one get the same refusal; an unrestricted store
- *     opens anything;
+ *     opens anything; a FIFO is refused by every loader without blocking;
  *  2. the host's side of mod_transgeo, loaded into a connection of this
  *     program: the environment at load (TG_SQL_ALLOW_FILES,
  *     TG_SQL_TRUSTED_DIRS; malformed values fail the load) and
@@ -210,6 +210,27 @@ static void store_policy(void)
     TAP_OK(rc2 != 0 && !pm, "/proc trusted: /proc/self/environ still does not load (0 bytes as a regular file)");
     tg_model_free(pm);
     tg_store_close(st);
+
+    /* A FIFO: every loader refuses it without blocking in open() (a hang
+     * here is the failure). */
+    const char *fifo = tpath("fifo");
+    unlink(fifo);
+    if (mkfifo(fifo, 0600) == 0) {
+        tg_model *fm = NULL;
+        tg_image *fi = NULL;
+        tg_tiler *ft = NULL;
+        tg_tile_options fo = tg_tile_options_default();
+        int a = tg_model_load(ctx, fifo, &fm), b = tg_image_load(ctx, fifo, &fi),
+            c = tg_tiles_open(ctx, fifo, &fo, &ft);
+        TAP_OK(a && b && c && !fm && !fi && !ft, "a FIFO is refused by the model, photo and raster loaders (%d, %d, %d)",
+               a, b, c);
+        tg_model_free(fm);
+        tg_image_free(fi);
+        tg_tiler_free(ft);
+        unlink(fifo);
+    } else {
+        TAP_OK(0, "mkfifo %s", fifo);
+    }
 
     /* Trusted by sha256 of the whole file. */
     char sha[65] = "";

@@ -275,6 +275,10 @@ static int open_raster(tg_ctx *ctx, tg_tiler *t)
     int exists = VSIStatL(t->path, &st) == 0;
     if (exists && VSI_ISDIR(st.st_mode))
         return tg_set_error(ctx, TG_EIO, "raster '%s' is a directory, not a raster file", t->path);
+    /* A device or FIFO would be read forever (/dev/zero) or block the open. */
+    if (exists && !VSI_ISREG(st.st_mode) && strncmp(t->path, "/vsi", 4))
+        return tg_set_error(ctx, TG_EIO, "raster '%s' is not a regular file (a device, FIFO or socket)",
+                            t->path);
     t->ds = GDALOpenEx(t->path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL, NULL,
                        NULL);
     if (!t->ds) {
