@@ -153,6 +153,10 @@ TG_API int tg_store_has_schema(tg_ctx *ctx, tg_store *st);
  *                         .hint = "set TG_SQL_TRUSTED_DIRS"};
  *     if (tg_store_set_files(ctx, st, &f)) ...;   // TG_EINVAL: names the bad entry
  *
+ * The policy is about paths the database gives. tg_store_model_register and
+ * tg_store_index_raster read the path their caller gives (and the SQL
+ * extension refuses those calls while its file access is off).
+ *
  * The threat is the database and the SQL, not the file system: whoever can
  * write into a trusted directory can put any model there. Photos and
  * rasters passed by the caller as arguments are the caller's business (the
