@@ -22,7 +22,7 @@
  * (street.jpg is a Berlin photo and the raster is North Dakota, hence the
  * 7258 km gps_error_m; the tiny model is random: these show the form only.)
  *
- * Functions (sql/sql_functions.c): tg_version, tg_set, tg_model_register,
+ * Functions (sql/sql_functions.c): tg_version, tg_set, tg_host_files, tg_model_register,
  * tg_index_raster, tg_embed_ground, tg_embed_aerial, tg_photo_gps,
  * tg_distance_m, tg_locate; table-valued function tg_matches
  * (sql/sql_matches.c). The tables are those of src/store/schema.sql, created on
@@ -51,9 +51,46 @@
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT1
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "tgsql.h"
+
+/* The host's file settings for this connection, from its environment, read
+ * once here (SQL cannot change the environment; a later change of it does
+ * not affect this connection):
+ *   TG_SQL_ALLOW_FILES     0 or 1: file access at the start (default: the
+ *                          build's TG_SQL_ALLOW_FILES_DEFAULT, normally 1);
+ *   TG_SQL_TRUSTED_DIRS    ':'-separated directories whose files the
+ *                          database may name while file access is off;
+ *   TG_SQL_TRUSTED_MODELS  sha256s of model files it may name then.
+ * A malformed value fails the load (a typo must not leave a connection
+ * more open than intended). With trusted locations the store is made now,
+ * so that a trusted directory that does not exist is reported at load. */
+static int files_from_env(tgsql_conn *c, char **err)
+{
+    const char *v = getenv("TG_SQL_ALLOW_FILES");
+    if (v) {
+        if (strcmp(v, "0") && strcmp(v, "1")) {
+            *err = sqlite3_mprintf("mod_transgeo: TG_SQL_ALLOW_FILES is '%s': expected 0 (file "
+                                   "access off) or 1 (on)", v);
+            return SQLITE_ERROR;
+        }
+        c->allow_files = v[0] == '1';
+    }
+    const char *dirs = getenv("TG_SQL_TRUSTED_DIRS"), *models = getenv("TG_SQL_TRUSTED_MODELS");
+    if ((dirs && *dirs && !(c->trusted_dirs = sqlite3_mprintf("%s", dirs))) ||
+        (models && *models && !(c->trusted_models = sqlite3_mprintf("%s", models)))) {
+        *err = sqlite3_mprintf("mod_transgeo: out of memory");
+        return SQLITE_ERROR;
+    }
+    if ((c->trusted_dirs || c->trusted_models) && !tgsql_store(c, NULL, NULL)) {
+        *err = sqlite3_mprintf("mod_transgeo: %s (TG_SQL_TRUSTED_DIRS, TG_SQL_TRUSTED_MODELS)",
+                               tg_errmsg(c->ctx));
+        return SQLITE_ERROR;
+    }
+    return SQLITE_OK;
+}
 
 TG_API int sqlite3_modtransgeo_init(sqlite3 *db, char **err, const sqlite3_api_routines *api);
 TG_API int sqlite3_extension_init(sqlite3 *db, char **err, const sqlite3_api_routines *api);
@@ -93,6 +130,10 @@ int sqlite3_modtransgeo_init(sqlite3 *db, char **err, const sqlite3_api_routines
     if (tg_ctx_create(&c->ctx) != TG_OK) {
         sqlite3_free(c);
         return SQLITE_NOMEM;
+    }
+    if (files_from_env(c, err) != SQLITE_OK) {
+        tgsql_conn_unref(c); /* refs is 0: frees c */
+        return SQLITE_ERROR;
     }
     /* Each registration holds a reference; the last destructor frees c. The
      * extra reference taken here is dropped at the end so that a failed

@@ -18,13 +18,33 @@ void tgsql_conn_unref(void *p)
     if (!c || --c->refs > 0) return;
     tg_store_close(c->store);
     tg_ctx_free(c->ctx);
+    sqlite3_free(c->trusted_dirs);
+    sqlite3_free(c->trusted_models);
     sqlite3_free(c);
+}
+
+int tgsql_apply_files(tgsql_conn *c)
+{
+    if (!c->store) return TG_OK; /* applied when the store is made */
+    tg_store_files f = {
+        .restricted = !c->allow_files,
+        .dirs = c->trusted_dirs,
+        .models = c->trusted_models,
+        .hint = "file access is off for this connection (allow_files 0): the program that loads "
+                "mod_transgeo names the trusted locations (TG_SQL_TRUSTED_DIRS, "
+                "TG_SQL_TRUSTED_MODELS; see transgeo-sql(7), UNTRUSTED SQL AND DATABASES)",
+    };
+    return tg_store_set_files(c->ctx, c->store, &f);
 }
 
 tg_store *tgsql_store(tgsql_conn *c, sqlite3_context *ctx, const char *fn)
 {
     if (c->store) return c->store;
     int rc = tg_store_wrap(c->ctx, c->db, &c->store);
+    if (!rc && (rc = tgsql_apply_files(c))) {
+        tg_store_close(c->store);
+        c->store = NULL;
+    }
     if (rc) {
         if (ctx) tgsql_error_tg(ctx, fn, c, rc);
         return NULL;
@@ -153,10 +173,8 @@ int tgsql_photo_get(tgsql_conn *c, sqlite3_context *ctx, char **errmsg, const ch
         if (!ph->path || !*ph->path)
             return photo_fail(ctx, errmsg, fn, "argument %d: empty path", argno);
         if (!c->allow_files)
-            return photo_fail(ctx, errmsg, fn,
-                              "argument %d: reading files is disabled (SELECT tg_set('allow_files', "
-                              "1) enables it; or pass the image bytes as a BLOB)",
-                              argno);
+            return photo_fail(ctx, errmsg, fn, "argument %d: " TGSQL_FILES_OFF
+                              ": pass the image bytes as a BLOB", argno);
         if (accept & TGSQL_PHOTO_NO_DECODE) return 0;
         int rc = tg_image_load(c->ctx, ph->path, &ph->img);
         if (rc == TG_ENOMEM && !*tg_errmsg(c->ctx)) {

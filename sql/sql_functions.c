@@ -3,6 +3,7 @@
  *
  *   tg_version()                          -> TEXT  library version
  *   tg_set(name, value)                   -> INTEGER the value now in effect
+ *   tg_host_files(pointer)                -> INTEGER allow_files (C hosts only, sql.h)
  *   tg_model_register(name, path)         -> INTEGER tg_models.id
  *   tg_index_raster(path [, model [, tile_m [, stride_m]]]) -> INTEGER tiles added
  *   tg_embed_ground(photo [, model])      -> BLOB  out_dim float32, unit length
@@ -31,6 +32,7 @@
 
 #include "transgeo/geo.h"
 #include "transgeo/model.h"
+#include "transgeo/sql.h"
 #include "transgeo/transgeo_model.h"
 
 static tgsql_conn *conn_of(sqlite3_context *ctx) { return sqlite3_user_data(ctx); }
@@ -108,7 +110,24 @@ static void fn_set(sqlite3_context *ctx, int argc, sqlite3_value **argv)
             tgsql_error(ctx, fn, "'allow_files' is 0 (off) or 1 (on), not %lld", (long long)v);
             return;
         }
-        c->allow_files = (int)v;
+        /* One way: SQL may close, never reopen (the host decides that:
+         * TG_SQL_ALLOW_FILES at load, or tg_host_files from C). */
+        if (v == 1 && !c->allow_files) {
+            tgsql_error(ctx, fn,
+                        "'allow_files' cannot be turned on from SQL: file access is off for this "
+                        "connection, and only the program that loaded mod_transgeo can turn it on "
+                        "(TG_SQL_ALLOW_FILES=1 in its environment when loading, or "
+                        "tg_sql_set_files() of <transgeo/sql.h>; see transgeo-sql(7))");
+            return;
+        }
+        if (v == 0 && c->allow_files) {
+            c->allow_files = 0;
+            int rc = tgsql_apply_files(c);
+            if (rc) { /* cannot happen for lists that were applied before */
+                tgsql_error_tg(ctx, fn, c, rc);
+                return;
+            }
+        }
     } else if (strcmp(name, "threads") == 0) {
         if (v < 0 || v > 4096) {
             tgsql_error(ctx, fn, "'threads' is 0 (all cores) or a thread count up to 4096, not %lld",
@@ -131,6 +150,53 @@ static void fn_set(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_int64(ctx, v);
 }
 
+/* tg_host_files(pointer): the host program's file settings (a tg_sql_files
+ * passed with sqlite3_bind_pointer; include/transgeo/sql.h). SQL text
+ * cannot make a pointer value, so from SQL this only fails. Returns the
+ * allow_files now in effect. */
+static void fn_host_files(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const char *fn = "tg_host_files";
+    tgsql_conn *c = conn_of(ctx);
+    (void)argc;
+    const tg_sql_files *f = sqlite3_value_pointer(argv[0], TG_SQL_FILES_POINTER);
+    if (!f) {
+        tgsql_error(ctx, fn,
+                    "only the program that loaded mod_transgeo calls this, from C "
+                    "(tg_sql_set_files() of <transgeo/sql.h>): SQL cannot change file access "
+                    "beyond tg_set('allow_files', 0)");
+        return;
+    }
+    char *dirs = f->trusted_dirs && *f->trusted_dirs ? sqlite3_mprintf("%s", f->trusted_dirs) : NULL;
+    char *models =
+        f->trusted_models && *f->trusted_models ? sqlite3_mprintf("%s", f->trusted_models) : NULL;
+    if ((f->trusted_dirs && *f->trusted_dirs && !dirs) ||
+        (f->trusted_models && *f->trusted_models && !models)) {
+        sqlite3_free(dirs);
+        sqlite3_free(models);
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    /* Validate on the store first: a bad entry leaves everything as it was. */
+    tg_store *st = tgsql_store(c, ctx, fn);
+    tg_store_files sf = {.restricted = !f->allow_files, .dirs = dirs, .models = models};
+    int rc = st ? tg_store_set_files(c->ctx, st, &sf) : TG_EDB;
+    if (rc) {
+        if (st) tgsql_error_tg(ctx, fn, c, rc);
+        sqlite3_free(dirs);
+        sqlite3_free(models);
+        return;
+    }
+    sqlite3_free(c->trusted_dirs);
+    sqlite3_free(c->trusted_models);
+    c->trusted_dirs = dirs;
+    c->trusted_models = models;
+    c->allow_files = f->allow_files != 0;
+    rc = tgsql_apply_files(c); /* again, with the message hint */
+    if (rc) tgsql_error_tg(ctx, fn, c, rc);
+    else sqlite3_result_int(ctx, c->allow_files);
+}
+
 /* ---- models and indexing ------------------------------------------------ */
 
 static void fn_model_register(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -148,8 +214,7 @@ static void fn_model_register(sqlite3_context *ctx, int argc, sqlite3_value **ar
         }
     }
     if (!c->allow_files) {
-        tgsql_error(ctx, fn,
-                    "reading files is disabled (SELECT tg_set('allow_files', 1) enables it)");
+        tgsql_error(ctx, fn, TGSQL_FILES_OFF);
         return;
     }
     tg_store *st = tgsql_store(c, ctx, fn);
@@ -178,8 +243,7 @@ static void fn_index_raster(sqlite3_context *ctx, int argc, sqlite3_value **argv
         metres_arg(ctx, fn, argc, argv, 3, "stride_m", &o.stride_m))
         return;
     if (!c->allow_files) {
-        tgsql_error(ctx, fn,
-                    "reading files is disabled (SELECT tg_set('allow_files', 1) enables it)");
+        tgsql_error(ctx, fn, TGSQL_FILES_OFF);
         return;
     }
     o.batch_tiles = c->batch_tiles;
@@ -503,6 +567,7 @@ int tgsql_register_functions(sqlite3 *db, tgsql_conn *c)
         {"tg_version", 0, PURE, fn_version},
         {"tg_distance_m", 2, PURE, fn_distance_m},
         {"tg_set", 2, DIRECT, fn_set},
+        {"tg_host_files", 1, DIRECT, fn_host_files},
         {"tg_model_register", 2, DIRECT, fn_model_register},
         {"tg_index_raster", 1, DIRECT, fn_index_raster},
         {"tg_index_raster", 2, DIRECT, fn_index_raster},

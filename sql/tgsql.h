@@ -20,28 +20,48 @@
 #include "transgeo/locate.h"
 #include "transgeo/store.h"
 
-/* Whether functions may read files named by TEXT arguments, until
- * tg_set('allow_files', ...) changes it. Build with
+/* Whether a connection starts with file access on, unless the host's
+ * environment says otherwise when loading (TG_SQL_ALLOW_FILES). Build with
  * CPPFLAGS=-DTG_SQL_ALLOW_FILES_DEFAULT=0 to start with files off. */
 #ifndef TG_SQL_ALLOW_FILES_DEFAULT
 #define TG_SQL_ALLOW_FILES_DEFAULT 1
 #endif
 
+/* File access of a connection (transgeo-sql(7), "UNTRUSTED SQL AND
+ * DATABASES"). allow_files 1: TEXT arguments name files to read, and the
+ * files the database names (tg_models.path) are opened wherever they are.
+ * allow_files 0: no TEXT path is read, and the store opens database-named
+ * files only under trusted_dirs or with a sha256 in trusted_models. SQL can
+ * only lower allow_files (tg_set); the host sets all three, at load from
+ * its environment or later through tg_host_files (include/transgeo/sql.h). */
 typedef struct tgsql_conn {
     sqlite3 *db;
     tg_ctx *ctx;
-    tg_store *store;   /* created on first use (tg_store_wrap) */
-    int allow_files;   /* tg_set('allow_files') */
-    int batch_tiles;   /* tg_set('batch_tiles'): tiles per write transaction */
-    int refs;          /* registrations holding this struct */
+    tg_store *store;      /* created at load (tg_store_wrap) */
+    int allow_files;      /* see above */
+    char *trusted_dirs;   /* sqlite3_malloc'ed, or NULL */
+    char *trusted_models; /* sqlite3_malloc'ed, or NULL */
+    int batch_tiles;      /* tg_set('batch_tiles'): tiles per write transaction */
+    int refs;             /* registrations holding this struct */
 } tgsql_conn;
 
 /* Destructor for the user data of functions and the module. */
 void tgsql_conn_unref(void *p);
 
-/* The store of the connection (made on first call). On failure, an error
- * "fn(): <message>" is set on ctx (when ctx is not NULL) and NULL returned. */
+/* The store of the connection (made on first call, with the connection's
+ * file policy). On failure, an error "fn(): <message>" is set on ctx (when
+ * ctx is not NULL) and NULL returned. */
 tg_store *tgsql_store(tgsql_conn *c, sqlite3_context *ctx, const char *fn);
+
+/* Give the store the file policy of allow_files, trusted_dirs and
+ * trusted_models (tg_store_set_files). Returns 0 or a TG_E* code with the
+ * message in c->ctx (a trusted directory that does not exist...). */
+int tgsql_apply_files(tgsql_conn *c);
+
+/* The message of a refused path argument or path-taking function. */
+#define TGSQL_FILES_OFF                                                                           \
+    "reading files is off for this connection (allow_files 0: SQL cannot turn it back on, only "  \
+    "the program that loaded mod_transgeo can)"
 
 /* sqlite3_result_error with "fn(): " + printf message. */
 void tgsql_error(sqlite3_context *ctx, const char *fn, const char *fmt, ...)

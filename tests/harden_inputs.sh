@@ -144,8 +144,8 @@ EOF
 for c in "trunc_header|truncated" \
     "trunc_data|truncated|beyond the data section" \
     "flip_header|model '[^']*flip_header.safetensors'" \
-    "wrong_shape|tensor 'ground.blocks.0.attn.qkv.weight' has shape \[32,96\], expected \[96,32\]" \
-    "arch_vit|arch 'vit' is not a TransGeo model" \
+    "wrong_shape|tensor 'ground.blocks.0.attn.qkv.weight' does not have shape \[96,32\]" \
+    "arch_vit|metadata arch is not 'transgeo'" \
     "arch_missing|metadata key 'arch' is missing" \
     "empty|too short|empty" \
     "not_a_model|not a safetensors file|not a model"; do
@@ -171,7 +171,7 @@ expect 1 "sha256" "model flip_data (fixture database, whose model has the same s
 same "$DB" "$S0" "model flip_data"
 fresh
 tg_sql "$DB" "SELECT tg_model_register('flip', '$W/flip_data.safetensors');" >"$W/.out" 2>"$W/.err"
-if grep -Eq "tg_model_register\(\): model .*flip_data.safetensors.*sha256 of the tensor data .*corrupt" "$W/.err"; then
+if grep -Eq "tg_model_register\(\): model .*flip_data.safetensors.*sha256 of the tensor data differs.*corrupt" "$W/.err"; then
     ok "SQL: tg_model_register of flip_data refused (sha256 of the data)"
 else notok "SQL: tg_model_register of flip_data refused (sha256 of the data)"; diag "got: $(cat "$W/.err")"; fi
 same "$DB" "$S0" "SQL tg_model_register flip_data"
@@ -193,8 +193,8 @@ fresh
 run "$T" locate -q photos --db "$DB" -o "$W/located.csv"
 if [ "$rc" -eq 0 ]; then ok "locate a directory with bad photos: exit 0 (the batch goes on)"
 else notok "locate a directory with bad photos: exit $rc"; diag "$err"; fi
-for c in "empty.jpg|file is empty" "bomb.png|50000 x 50000 = 2500000000 pixels is more than the limit" \
-    "truncated.jpg|truncated|[Pp]remature" "text.jpg|not an image"; do
+for c in "empty.jpg|file is empty" "bomb.png|more pixels than the limit" \
+    "truncated.jpg|truncated" "text.jpg|not an image"; do
     f=${c%%|*}
     re=${c#*|}
     line=$(grep "^photos/$f," "$W/located.csv" 2>/dev/null)

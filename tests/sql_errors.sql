@@ -194,16 +194,66 @@ SELECT tg_photo_gps('@SHARED@/photos/01.jpg');
 SELECT tg_index_raster('@NAIP@');
 SELECT tg_model_register('x', '@MODEL@');
 SELECT round(ST_Y(tg_photo_gps(readfile('@SHARED@/photos/01.jpg'))), 4);
-SELECT tg_set('allow_files', 1);
 -- => 0
--- => Error: tg_locate(): argument 1: reading files is disabled (SELECT tg_set('allow_files', 1) enables it; or pass the image bytes as a BLOB)
--- => Error: tg_matches(): argument 1: reading files is disabled (SELECT tg_set('allow_files', 1) enables it; or pass the image bytes as a BLOB)
--- => Error: tg_embed_ground(): argument 1: reading files is disabled (SELECT tg_set('allow_files', 1) enables it; or pass the image bytes as a BLOB)
--- => Error: tg_photo_gps(): argument 1: reading files is disabled (SELECT tg_set('allow_files', 1) enables it; or pass the image bytes as a BLOB)
--- => Error: tg_index_raster(): reading files is disabled (SELECT tg_set('allow_files', 1) enables it)
--- => Error: tg_model_register(): reading files is disabled (SELECT tg_set('allow_files', 1) enables it)
+-- => Error: tg_locate(): argument 1: reading files is off for this connection (allow_files 0: SQL cannot turn it back on, only the program that loaded mod_transgeo can): pass the image bytes as a BLOB
+-- => Error: tg_matches(): argument 1: reading files is off for this connection (allow_files 0: SQL cannot turn it back on, only the program that loaded mod_transgeo can): pass the image bytes as a BLOB
+-- => Error: tg_embed_ground(): argument 1: reading files is off for this connection (allow_files 0: SQL cannot turn it back on, only the program that loaded mod_transgeo can): pass the image bytes as a BLOB
+-- => Error: tg_photo_gps(): argument 1: reading files is off for this connection (allow_files 0: SQL cannot turn it back on, only the program that loaded mod_transgeo can): pass the image bytes as a BLOB
+-- => Error: tg_index_raster(): reading files is off for this connection (allow_files 0: SQL cannot turn it back on, only the program that loaded mod_transgeo can)
+-- => Error: tg_model_register(): reading files is off for this connection (allow_files 0: SQL cannot turn it back on, only the program that loaded mod_transgeo can)
 -- => 52.5189
--- => 1
+
+-- test: allow_files is one-way from SQL: 1 is refused once off, in any form; 0 again is fine; tg_host_files takes no SQL value
+SELECT tg_set('allow_files', 1);
+SELECT tg_set('ALLOW_FILES', 1);
+SELECT tg_set('allow_files', 0), tg_set('allow_files', 0);
+SELECT tg_host_files(1);
+SELECT tg_host_files(NULL);
+SELECT tg_host_files(x'00000000');
+SELECT tg_locate('@SHARED@/photos/01.jpg');
+-- => Error: tg_set(): 'allow_files' cannot be turned on from SQL: file access is off for this connection, and only the program that loaded mod_transgeo can turn it on (TG_SQL_ALLOW_FILES=1 in its environment when loading, or tg_sql_set_files() of <transgeo/sql.h>; see transgeo-sql(7))
+-- => Error: tg_set(): unknown setting 'ALLOW_FILES' (settings: allow_files, threads, batch_tiles)
+-- => 0|0
+-- => Error: tg_host_files(): only the program that loaded mod_transgeo calls this, from C (tg_sql_set_files() of <transgeo/sql.h>): SQL cannot change file access beyond tg_set('allow_files', 0)
+-- => Error: tg_host_files(): only the program that loaded mod_transgeo calls this, from C (tg_sql_set_files() of <transgeo/sql.h>): SQL cannot change file access beyond tg_set('allow_files', 0)
+-- => Error: tg_host_files(): only the program that loaded mod_transgeo calls this, from C (tg_sql_set_files() of <transgeo/sql.h>): SQL cannot change file access beyond tg_set('allow_files', 0)
+-- => Error: tg_locate(): argument 1: reading files is off for this connection (allow_files 0: SQL cannot turn it back on, only the program that loaded mod_transgeo can): pass the image bytes as a BLOB
+
+-- test: files off in a new connection: the model file the database names is refused before it is read (no trusted location set); BLOB photos are refused for want of a model
+.open @TMP@/sql_errors.sqlite
+.load @SPATIALITE@
+.load @MODTG@
+SELECT tg_set('allow_files', 0);
+SELECT tg_locate(readfile('@SHARED@/photos/01.jpg'));
+SELECT count(*) FROM tg_matches(readfile('@SHARED@/photos/01.jpg'), 3);
+-- => 0
+-- => Error: tg_locate(): model 'tiny': the database names the file '@MODEL@', which is not a regular file under a trusted directory (0 set), nor a model file with a trusted sha256 (0 set): refused without reading it; file access is off for this connection (allow_files 0): the program that loads mod_transgeo names the trusted locations (TG_SQL_TRUSTED_DIRS, TG_SQL_TRUSTED_MODELS; see transgeo-sql(7), UNTRUSTED SQL AND DATABASES)
+-- => Error: tg_matches(): model 'tiny': the database names the file '@MODEL@', which is not a regular file under a trusted directory (0 set), nor a model file with a trusted sha256 (0 set): refused without reading it; file access is off for this connection (allow_files 0): the program that loads mod_transgeo names the trusted locations (TG_SQL_TRUSTED_DIRS, TG_SQL_TRUSTED_MODELS; see transgeo-sql(7), UNTRUSTED SQL AND DATABASES)
+
+-- test: files on (a new connection): tg_models.path pointed at a text file; the refusal shows nothing of the file (issue 20: it used to print its first 8 bytes as a number)
+.open @TMP@/sql_errors.sqlite
+.load @SPATIALITE@
+.load @MODTG@
+SELECT writefile('@TMP@/sql_errors_canary.txt', 'SECRET-CANARY-7f3a9 the rest of a private file' || char(10));
+UPDATE tg_models SET path = '@TMP@/sql_errors_canary.txt' WHERE name = 'tiny';
+SELECT tg_locate(readfile('@SHARED@/photos/01.jpg'), 'tiny');
+UPDATE tg_models SET path = '@MODEL@' WHERE name = 'tiny';
+SELECT json_extract(tg_locate(readfile('@SHARED@/photos/01.jpg'), 'tiny'), '$.model');
+-- => 47
+-- => Error: tg_locate(): model '@TMP@/sql_errors_canary.txt' (47 bytes): its first 8 bytes are not a safetensors header length (2 bytes to 100 MB, within the file): not a safetensors file, or truncated: (model 'tiny' as registered in '@TMP@/sql_errors.sqlite'; register it again with its new path if the file moved)
+-- => tiny
+
+-- test: devices, FIFOs and /proc files are refused without reading them (files on)
+SELECT tg_model_register('z', '/dev/zero');
+SELECT tg_model_register('p', '/proc/self/environ');
+SELECT tg_index_raster('/dev/zero', 'tiny');
+SELECT tg_locate('/dev/zero');
+SELECT tg_embed_ground('/proc/self/environ');
+-- => Error: tg_model_register(): model '/dev/zero': not a regular file
+-- => Error: tg_model_register(): model '/proc/self/environ' (0 bytes): too short for a safetensors file (it starts with an 8-byte header length): the file is truncated or not a model
+-- => Error: tg_index_raster(): raster '/dev/zero' is not a regular file (a device, FIFO or socket)
+-- => Error: tg_locate(): argument 1: image '/dev/zero': file is empty (0 bytes), not an image
+-- => Error: tg_embed_ground(): argument 1: image '/proc/self/environ': file is empty (0 bytes), not an image
 
 -- test: DIRECTONLY: views and triggers cannot call file readers; pure functions they can
 CREATE VIEW v_locate AS SELECT tg_locate('@SHARED@/photos/01.jpg') AS j;

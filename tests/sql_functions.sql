@@ -190,15 +190,24 @@ SELECT tg_distance_m(geom, MakePoint(center_lon, center_lat, 4326)) < 1 FROM tg_
 SELECT tg_set('threads', 1), tg_set('batch_tiles', 16), tg_set('allow_files', 1);
 -- => 1|16|1
 
--- test: allow_files 0: paths refused, BLOBs still work
+-- test: allow_files 0: paths refused, BLOBs still work (the model is loaded already); SQL cannot turn files back on
 SELECT tg_set('allow_files', 0);
 SELECT tg_locate('@SHARED@/photos/01.jpg');
 SELECT json_extract(tg_locate(readfile('@SHARED@/photos/01.jpg')), '$.tile_id') = json_extract((SELECT j FROM loc), '$.tile_id');
 SELECT tg_set('allow_files', 1);
+SELECT tg_set('allow_files', 0);
 -- => 0
--- => Error: tg_locate(): argument 1: reading files is disabled (SELECT tg_set('allow_files', 1) enables it; or pass the image bytes as a BLOB)
+-- => Error: tg_locate(): argument 1: reading files is off for this connection (allow_files 0: SQL cannot turn it back on, only the program that loaded mod_transgeo can): pass the image bytes as a BLOB
 -- => 1
--- => 1
+-- => Error: tg_set(): 'allow_files' cannot be turned on from SQL: file access is off for this connection, and only the program that loaded mod_transgeo can turn it on (TG_SQL_ALLOW_FILES=1 in its environment when loading, or tg_sql_set_files() of <transgeo/sql.h>; see transgeo-sql(7))
+-- => 0
+
+-- test: a new connection starts with files on again (the host's default)
+.open @TMP@/sql_functions.sqlite
+.load @SPATIALITE@
+.load @MODTG@
+SELECT json_extract(tg_locate('@SHARED@/photos/01.jpg'), '$.model');
+-- => tiny
 
 -- test: a second model (same weights, another name) on another raster: embeddings never mix
 SELECT tg_model_register('tiny2', '@MODEL@');

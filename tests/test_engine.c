@@ -474,12 +474,12 @@ static void test_npy(tg_ctx *ctx)
     } bad[] = {
         {"bad magic", "\x93NUMPY", "\x93NUMPZ", 0, "is not a .npy file"},
         {"Fortran order", "False", "True ", 0, "Fortran order"},
-        {"big-endian", "'<f4'", "'>f4'", 0, "dtype '>f4' is not supported"},
-        {"float64", "'<f4'", "'<f8'", 0, "dtype '<f8' is not supported"},
-        {"truncated data", NULL, NULL, 5, "needs 128 bytes, the file has 123: truncated"},
+        {"big-endian", "'<f4'", "'>f4'", 0, "dtype is not supported (expected little-endian float32"},
+        {"float64", "'<f4'", "'<f8'", 0, "dtype is not supported (expected little-endian float32"},
+        {"truncated data", NULL, NULL, 5, "(251 bytes): the data is not the size its header's dtype and shape need: truncated"},
         {"trailing data", NULL, NULL, -3, "trailing bytes"},
         {"broken header", "'shape'", "'shape!", 0, "cannot parse the .npy header"},
-        {"version 9", "\x93NUMPY\x01", "\x93NUMPY\x09", 0, "version 9.0 is not supported"},
+        {"version 9", "\x93NUMPY\x01", "\x93NUMPY\x09", 0, "format version is not 1, 2 or 3"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         size_t m = n;

@@ -335,7 +335,7 @@ static void bomb(void)
     n += png_chunk(png + n, "IEND", NULL, 0);
     tg_image *img = NULL;
     int rc = tg_image_load_mem(ctx, png, n, &img);
-    TAP_OK(rc == TG_EIMAGE && img == NULL && has(tg_errmsg(ctx), "2500000000 pixels") &&
+    TAP_OK(rc == TG_EIMAGE && img == NULL && has(tg_errmsg(ctx), "more pixels than the limit of 100000000 pixels") &&
                has(tg_errmsg(ctx), "decompression-bomb"),
            "50000 x 50000 PNG header: refused before decoding (TG_EIMAGE)");
     tg_image_free(img);
@@ -346,7 +346,7 @@ static void bomb(void)
     img = NULL;
     tg_clear_error(ctx);
     rc = tg_image_load(ctx, photo, &img);
-    TAP_OK(rc == TG_EIMAGE && has(tg_errmsg(ctx), "more than the limit of 50 pixels"),
+    TAP_OK(rc == TG_EIMAGE && has(tg_errmsg(ctx), "more pixels than the limit of 50 pixels"),
            "process limit lowered to 50 px: the 16 x 16 photo is refused");
     tg_image_free(img);
     img = NULL;

@@ -339,7 +339,7 @@ static void test_errors(void)
     TAP_OK(jpg && n == 1414236, "read 01.jpg (%zu bytes)", n);
     write_file(tpath("trunc.jpg"), jpg, 300000);
     rc = tg_image_load(ctx, tpath("trunc.jpg"), &img);
-    expect_err(rc, TG_EIMAGE, "truncated JPEG (300000 of 1414236 bytes)", "truncated", "Premature end");
+    expect_err(rc, TG_EIMAGE, "truncated JPEG (300000 of 1414236 bytes)", "truncated", "ends early");
     rc = tg_image_load_mem(ctx, jpg, 300000, &img);
     expect_err(rc, TG_EIMAGE, "truncated JPEG in memory", "image in memory (300000 bytes)", "truncated");
     TAP_OK(!contains(tg_errmsg(ctx), "/vsimem/"), "memory message does not leak the /vsimem/ name");
@@ -362,9 +362,9 @@ static void test_errors(void)
     size_t pn = png_header_only(png, 100000, 100000);
     write_file(tpath("bomb.png"), png, pn);
     rc = tg_image_load(ctx, tpath("bomb.png"), &img);
-    expect_err(rc, TG_EIMAGE, "PNG header claiming 100000 x 100000", "10000000000 pixels", "limit of 100000000");
+    expect_err(rc, TG_EIMAGE, "PNG header claiming 100000 x 100000", "more pixels than the limit", "limit of 100000000 ");
     rc = tg_image_load_mem(ctx, png, pn, &img);
-    expect_err(rc, TG_EIMAGE, "the same PNG from memory", "100000 x 100000", "decompression-bomb");
+    expect_err(rc, TG_EIMAGE, "the same PNG from memory", "image in memory", "decompression-bomb");
     /* A JPEG whose SOF says 60000 x 60000: walk the segments to the frame
      * header (an EXIF thumbnail has a SOF of its own inside APP1). */
     unsigned char *g = gradient_planar(16, 8);
@@ -387,7 +387,7 @@ static void test_errors(void)
     TAP_OK(patched, "found the JPEG frame header (SOF) to patch");
     img = NULL;
     rc = tg_image_load_mem(ctx, small, sn, &img);
-    expect_err(rc, TG_EIMAGE, "JPEG SOF claiming 60000 x 60000", "3600000000 pixels", "limit");
+    expect_err(rc, TG_EIMAGE, "JPEG SOF claiming 60000 x 60000", "more pixels than the limit", "limit");
     tg_image_free(img);
     free(small);
 
@@ -397,7 +397,7 @@ static void test_errors(void)
     TAP_EQ(o.max_pixels, TG_IMAGE_MAX_PIXELS_DEFAULT, "default limit is 100 Mpx");
     o.max_pixels = 1000;
     rc = tg_image_load_ex(ctx, photo("01.jpg"), &o, &img);
-    expect_err(rc, TG_EIMAGE, "01.jpg with max_pixels 1000", "3264 x 2448 = 7990272 pixels", "limit of 1000 ");
+    expect_err(rc, TG_EIMAGE, "01.jpg with max_pixels 1000", "more pixels than the limit", "limit of 1000 ");
     tg_image_set_max_pixels(7990271);
     rc = tg_image_load(ctx, photo("01.jpg"), &img);
     expect_err(rc, TG_EIMAGE, "01.jpg with the process limit one below its size", "limit of 7990271", NULL);

@@ -280,6 +280,10 @@ static int open_raster(tg_ctx *ctx, tg_tiler *t)
     int exists = VSIStatL(t->path, &st) == 0;
     if (exists && VSI_ISDIR(st.st_mode))
         return tg_set_error(ctx, TG_EIO, "raster '%s' is a directory, not a raster file", t->path);
+    /* A device or FIFO would be read forever (/dev/zero) or block the open. */
+    if (exists && !VSI_ISREG(st.st_mode) && strncmp(t->path, "/vsi", 4))
+        return tg_set_error(ctx, TG_EIO, "raster '%s' is not a regular file (a device, FIFO or socket)",
+                            t->path);
     t->ds = GDALOpenEx(t->path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, NULL, NULL,
                        NULL);
     if (!t->ds) {
@@ -292,10 +296,13 @@ static int open_raster(tg_ctx *ctx, tg_tiler *t)
                          strerror(errno));
             return TG_EIO;
         }
+        /* GDAL's text is not appended when reading a file fails, here and
+         * below: a driver may quote the bytes it choked on (an XML parser,
+         * a header field), and a file's contents never go into a message
+         * (transgeo-sql(7), UNTRUSTED SQL AND DATABASES). */
         tg_set_error(ctx, TG_EFORMAT,
                      "raster '%s' cannot be opened as a raster (not a format GDAL reads, or a "
                      "truncated/corrupt header)", t->path);
-        tg_append_error(ctx, "%s", gdal_msg());
         return TG_EFORMAT;
     }
     if (GDALGetRasterCount(t->ds) < 1 || GDALGetRasterXSize(t->ds) < 1 || GDALGetRasterYSize(t->ds) < 1)
@@ -317,7 +324,6 @@ static int probe_blocks(tg_ctx *ctx, tg_tiler *t)
                 tg_set_error(ctx, TG_EFORMAT,
                              "raster '%s': reading band %d at pixel (%d, %d) failed: the file is truncated "
                              "or corrupt (check it with gdalinfo -checksum)", t->path, b, x, y);
-                tg_append_error(ctx, "%s", gdal_msg());
                 return TG_EFORMAT;
             }
         }
@@ -330,9 +336,9 @@ static int check_georef(tg_ctx *ctx, tg_tiler *t)
     if (GDALGetGeoTransform(t->ds, t->gt) != CE_None) {
         if (GDALGetGCPCount(t->ds) > 0)
             return tg_set_error(ctx, TG_EGEO,
-                                "raster '%s' is georeferenced by %d GCPs only, not by a geotransform: "
+                                "raster '%s' is georeferenced by GCPs only, not by a geotransform: "
                                 "rectify it first (gdalwarp -t_srs EPSG:XXXX '%s' rectified.tif)",
-                                t->path, GDALGetGCPCount(t->ds), t->path);
+                                t->path, t->path);
         if (GDALGetMetadata(t->ds, "RPC"))
             return tg_set_error(ctx, TG_EGEO,
                                 "raster '%s' has RPCs only, no geotransform: orthorectify it first "
@@ -345,9 +351,9 @@ static int check_georef(tg_ctx *ctx, tg_tiler *t)
     double det = t->gt[1] * t->gt[5] - t->gt[2] * t->gt[4];
     if (!isfinite(det) || fabs(det) < 1e-300 || !GDALInvGeoTransform(t->gt, t->inv_gt))
         return tg_set_error(ctx, TG_EGEO,
-                            "raster '%s' has a degenerate geotransform (%g, %g, %g, %g, %g, %g): fix it "
-                            "with gdal_edit.py -a_ullr", t->path, t->gt[0], t->gt[1], t->gt[2], t->gt[3],
-                            t->gt[4], t->gt[5]);
+                            "raster '%s' has a degenerate geotransform (a pixel of zero or no "
+                            "finite area; gdalinfo shows it): fix it with gdal_edit.py -a_ullr",
+                            t->path);
     t->info.rotated = t->gt[2] != 0 || t->gt[4] != 0;
     OGRSpatialReferenceH srs = GDALGetSpatialRef(t->ds);
     if (!srs)
@@ -1107,9 +1113,8 @@ static int compute_stretch(tg_ctx *ctx, tg_tiler *t, int palette)
         }
         if (rc == -2) return tg_set_error(ctx, TG_ENOMEM, "raster '%s': out of memory for a histogram", t->path);
         if (rc) {
-            tg_set_error(ctx, TG_EFORMAT, "raster '%s': statistics of band %d failed (for the %s stretch)",
-                         t->path, in->bands[c], tg_stretch_name(s));
-            tg_append_error(ctx, "%s", gdal_msg());
+            tg_set_error(ctx, TG_EFORMAT, "raster '%s': statistics of band %d failed (for the %s stretch): "
+                         "the file is truncated or corrupt", t->path, in->bands[c], tg_stretch_name(s));
             return TG_EFORMAT;
         }
     }
@@ -1297,7 +1302,6 @@ static int warp_window(tg_ctx *ctx, tg_tiler *t, long long gx, long long gy, int
         rc = tg_set_error(ctx, TG_EFORMAT,
                           "raster '%s': warping grid pixels (%lld, %lld) + %d x %d failed: the file may be "
                           "truncated or corrupt (check it with gdalinfo -checksum)", t->path, gx, gy, w, h);
-        tg_append_error(ctx, "%s", gdal_msg());
     }
 done:
     if (wo) GDALWarpAppOptionsFree(wo);

@@ -49,7 +49,9 @@ enum {
     TG_ENOTFOUND = -9, /* a requested item (model, tile, GPS tag) does not exist */
     TG_ECANCEL = -10,  /* cancelled by a progress callback */
     TG_EBUSY = -11,    /* resource busy/locked; retrying later may succeed */
-    TG_EINTERNAL = -12 /* a bug: please report with the message */
+    TG_EINTERNAL = -12, /* a bug: please report with the message */
+    TG_EACCES = -13    /* refused by a file policy (a file the database names is
+                          outside the trusted locations: see store.h) */
 };
 
 typedef struct tg_ctx tg_ctx;

@@ -130,6 +130,67 @@ TG_API int tg_store_ensure_schema(tg_ctx *ctx, tg_store *st);
  * TG_EDB on a database error. */
 TG_API int tg_store_has_schema(tg_ctx *ctx, tg_store *st);
 
+/* ---- files the database names ------------------------------------------ */
+
+/* Which files named by the database itself (tg_models.path, tg_rasters.path)
+ * the store opens. Those paths are data: a database received from someone
+ * else, or SQL that may UPDATE tg_models, chooses them. A store starts
+ * unrestricted (it opens whatever the rows name, as a program that trusts
+ * its database wants). Restricted, it opens a file the database names only
+ * when
+ *   - its real path (realpath: symbolic links and ".." resolved) lies under
+ *     one of `dirs`, also resolved; or
+ *   - for a model, the sha256 of the whole file (what sha256sum prints) is
+ *     one of `models`;
+ * and refuses anything else with TG_EACCES, before a byte of the file is
+ * read (a trusted sha256 is checked by hashing the file, whose bytes are
+ * never parsed or shown before they match). The refusal names the path as
+ * the database gives it, says which rule it failed, and ends with `hint`
+ * (the setting the caller's user changes, e.g. an environment variable);
+ * it is the same whether the file exists or not. Only regular files are
+ * opened. A model already loaded by this store (the model cache) is used
+ * without opening its file again.
+ *
+ *     tg_store_files f = {.restricted = 1, .dirs = "/srv/models:/srv/ortho",
+ *                         .hint = "set TG_SQL_TRUSTED_DIRS"};
+ *     if (tg_store_set_files(ctx, st, &f)) ...;   // TG_EINVAL: names the bad entry
+ *
+ * The policy is about paths the database gives. tg_store_model_register and
+ * tg_store_index_raster read the path their caller gives (and the SQL
+ * extension refuses those calls while its file access is off).
+ *
+ * The threat is the database and the SQL, not the file system: whoever can
+ * write into a trusted directory can put any model there. Photos and
+ * rasters passed by the caller as arguments are the caller's business (the
+ * SQL extension has its own switch for those, allow_files). */
+typedef struct tg_store_files {
+    int restricted;      /* 0 (default): open any file the database names; 1: see above */
+    const char *dirs;    /* trusted directories, ':'-separated; NULL or "" = none */
+    const char *models;  /* trusted model files: 64-hex-digit sha256 of the whole file,
+                            separated by ',', ':' or white space; NULL or "" = none */
+    const char *hint;    /* appended to refusals (what to change), or NULL */
+} tg_store_files;
+
+/* Set the store's file policy (copied: the strings may be freed after the
+ * call). Every directory must exist (it is resolved now) and every sha256
+ * be 64 hex digits: otherwise TG_EINVAL naming the entry, and the policy is
+ * unchanged. Returns 0, TG_EINVAL, TG_ENOMEM. */
+TG_API int tg_store_set_files(tg_ctx *ctx, tg_store *st, const tg_store_files *f);
+
+/* What a file named by the database is, for tg_store_file_check. */
+enum {
+    TG_STORE_FILE_MODEL = 1,  /* a model (tg_models.path): trusted by directory or sha256 */
+    TG_STORE_FILE_RASTER = 2  /* a raster (tg_rasters.path): trusted by directory */
+};
+
+/* The check every opening of a database-named file goes through (the model
+ * loader of tg_store_model_get calls it; so must any code that opens
+ * tg_rasters.path): 0 when the policy allows `path`, else TG_EACCES with a
+ * message that starts with `what` (e.g. "model 'vigor'") and names the
+ * rule. An unrestricted store allows everything. */
+TG_API int tg_store_file_check(tg_ctx *ctx, tg_store *st, const char *path, int kind,
+                               const char *what);
+
 /* ---- models ------------------------------------------------------------- */
 
 /* A registered model (a row of tg_models). */
@@ -170,8 +231,10 @@ TG_API int tg_store_model_list(tg_ctx *ctx, tg_store *st, tg_store_model **list,
  * connection registered the name again). Its sha256 must still match the
  * registered one (TG_EMODEL: the file changed), and so must its out_dim,
  * aerial_tile_m and aerial_gsd_m (TG_EMODEL: the row was edited), so that
- * buffers sized from m->out_dim fit what the model writes. [out] *out, owned
- * by the store, valid until tg_store_close (also after a reload). */
+ * buffers sized from m->out_dim fit what the model writes. The file is
+ * opened only if the store's file policy allows it (tg_store_set_files:
+ * TG_EACCES otherwise). [out] *out, owned by the store, valid until
+ * tg_store_close (also after a reload). */
 TG_API int tg_store_model_get(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
                               const tg_model **out);
 

@@ -87,6 +87,7 @@ const char *tg_strerror(int code)
     case TG_ECANCEL: return "cancelled";
     case TG_EBUSY: return "busy";
     case TG_EINTERNAL: return "internal error";
+    case TG_EACCES: return "not allowed by the file policy";
     default: return "unknown error";
     }
 }

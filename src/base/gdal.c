@@ -53,25 +53,6 @@ void tg_gdal_log_push(tg_gdal_log *log)
 
 void tg_gdal_log_pop(void) { CPLPopErrorHandler(); }
 
-void tg_photo_src_append(tg_ctx *ctx, const tg_photo_src *src, const char *msg)
-{
-    if (!msg || !msg[0]) return;
-    char buf[600];
-    size_t o = 0;
-    size_t vl = src ? strlen(src->vsimem) : 0;
-    while (*msg && o + 1 < sizeof buf) {
-        if (vl && strncmp(msg, src->vsimem, vl) == 0) {
-            const char *r = "(memory)";
-            while (*r && o + 1 < sizeof buf) buf[o++] = *r++;
-            msg += vl;
-        } else {
-            buf[o++] = *msg++;
-        }
-    }
-    buf[o] = '\0';
-    tg_append_error(ctx, "%s", buf);
-}
-
 /* Drivers accepted for photos. Deliberately not "any GDAL driver": VRT, the
  * text grids and many others can reference or read other files, which a BLOB
  * handed to SQL must never be able to do. */
@@ -148,14 +129,15 @@ int tg_photo_src_open(tg_ctx *ctx, const char *path, const void *buf, size_t n,
             tg_set_error(ctx, TG_EIMAGE, "%s: is a %s (%s) file, not a photo format accepted here (" PHOTO_FORMATS ")",
                          src->label, GDALGetDriverShortName(other), GDALGetDriverLongName(other));
         } else if (other) {
+            /* GDAL's own text is not appended, here or below: a driver's
+             * or codec's message may quote the file's bytes (libjpeg's
+             * marker codes, libpng's chunk names, a header field), and a
+             * photo message shows nothing the file holds. */
             tg_set_error(ctx, TG_EIMAGE, "%s: cannot be decoded as %s (corrupt or truncated?)",
                          src->label, GDALGetDriverShortName(other));
-            tg_photo_src_append(ctx, src, log.err);
         } else {
             tg_set_error(ctx, TG_EIMAGE, "%s: not an image in a readable format (" PHOTO_FORMATS ")",
                          src->label);
-            /* "`x' not recognized as a supported file format" adds nothing. */
-            if (!strstr(log.err, "not recognized")) tg_photo_src_append(ctx, src, log.err);
         }
         tg_photo_src_close(src);
         return TG_EIMAGE;

@@ -37,9 +37,6 @@ void tg_gdal_log_push(tg_gdal_log *log);
 void tg_gdal_log_pop(void);
 /* GDALAllRegister() once per process (thread-safe). */
 void tg_gdal_init(void);
-/* Append ": <GDAL message>" to ctx's message, with src's private /vsimem/
- * name replaced by "(memory)"; nothing if msg is empty. */
-void tg_photo_src_append(tg_ctx *ctx, const tg_photo_src *src, const char *msg);
 /* Open (path != NULL) or (buf, n). Returns 0 or TG_EINVAL/TG_EIO/TG_EIMAGE
  * with ctx's message set; on failure src is closed already. */
 int tg_photo_src_open(tg_ctx *ctx, const char *path, const void *buf, size_t n,

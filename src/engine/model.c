@@ -44,6 +44,11 @@ const tg_vit *tg_model_vit(const tg_model *m, int branch)
 
 /* ---- metadata ------------------------------------------------------------ */
 
+/* Messages name the file, the metadata key or tensor and what was expected,
+ * never a value read from the file: a model path may come from a database
+ * someone else wrote (transgeo-sql(7), UNTRUSTED SQL AND DATABASES). Names
+ * and shapes of the tensors a network needs are ours, so they are shown. */
+
 struct meta_ctx {
     tg_ctx *ctx;
     const tg_safetensors *st;
@@ -87,8 +92,8 @@ static void get_int(struct meta_ctx *mc, const char *key, long lo, long hi, int 
     long x;
     if (parse_long(v, &x) || x < lo || x > hi) {
         *rc = tg_set_error(mc->ctx, TG_EMODEL,
-                           "model '%s': metadata %s = '%s': expected an integer in [%ld, %ld]", mc->fn,
-                           key, v, lo, hi);
+                           "model '%s': metadata %s is not an integer in [%ld, %ld]", mc->fn, key,
+                           lo, hi);
         return;
     }
     *out = (int)x;
@@ -102,9 +107,8 @@ static void get_dbl(struct meta_ctx *mc, const char *key, double lo, int lo_open
     if (!v || *rc) return;
     double x;
     if (parse_dbl(v, &x) || (lo_open ? x <= lo : x < lo) || x > hi) {
-        *rc = tg_set_error(mc->ctx, TG_EMODEL,
-                           "model '%s': metadata %s = '%s': expected a number in %s%g, %g]", mc->fn,
-                           key, v, lo_open ? "(" : "[", lo, hi);
+        *rc = tg_set_error(mc->ctx, TG_EMODEL, "model '%s': metadata %s is not a number in %s%g, %g]",
+                           mc->fn, key, lo_open ? "(" : "[", lo, hi);
         return;
     }
     *out = x;
@@ -133,8 +137,8 @@ static void get_hw(struct meta_ctx *mc, const char *key, int patch, int *hw, int
     if (split_nums(v, 2, d) || d[0] != floor(d[0]) || d[1] != floor(d[1]) || d[0] < 1 ||
         d[1] < 1 || d[0] > 16384 || d[1] > 16384) {
         *rc = tg_set_error(mc->ctx, TG_EMODEL,
-                           "model '%s': metadata %s = '%s': expected 'H,W' in pixels (1..16384)",
-                           mc->fn, key, v);
+                           "model '%s': metadata %s is not 'H,W' in pixels (1..16384 each)", mc->fn,
+                           key);
         return;
     }
     hw[0] = (int)d[0];
@@ -143,14 +147,12 @@ static void get_hw(struct meta_ctx *mc, const char *key, int patch, int *hw, int
      * remainder (CVUSA's ground input is 112 x 616 -> a 7 x 38 grid). */
     if (hw[0] < patch || hw[1] < patch) {
         *rc = tg_set_error(mc->ctx, TG_EMODEL,
-                           "model '%s': metadata %s = '%s' is smaller than the patch size %d",
-                           mc->fn, key, v, patch);
+                           "model '%s': metadata %s is smaller than the patch size", mc->fn, key);
         return;
     }
     if ((long)(hw[0] / patch) * (hw[1] / patch) > 65536) {
         *rc = tg_set_error(mc->ctx, TG_EMODEL,
-                           "model '%s': metadata %s = '%s' gives more than 65536 patches", mc->fn,
-                           key, v);
+                           "model '%s': metadata %s gives more than 65536 patches", mc->fn, key);
     }
 }
 
@@ -161,8 +163,8 @@ static void get_vec3(struct meta_ctx *mc, const char *key, int positive, float *
     double d[3];
     if (split_nums(v, 3, d) || (positive && (d[0] <= 0 || d[1] <= 0 || d[2] <= 0))) {
         *rc = tg_set_error(mc->ctx, TG_EMODEL,
-                           "model '%s': metadata %s = '%s': expected three %snumbers 'R,G,B'",
-                           mc->fn, key, v, positive ? "positive " : "");
+                           "model '%s': metadata %s is not three %snumbers 'R,G,B'", mc->fn, key,
+                           positive ? "positive " : "");
         return;
     }
     for (int i = 0; i < 3; i++) out[i] = (float)d[i];
@@ -176,14 +178,14 @@ static int parse_config(tg_ctx *ctx, const tg_safetensors *st, const char *fn, t
     if (rc) return rc;
     if (strcmp(format, FORMAT_ID))
         return tg_set_error(ctx, TG_EMODEL,
-                            "model '%s': format '%s' is not supported (expected '" FORMAT_ID
-                            "'): convert it with tools/convert_checkpoint.py", fn, format);
+                            "model '%s': metadata format is not '" FORMAT_ID
+                            "' (a model for another program, or an older format): convert it with "
+                            "tools/convert_checkpoint.py", fn);
     const char *arch = need(&mc, "arch", &rc);
     if (rc) return rc;
     if (strcmp(arch, "transgeo"))
         return tg_set_error(ctx, TG_EMODEL,
-                            "model '%s': arch '%s' is not a TransGeo model (expected 'transgeo')",
-                            fn, arch);
+                            "model '%s': metadata arch is not 'transgeo': not a TransGeo model", fn);
     c->format = format;
     c->arch = arch;
     get_int(&mc, "embed_dim", 1, 16384, &c->embed_dim, &rc);
@@ -196,8 +198,7 @@ static int parse_config(tg_ctx *ctx, const tg_safetensors *st, const char *fn, t
     if (rc) return rc;
     if (c->embed_dim % c->heads)
         return tg_set_error(ctx, TG_EMODEL,
-                            "model '%s': embed_dim %d is not divisible by heads %d", fn,
-                            c->embed_dim, c->heads);
+                            "model '%s': metadata embed_dim is not divisible by heads", fn);
     c->tokens = need(&mc, "tokens", &rc);
     if (rc) return rc;
     if (!strcmp(c->tokens, "cls+dist"))
@@ -206,8 +207,7 @@ static int parse_config(tg_ctx *ctx, const tg_safetensors *st, const char *fn, t
         c->n_prefix = 1;
     else
         return tg_set_error(ctx, TG_EMODEL,
-                            "model '%s': metadata tokens = '%s': expected 'cls+dist' or 'cls'", fn,
-                            c->tokens);
+                            "model '%s': metadata tokens is not 'cls+dist' or 'cls'", fn);
     get_hw(&mc, "ground_hw", c->patch, c->ground_hw, &rc);
     get_hw(&mc, "aerial_hw", c->patch, c->aerial_hw, &rc);
     get_hw(&mc, "zoom_hw", c->patch, c->zoom_hw, &rc);
@@ -237,30 +237,27 @@ static int parse_config(tg_ctx *ctx, const tg_safetensors *st, const char *fn, t
         c->zoom_fallback = TG_ZOOM_FALLBACK_SELF;
     else
         return tg_set_error(ctx, TG_EMODEL,
-                            "model '%s': metadata zoom_fallback = '%s': expected 'self' or 'none'",
-                            fn, fb);
+                            "model '%s': metadata zoom_fallback is not 'self' or 'none'", fn);
     if (c->zoom && c->zoom_fallback != TG_ZOOM_FALLBACK_NONE)
         return tg_set_error(ctx, TG_EMODEL,
-                            "model '%s': metadata zoom_fallback = '%s' applies only when zoom is "
-                            "'0' (this file has zoom '1')", fn, fb);
+                            "model '%s': metadata zoom_fallback applies only when zoom is '0' (this "
+                            "file has zoom '1')", fn);
     if (!c->zoom && (c->aerial_hw[0] != c->zoom_hw[0] || c->aerial_hw[1] != c->zoom_hw[1]))
         return tg_set_error(ctx, TG_EMODEL,
-                            "model '%s': zoom is '0' but aerial_hw %d,%d differs from zoom_hw "
-                            "%d,%d (without zoom both are the 'aerial' network's input)", fn,
-                            c->aerial_hw[0], c->aerial_hw[1], c->zoom_hw[0], c->zoom_hw[1]);
+                            "model '%s': zoom is '0' but metadata aerial_hw differs from zoom_hw "
+                            "(without zoom both are the 'aerial' network's input)", fn);
     c->has_zoom = c->zoom || c->zoom_fallback == TG_ZOOM_FALLBACK_SELF;
     int gz = (c->zoom_hw[0] / c->patch) * (c->zoom_hw[1] / c->patch);
     if (!c->has_zoom && c->crop_ratio != 1.0)
         return tg_set_error(ctx, TG_EMODEL,
-                            "model '%s': crop_ratio %g but the model does not zoom (zoom '0', no "
-                            "zoom_fallback 'self'): expected crop_ratio '1'", fn, c->crop_ratio);
+                            "model '%s': metadata crop_ratio is not '1' but the model does not zoom "
+                            "(zoom '0', no zoom_fallback 'self'): expected crop_ratio '1'", fn);
     /* Deit.py forward_features_crop: int(self.crop_rate * n), a double product */
     double kd = c->crop_ratio * (double)gz;
     c->n_keep = c->has_zoom ? (int)kd : gz;
     if (c->n_keep < 1)
         return tg_set_error(ctx, TG_EMODEL,
-                            "model '%s': crop_ratio %g keeps no patch of the %d-patch zoom grid", fn,
-                            c->crop_ratio, gz);
+                            "model '%s': metadata crop_ratio keeps no patch of the zoom grid", fn);
     const char *sha = tg_st_meta(st, "sha256");
     if (sha) {
         size_t n = strlen(sha);
@@ -268,7 +265,7 @@ static int parse_config(tg_ctx *ctx, const tg_safetensors *st, const char *fn, t
         for (size_t i = 0; ok && i < n; i++) ok = isxdigit((unsigned char)sha[i]) != 0;
         if (!ok)
             return tg_set_error(ctx, TG_EMODEL,
-                                "model '%s': metadata sha256 = '%s' is not 64 hex digits", fn, sha);
+                                "model '%s': metadata sha256 is not 64 hex digits", fn);
     }
     c->sha256 = sha ? sha : "";
     c->preset = tg_st_meta(st, "preset") ? tg_st_meta(st, "preset") : "";
@@ -384,21 +381,20 @@ static int bind_network(tg_ctx *ctx, tg_model *m, int branch)
     int rc = TG_OK;
     for (int i = 0; i < n; i++) {
         const tg_st_tensor *t = tg_st_find(m->st, e[i].name);
-        char want[96], got[160];
+        char want[96];
         fmt_shape(want, sizeof want, e[i].shape, e[i].ndim);
         if (!t) {
             rc = tg_set_error(ctx, TG_EMODEL,
-                              "model '%s': tensor '%s' %s is missing (the file has other '%s.*' "
-                              "tensors; its config: depth %d, tokens %s)", fn, e[i].name, want,
-                              net_names[branch], m->cfg.depth, m->cfg.tokens);
+                              "model '%s': tensor '%s' %s is missing (the file's '%s.*' tensors "
+                              "are not those of the network its metadata describes)", fn,
+                              e[i].name, want, net_names[branch]);
             goto done;
         }
         int same = t->ndim == e[i].ndim;
         for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == e[i].shape[d];
         if (!same) {
-            fmt_shape(got, sizeof got, t->shape, t->ndim);
-            rc = tg_set_error(ctx, TG_EMODEL, "model '%s': tensor '%s' has shape %s, expected %s",
-                              fn, e[i].name, got, want);
+            rc = tg_set_error(ctx, TG_EMODEL, "model '%s': tensor '%s' does not have shape %s",
+                              fn, e[i].name, want);
             goto done;
         }
         *e[i].dst = t->data;
@@ -411,9 +407,9 @@ static int bind_network(tg_ctx *ctx, tg_model *m, int branch)
         for (int j = 0; j < n && !known; j++) known = !strcmp(e[j].name, t->name);
         if (!known) {
             rc = tg_set_error(ctx, TG_EMODEL,
-                              "model '%s': unexpected tensor '%s' (not part of a '%s' network with "
-                              "depth %d and tokens %s)", fn, t->name, net_names[branch],
-                              m->cfg.depth, m->cfg.tokens);
+                              "model '%s': the file has a '%s.*' tensor that a '%s' network of "
+                              "its metadata's depth and tokens does not have", fn,
+                              net_names[branch], net_names[branch]);
             goto done;
         }
     }
@@ -447,8 +443,8 @@ int tg_model_load(tg_ctx *ctx, const char *path, tg_model **out)
         int b = branch_of(t->name);
         if (b < 0) {
             rc = tg_set_error(ctx, TG_EMODEL,
-                              "model '%s': unexpected tensor '%s' (names are 'ground.*', "
-                              "'aerial.*' or 'aerial_scan.*')", path, t->name);
+                              "model '%s': the file has a tensor whose name is not 'ground.*', "
+                              "'aerial.*' or 'aerial_scan.*'", path);
             goto fail;
         }
         m->present[b] = 1;
@@ -522,8 +518,8 @@ int tg_model_verify(tg_ctx *ctx, const tg_model *m, char hex[65])
                             m->path);
     if (strcasecmp(got, m->cfg.sha256))
         return tg_set_error(ctx, TG_EMODEL,
-                            "model '%s': sha256 of the tensor data is %s, the metadata says %s: the "
-                            "file is corrupt", m->path, got, m->cfg.sha256);
+                            "model '%s': the sha256 of the tensor data differs from the one in its "
+                            "metadata: the file is corrupt", m->path);
     return TG_OK;
 }
 

@@ -114,6 +114,9 @@ static int parse_dict(struct cur *c, char *descr, size_t descr_n, int *fortran, 
     return have_descr && have_fortran && have_shape;
 }
 
+/* Messages name the file, its size and what was expected, never values
+ * read from it (as every loader: transgeo-sql(7), UNTRUSTED SQL AND
+ * DATABASES). */
 static int read_mem(tg_ctx *ctx, const unsigned char *b, size_t n, const char *name, tg_npy *out)
 {
     if (n < 10 || memcmp(b, "\x93NUMPY", 6))
@@ -128,12 +131,10 @@ static int read_mem(tg_ctx *ctx, const unsigned char *b, size_t n, const char *n
         hlen = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
         hstart = 12;
     } else {
-        return tg_set_error(ctx, TG_EFORMAT, "'%s': .npy format version %d.%d is not supported", name,
-                            major, b[7]);
+        return tg_set_error(ctx, TG_EFORMAT, "'%s': .npy format version is not 1, 2 or 3", name);
     }
     if (hlen > n - hstart)
-        return tg_set_error(ctx, TG_EFORMAT, "'%s': .npy header is truncated (%zu of %zu bytes)", name,
-                            n - hstart, hlen);
+        return tg_set_error(ctx, TG_EFORMAT, "'%s' (%zu bytes): .npy header is truncated", name, n);
     struct cur c = {(const char *)b + hstart, (const char *)b + hstart + hlen};
     char descr[16] = "";
     int fortran = 0;
@@ -155,8 +156,8 @@ static int read_mem(tg_ctx *ctx, const unsigned char *b, size_t n, const char *n
         out->dtype = TG_NPY_U8;
     else
         return tg_set_error(ctx, TG_EFORMAT,
-                            "'%s': dtype '%s' is not supported (expected little-endian float32 "
-                            "'<f4', int64 '<i8' or uint8 '|u1')", name, descr);
+                            "'%s': dtype is not supported (expected little-endian float32 "
+                            "'<f4', int64 '<i8' or uint8 '|u1')", name);
     size_t ne = 1;
     for (int i = 0; i < out->ndim; i++)
         if (__builtin_mul_overflow(ne, (size_t)out->shape[i], &ne))
@@ -167,12 +168,11 @@ static int read_mem(tg_ctx *ctx, const unsigned char *b, size_t n, const char *n
     size_t have = n - hstart - hlen;
     if (have != bytes)
         return tg_set_error(ctx, TG_EFORMAT,
-                            "'%s': %s data of %zu elements (%d dims) needs %zu bytes, the file has "
-                            "%zu: %s", name, tg_npy_dtype_name(out->dtype), ne, out->ndim, bytes,
-                            have, have < bytes ? "truncated" : "trailing bytes");
+                            "'%s' (%zu bytes): the data is not the size its header's dtype and "
+                            "shape need: %s", name, n, have < bytes ? "truncated" : "trailing bytes");
     out->n_elems = ne;
     out->data = malloc(bytes ? bytes : 1);
-    if (!out->data) return tg_set_error(ctx, TG_ENOMEM, "'%s': out of memory (%zu bytes)", name, bytes);
+    if (!out->data) return tg_set_error(ctx, TG_ENOMEM, "'%s': out of memory for its data", name);
     memcpy(out->data, b + hstart + hlen, bytes);
     return TG_OK;
 }

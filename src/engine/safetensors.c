@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,16 +65,6 @@ static int read_exact(const tg_st_reader *r, uint64_t off, void *buf, size_t n)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static void fmt_shape(char *buf, size_t n, const int64_t *shape, int ndim)
-{
-    size_t len = 0;
-    buf[0] = '\0';
-    len += (size_t)snprintf(buf + len, n - len, "[");
-    for (int i = 0; i < ndim && len < n; i++)
-        len += (size_t)snprintf(buf + len, n - len, "%s%" PRId64, i ? "," : "", shape[i]);
-    if (len < n) snprintf(buf + len, n - len, "]");
-}
-
 static uint64_t le64(const unsigned char *b)
 {
     uint64_t v = 0;
@@ -85,6 +76,25 @@ struct span {
     uint64_t begin, end;
     int idx;
 };
+
+/* An error about the file: "model '<name>' (<size> bytes): <what>". The
+ * messages of this file say which check failed and what was expected, and
+ * never show anything read from the file (names, numbers, JSON text): a
+ * model path may come from a database someone else wrote, pointing at a
+ * file whose bytes are nobody else's business (transgeo-sql(7), UNTRUSTED
+ * SQL AND DATABASES). */
+static int st_fail(tg_ctx *ctx, const tg_safetensors *st, int code, const char *fmt, ...)
+    TG_PRINTF(4, 5);
+static int st_fail(tg_ctx *ctx, const tg_safetensors *st, int code, const char *fmt, ...)
+{
+    char what[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return tg_set_error(ctx, code, "model '%s' (%" PRIu64 " bytes): %s", st->path, st->file_size,
+                        what);
+}
 
 static int span_cmp(const void *a, const void *b)
 {
@@ -113,98 +123,83 @@ void tg_st_close(tg_safetensors *st)
 static int parse_tensor(tg_ctx *ctx, tg_safetensors *st, const char *name, json_t *v,
                         tg_st_tensor *t)
 {
-    const char *fn = st->path;
-    if (!*name) return tg_set_error(ctx, TG_EFORMAT, "model '%s': a tensor has an empty name", fn);
+    if (!*name) return st_fail(ctx, st, TG_EFORMAT, "a tensor has an empty name");
     if (!json_is_object(v))
-        return tg_set_error(ctx, TG_EFORMAT, "model '%s': tensor '%s': header entry is not an object",
-                            fn, name);
+        return st_fail(ctx, st, TG_EFORMAT, "a tensor's header entry is not a JSON object");
     const char *key;
     json_t *val;
     json_object_foreach(v, key, val) {
         if (strcmp(key, "dtype") && strcmp(key, "shape") && strcmp(key, "data_offsets"))
-            return tg_set_error(ctx, TG_EFORMAT,
-                                "model '%s': tensor '%s': unknown header field '%s' (expected "
-                                "dtype, shape, data_offsets)", fn, name, key);
+            return st_fail(ctx, st, TG_EFORMAT,
+                           "a tensor's header entry has a field other than dtype, shape and "
+                           "data_offsets");
     }
     json_t *dt = json_object_get(v, "dtype"), *sh = json_object_get(v, "shape"),
            *off = json_object_get(v, "data_offsets");
     if (!dt || !sh || !off)
-        return tg_set_error(ctx, TG_EFORMAT, "model '%s': tensor '%s': header entry lacks '%s'", fn,
-                            name, !dt ? "dtype" : !sh ? "shape" : "data_offsets");
+        return st_fail(ctx, st, TG_EFORMAT, "a tensor's header entry lacks '%s'",
+                       !dt ? "dtype" : !sh ? "shape" : "data_offsets");
     if (!json_is_string(dt))
-        return tg_set_error(ctx, TG_EFORMAT, "model '%s': tensor '%s': dtype is not a string", fn, name);
+        return st_fail(ctx, st, TG_EFORMAT, "a tensor's dtype is not a string");
     if (strcmp(json_string_value(dt), "F32"))
-        return tg_set_error(ctx, TG_EFORMAT,
-                            "model '%s': tensor '%s' has dtype %s, expected F32 (the engine runs "
-                            "float32 only: convert with tools/convert_checkpoint.py)",
-                            fn, name, json_string_value(dt));
+        return st_fail(ctx, st, TG_EFORMAT,
+                       "a tensor's dtype is not F32 (the engine runs float32 only: convert with "
+                       "tools/convert_checkpoint.py)");
     if (!json_is_array(sh) || json_array_size(sh) > TG_ST_MAX_DIMS)
-        return tg_set_error(ctx, TG_EFORMAT,
-                            "model '%s': tensor '%s': shape is not an array of at most %d integers",
-                            fn, name, TG_ST_MAX_DIMS);
+        return st_fail(ctx, st, TG_EFORMAT,
+                       "a tensor's shape is not an array of at most %d integers", TG_ST_MAX_DIMS);
     t->ndim = (int)json_array_size(sh);
     uint64_t n = 1;
     for (int i = 0; i < t->ndim; i++) {
         json_t *d = json_array_get(sh, (size_t)i);
         if (!json_is_integer(d) || json_integer_value(d) < 0)
-            return tg_set_error(ctx, TG_EFORMAT,
-                                "model '%s': tensor '%s': shape[%d] is not a non-negative integer",
-                                fn, name, i);
+            return st_fail(ctx, st, TG_EFORMAT,
+                           "a tensor's shape holds something other than non-negative integers");
         t->shape[i] = (int64_t)json_integer_value(d);
         if (__builtin_mul_overflow(n, (uint64_t)t->shape[i], &n))
-            return tg_set_error(ctx, TG_EFORMAT, "model '%s': tensor '%s': shape is too large", fn,
-                                name);
+            return st_fail(ctx, st, TG_EFORMAT, "a tensor's shape is too large");
     }
     t->n_elems = n;
     if (!json_is_array(off) || json_array_size(off) != 2 ||
         !json_is_integer(json_array_get(off, 0)) || !json_is_integer(json_array_get(off, 1)) ||
         json_integer_value(json_array_get(off, 0)) < 0 || json_integer_value(json_array_get(off, 1)) < 0)
-        return tg_set_error(ctx, TG_EFORMAT,
-                            "model '%s': tensor '%s': data_offsets is not [begin, end] with "
-                            "non-negative integers", fn, name);
+        return st_fail(ctx, st, TG_EFORMAT,
+                       "a tensor's data_offsets is not [begin, end] with non-negative integers");
     t->begin = (uint64_t)json_integer_value(json_array_get(off, 0));
     t->end = (uint64_t)json_integer_value(json_array_get(off, 1));
     if (t->begin > t->end)
-        return tg_set_error(ctx, TG_EFORMAT,
-                            "model '%s': tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64
-                            "] are out of order (begin > end)", fn, name, t->begin, t->end);
+        return st_fail(ctx, st, TG_EFORMAT, "a tensor's data_offsets are out of order (begin > end)");
     uint64_t bytes;
-    char sbuf[160];
-    fmt_shape(sbuf, sizeof sbuf, t->shape, t->ndim);
     if (__builtin_mul_overflow(n, (uint64_t)sizeof(float), &bytes) || bytes != t->end - t->begin)
-        return tg_set_error(ctx, TG_EFORMAT,
-                            "model '%s': tensor '%s': shape %s of F32 needs %" PRIu64
-                            " bytes but data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64,
-                            fn, name, sbuf, n * (uint64_t)sizeof(float), t->begin, t->end,
-                            t->end - t->begin);
+        return st_fail(ctx, st, TG_EFORMAT,
+                       "a tensor's data_offsets do not hold 4 bytes (F32) per element of its shape");
     if (t->end > st->data_size)
-        return tg_set_error(ctx, TG_EFORMAT,
-                            "model '%s': tensor '%s': data_offsets end %" PRIu64
-                            " is beyond the data section (%" PRIu64 " bytes): the file is "
-                            "truncated or corrupt", fn, name, t->end, st->data_size);
+        return st_fail(ctx, st, TG_EFORMAT,
+                       "a tensor's data_offsets end beyond the data section: the file is "
+                       "truncated or corrupt");
     t->name = strdup(name);
-    if (!t->name) return tg_set_error(ctx, TG_ENOMEM, "model '%s': out of memory", fn);
+    if (!t->name) return st_fail(ctx, st, TG_ENOMEM, "out of memory");
     return TG_OK;
 }
 
 /* Parse and check the header JSON, fill st's tensors and metadata. */
 static int parse_header(tg_ctx *ctx, tg_safetensors *st, const char *hdr, size_t len)
 {
-    const char *fn = st->path;
     /* The format requires the header to open with '{' (no BOM/whitespace). */
     if (len < 2 || hdr[0] != '{')
-        return tg_set_error(ctx, TG_EFORMAT,
-                            "model '%s': header does not start with '{': not a safetensors file", fn);
+        return st_fail(ctx, st, TG_EFORMAT,
+                       "its header does not start with '{': not a safetensors file");
     json_error_t jerr;
     json_t *root = json_loadb(hdr, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* Not jansson's text: it quotes the bytes near the error. */
     if (!root)
-        return tg_set_error(ctx, TG_EFORMAT,
-                            "model '%s': header is not valid JSON (line %d, column %d: %s): the file "
-                            "is corrupt", fn, jerr.line, jerr.column, jerr.text);
+        return st_fail(ctx, st, TG_EFORMAT,
+                       "its header is not valid JSON, or names a tensor twice: the file is "
+                       "corrupt or not a safetensors file");
     int rc = TG_OK;
     struct span *spans = NULL;
     if (!json_is_object(root)) {
-        rc = tg_set_error(ctx, TG_EFORMAT, "model '%s': header is not a JSON object", fn);
+        rc = st_fail(ctx, st, TG_EFORMAT, "its header is not a JSON object");
         goto fail;
     }
     size_t n_keys = json_object_size(root);
@@ -212,22 +207,22 @@ static int parse_header(tg_ctx *ctx, tg_safetensors *st, const char *hdr, size_t
     size_t n_t = n_keys - (meta ? 1 : 0);
     if (meta) {
         if (!json_is_object(meta)) {
-            rc = tg_set_error(ctx, TG_EFORMAT, "model '%s': __metadata__ is not an object", fn);
+            rc = st_fail(ctx, st, TG_EFORMAT, "its __metadata__ is not a JSON object");
             goto fail;
         }
         size_t nm = json_object_size(meta);
         st->meta_kv = calloc(2 * nm + 1, sizeof(char *));
         if (!st->meta_kv) {
-            rc = tg_set_error(ctx, TG_ENOMEM, "model '%s': out of memory", fn);
+            rc = st_fail(ctx, st, TG_ENOMEM, "out of memory");
             goto fail;
         }
         const char *k;
         json_t *v;
         json_object_foreach(meta, k, v) {
             if (!json_is_string(v)) {
-                rc = tg_set_error(ctx, TG_EFORMAT,
-                                  "model '%s': __metadata__ value of '%s' is not a string "
-                                  "(safetensors metadata holds strings only)", fn, k);
+                rc = st_fail(ctx, st, TG_EFORMAT,
+                             "a __metadata__ value is not a string (safetensors metadata holds "
+                             "strings only)");
                 goto fail;
             }
             char *ks = strdup(k), *vs = strdup(json_string_value(v));
@@ -235,7 +230,7 @@ static int parse_header(tg_ctx *ctx, tg_safetensors *st, const char *hdr, size_t
             st->meta_kv[2 * st->n_meta + 1] = vs;
             st->n_meta++;
             if (!ks || !vs) {
-                rc = tg_set_error(ctx, TG_ENOMEM, "model '%s': out of memory", fn);
+                rc = st_fail(ctx, st, TG_ENOMEM, "out of memory");
                 goto fail;
             }
         }
@@ -243,7 +238,7 @@ static int parse_header(tg_ctx *ctx, tg_safetensors *st, const char *hdr, size_t
     st->tensors = calloc(n_t + 1, sizeof *st->tensors);
     spans = calloc(n_t + 1, sizeof *spans);
     if (!st->tensors || !spans) {
-        rc = tg_set_error(ctx, TG_ENOMEM, "model '%s': out of memory", fn);
+        rc = st_fail(ctx, st, TG_ENOMEM, "out of memory");
         goto fail;
     }
     const char *name;
@@ -261,11 +256,8 @@ static int parse_header(tg_ctx *ctx, tg_safetensors *st, const char *hdr, size_t
     for (int i = 1; i < st->n_tensors; i++) {
         const struct span *a = &spans[i - 1], *b = &spans[i];
         if (b->begin < a->end && b->end > b->begin) {
-            rc = tg_set_error(ctx, TG_EFORMAT,
-                              "model '%s': tensors '%s' and '%s' overlap (bytes [%" PRIu64 ", %" PRIu64
-                              ") and [%" PRIu64 ", %" PRIu64 ")): the file is corrupt",
-                              fn, st->tensors[a->idx].name, st->tensors[b->idx].name, a->begin,
-                              a->end, b->begin, b->end);
+            rc = st_fail(ctx, st, TG_EFORMAT,
+                         "the bytes of two tensors overlap: the file is corrupt");
             goto fail;
         }
     }
@@ -287,13 +279,12 @@ static int bind_data(tg_ctx *ctx, tg_safetensors *st)
         }
         if (!st->copies) {
             st->copies = calloc((size_t)st->n_tensors, sizeof *st->copies);
-            if (!st->copies) return tg_set_error(ctx, TG_ENOMEM, "model '%s': out of memory", st->path);
+            if (!st->copies) return st_fail(ctx, st, TG_ENOMEM, "out of memory");
         }
         void *c = NULL;
         size_t bytes = (size_t)(t->end - t->begin);
         if (posix_memalign(&c, 64, bytes ? bytes : 64))
-            return tg_set_error(ctx, TG_ENOMEM, "model '%s': out of memory (%zu bytes for '%s')",
-                                st->path, bytes, t->name);
+            return st_fail(ctx, st, TG_ENOMEM, "out of memory copying a misaligned tensor");
         memcpy(c, p, bytes);
         st->copies[st->n_copies++] = c;
         t->data = c;
@@ -316,45 +307,38 @@ static int open_common(tg_ctx *ctx, const tg_st_reader *r, const char *name,
         free(st);
         return tg_set_error(ctx, TG_ENOMEM, "model '%s': out of memory", name);
     }
-    const char *fn = st->path;
     st->file_size = r->size;
     unsigned char lenbuf[8];
     if (r->size < 8) {
-        rc = tg_set_error(ctx, TG_EFORMAT,
-                          "model '%s': %" PRIu64 " bytes is too short for a safetensors file (it "
-                          "starts with an 8-byte header length): the file is truncated or not a "
-                          "model", fn, r->size);
+        rc = st_fail(ctx, st, TG_EFORMAT,
+                     "too short for a safetensors file (it starts with an 8-byte header length): "
+                     "the file is truncated or not a model");
         goto fail;
     }
     int e = read_exact(r, 0, lenbuf, 8);
     if (e) {
-        rc = tg_set_error(ctx, e < 0 ? TG_EIO : TG_EFORMAT, "model '%s': cannot read the header length",
-                          fn);
+        rc = st_fail(ctx, st, e < 0 ? TG_EIO : TG_EFORMAT, "cannot read the header length");
         goto fail;
     }
+    /* The length is never shown: for a file that is not a model, these are
+     * its first 8 bytes. */
     uint64_t n = le64(lenbuf);
     st->header_len = n;
-    if (n < 2 || n > TG_ST_MAX_HEADER) {
-        rc = tg_set_error(ctx, TG_EFORMAT,
-                          "model '%s': header length %" PRIu64 " is %s: not a safetensors file", fn,
-                          n, n < 2 ? "too small" : "over the 100 MB limit");
-        goto fail;
-    }
-    if (n > r->size - 8) {
-        rc = tg_set_error(ctx, TG_EFORMAT,
-                          "model '%s': header length %" PRIu64 " exceeds the file size (%" PRIu64
-                          " bytes): the file is truncated or not a safetensors file", fn, n, r->size);
+    if (n < 2 || n > TG_ST_MAX_HEADER || n > r->size - 8) {
+        rc = st_fail(ctx, st, TG_EFORMAT,
+                     "its first 8 bytes are not a safetensors header length (2 bytes to 100 MB, "
+                     "within the file): not a safetensors file, or truncated");
         goto fail;
     }
     hdr = malloc((size_t)n + 1);
     if (!hdr) {
-        rc = tg_set_error(ctx, TG_ENOMEM, "model '%s': out of memory (%" PRIu64 "-byte header)", fn, n);
+        rc = st_fail(ctx, st, TG_ENOMEM, "out of memory for its header");
         goto fail;
     }
     e = read_exact(r, 8, hdr, (size_t)n);
     if (e) {
-        rc = tg_set_error(ctx, e < 0 ? TG_EIO : TG_EFORMAT, "model '%s': cannot read the %" PRIu64
-                          "-byte header%s", fn, n, e < 0 ? "" : ": the file is truncated");
+        rc = st_fail(ctx, st, e < 0 ? TG_EIO : TG_EFORMAT, "cannot read its header%s",
+                     e < 0 ? "" : ": the file is truncated");
         goto fail;
     }
     hdr[n] = '\0';
@@ -367,16 +351,14 @@ static int open_common(tg_ctx *ctx, const tg_st_reader *r, const char *name,
         void *p = NULL;
         size_t bytes = (size_t)st->data_size;
         if (posix_memalign(&p, 64, bytes ? bytes : 64)) {
-            rc = tg_set_error(ctx, TG_ENOMEM, "model '%s': out of memory (%zu bytes of tensors)", fn,
-                              bytes);
+            rc = st_fail(ctx, st, TG_ENOMEM, "out of memory for its tensor data");
             goto fail;
         }
         st->owned = p;
         e = read_exact(r, 8 + n, p, bytes);
         if (e) {
-            rc = tg_set_error(ctx, e < 0 ? TG_EIO : TG_EFORMAT,
-                              "model '%s': cannot read the %zu-byte data section%s", fn, bytes,
-                              e < 0 ? "" : ": the file is truncated");
+            rc = st_fail(ctx, st, e < 0 ? TG_EIO : TG_EFORMAT, "cannot read its data section%s",
+                         e < 0 ? "" : ": the file is truncated");
             goto fail;
         }
         st->data = st->owned;
@@ -405,7 +387,9 @@ int tg_st_open(tg_ctx *ctx, const char *path, tg_safetensors **out)
     if (!out) return tg_set_error(ctx, TG_EINVAL, "tg_st_open: out is NULL");
     *out = NULL;
     if (!path) return tg_set_error(ctx, TG_EINVAL, "tg_st_open: path is NULL");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO would otherwise block the open until a writer
+     * comes; it is refused below as not a regular file. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return tg_set_error(ctx, errno == ENOENT ? TG_ENOTFOUND : TG_EIO,
                             "model '%s': cannot open: %s", path, strerror(errno));

@@ -117,16 +117,19 @@ static int decode(tg_ctx *ctx, tg_photo_src *src, const tg_image_opts *opts, tg_
     int w = GDALGetRasterXSize(ds), h = GDALGetRasterYSize(ds);
     int nb = GDALGetRasterCount(ds);
     if (w < 1 || h < 1 || nb < 1) {
-        rc = tg_set_error(ctx, TG_EIMAGE, "%s: has no pixels (%d x %d, %d bands)", src->label, w, h, nb);
+        rc = tg_set_error(ctx, TG_EIMAGE, "%s: has no pixels (no bands, or a width or height of 0)",
+                          src->label);
         goto fail;
     }
     long long limit = opts->max_pixels > 0 ? opts->max_pixels : tg_image_max_pixels();
     if ((long long)w * h > limit) {
+        /* Not its width and height: numbers read from the file (photo
+         * messages show nothing the file holds; gdalinfo tells its size). */
         rc = tg_set_error(ctx, TG_EIMAGE,
-                          "%s: %d x %d = %lld pixels is more than the limit of %lld pixels "
+                          "%s: has more pixels than the limit of %lld pixels "
                           "(decompression-bomb guard; raise it with tg_image_opts.max_pixels "
                           "or tg_image_set_max_pixels if the image is genuine)",
-                          src->label, w, h, (long long)w * h, limit);
+                          src->label, limit);
         goto fail;
     }
 
@@ -174,7 +177,7 @@ static int decode(tg_ctx *ctx, tg_photo_src *src, const tg_image_opts *opts, tg_
 
     img = image_new(w, h);
     if (!img) {
-        rc = tg_set_error(ctx, TG_ENOMEM, "%s: cannot allocate %d x %d RGB pixels", src->label, w, h);
+        rc = tg_set_error(ctx, TG_ENOMEM, "%s: cannot allocate its RGB pixels", src->label);
         goto fail;
     }
 
@@ -244,15 +247,15 @@ static int decode(tg_ctx *ctx, tg_photo_src *src, const tg_image_opts *opts, tg_
         }
     }
     if (err != CE_None) {
+        /* GDAL's and the codec's text is not appended: it may quote the
+         * file's bytes (libjpeg prints marker bytes, libpng chunk names). */
         rc = tg_set_error(ctx, TG_EIMAGE, "%s: cannot decode the pixels (corrupt or truncated file?)",
                           src->label);
-        tg_photo_src_append(ctx, src, log.err[0] ? log.err : CPLGetLastErrorMsg());
         goto fail;
     }
     if (log.truncated) {
         rc = tg_set_error(ctx, TG_EIMAGE, "%s: the file is truncated (the image data ends early)",
                           src->label);
-        tg_photo_src_append(ctx, src, log.warn);
         goto fail;
     }
 

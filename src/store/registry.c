@@ -35,9 +35,10 @@ static int read_model_metadata(tg_ctx *ctx, const char *path, char **json_out)
     }
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = n << 8 | len8[i];
-    if (n == 0 || n > (100u << 20)) {
-        rc = tg_set_error(ctx, TG_EFORMAT, "model '%s': header length %llu is not plausible", path,
-                          (unsigned long long)n);
+    if (n == 0 || n > (100u << 20)) { /* the length itself is not shown: file bytes */
+        rc = tg_set_error(ctx, TG_EFORMAT,
+                          "model '%s': its first 8 bytes are not a safetensors header length "
+                          "(1 byte to 100 MB)", path);
         goto done;
     }
     hdr = malloc(n + 1);
@@ -425,7 +426,13 @@ int tg_store_model_get(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const
     }
     model_cache_drop(st, m->id); /* re-registered with another file or configuration */
     tg_model *model = NULL;
-    int rc = tg_model_load(ctx, m->path, &model);
+    char what[300];
+    snprintf(what, sizeof what, "model '%s'", m->name);
+    /* The path is the database's: the file policy decides before a byte of
+     * the file is read (store.h, "files the database names"). */
+    int rc = tg_store_file_check(ctx, st, m->path, TG_STORE_FILE_MODEL, what);
+    if (rc) return rc;
+    rc = tg_model_load(ctx, m->path, &model);
     if (rc) {
         tg_append_error(ctx, "(model '%s' as registered in '%s'; register it again with its "
                              "new path if the file moved)",
@@ -438,12 +445,14 @@ int tg_store_model_get(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const
         if (cfg_sha && strlen(cfg_sha) == 64) snprintf(file_sha, sizeof file_sha, "%s", cfg_sha);
         else if ((rc = tg_store_file_sha256(ctx, m->path, file_sha))) goto fail;
         if (strcmp(file_sha, m->sha256) != 0) {
+            /* The file's own hash is not shown: it is a number taken from
+             * the file (the database may name any file). */
             rc = tg_set_error(ctx, TG_EMODEL,
                               "model '%s': the file '%s' has changed since it was registered "
-                              "(sha256 %.12s..., registered %.12s...): its tiles were made by "
-                              "the old weights; register the new file under another name and "
-                              "index again",
-                              m->name, m->path, file_sha, m->sha256);
+                              "(its sha256 is no longer the registered %.12s...): its tiles "
+                              "were made by the old weights; register the new file under "
+                              "another name and index again",
+                              m->name, m->path, m->sha256);
             goto fail;
         }
     }

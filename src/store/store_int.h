@@ -4,7 +4,8 @@
  * public interface is include/transgeo/store.h.
  *
  * Files of the layer: db.c (connection, schema, sha256, footprints),
- * registry.c (models), geomblob.c (SpatiaLite geometry BLOBs), tileset.c
+ * registry.c (models), files.c (the policy for files the database names),
+ * geomblob.c (SpatiaLite geometry BLOBs), tileset.c
  * (tiles in memory, matching), prior.c (spatial prior), search.c (tg_index);
  * src/index/index.c (the raster indexer) builds on them. */
 #ifndef TG_STORE_INT_H
@@ -46,6 +47,14 @@ struct tg_store {
     model_entry *retired;     /* replaced in the cache: callers may still hold them
                                  (valid until tg_store_close, as store.h promises) */
     tg_tileset *tilesets;
+    /* File policy (tg_store_set_files; files.c): database-named files only
+     * under trusted_dirs (resolved) or, for models, with a trusted sha256. */
+    int files_restricted;
+    char **trusted_dirs;
+    size_t n_trusted_dirs;
+    char (*trusted_sha)[65];  /* lower-case hex */
+    size_t n_trusted_sha;
+    char *files_hint;
 };
 
 /* Write transactions: BEGIN IMMEDIATE when the connection has none open (so
@@ -88,6 +97,19 @@ int tgst_point_blob(double lon, double lat, unsigned char **blob, int *size);
  * name was registered again, or tg_models edited); says how to fix it. */
 int tgst_model_row_mismatch(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
                             const tg_model *model);
+/* Free the file policy's lists (tg_store_close). */
+void tgst_files_clear(tg_store *st);
+
+/* GDAL's SHA-256 (port/cpl_sha256.c) is exported by libgdal but its header,
+ * cpl_sha256.h, is not installed; these are its declarations (GDAL >= 2.1).
+ * The context is opaque to us: a buffer larger than GDAL's 112-byte struct. */
+typedef struct {
+    _Alignas(16) unsigned char opaque[256];
+} cpl_sha256_ctx;
+void CPL_SHA256Init(cpl_sha256_ctx *sc);
+void CPL_SHA256Update(cpl_sha256_ctx *sc, const void *data, size_t len);
+void CPL_SHA256Final(cpl_sha256_ctx *sc, unsigned char hash[32]);
+
 /* Free a tileset (its index and arrays). */
 void tgst_tileset_free(tg_tileset *ts);
 

@@ -30,7 +30,8 @@
  * (tests/fuzz/make_seeds.py writes seeds in this encoding). Each input runs
  * inside BEGIN ... ROLLBACK, so writes (tg_model_register, tg_index_raster)
  * do not pile up, and the store's caches see rolled-back rows: a real
- * sequence of user statements. The settings are reset after each input.
+ * sequence of user statements. The settings are reset after each input
+ * (file access through tg_sql_set_files: SQL cannot turn it back on).
  *
  * Skipped, because they are not bugs but slow or outside the sandbox: TEXT
  * arguments containing '/', '\' or ':' (paths outside the scratch directory,
@@ -57,6 +58,7 @@
 #include "../st_edit.h" /* st_slurp, st_spit, st_rewrite (header edits keeping the data) */
 #pragma GCC diagnostic pop
 #include "fuzz_common.h"
+#include "transgeo/sql.h"
 
 #ifndef TG_FUZZ_SRCDIR
 #define TG_FUZZ_SRCDIR "."
@@ -385,6 +387,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     exec("BEGIN");
     for (int i = 0; i < 6 && r.n > 0; i++) run_call(&r);
     if (sqlite3_get_autocommit(db) == 0) exec("ROLLBACK");
-    exec("SELECT tg_set('allow_files', 1), tg_set('threads', 1), tg_set('batch_tiles', 64)");
+    /* SQL can only turn files off (issue 20): the host turns them back on. */
+    tg_sql_files on = {.allow_files = 1};
+    if (tg_sql_set_files(db, &on) != SQLITE_OK) die("tg_sql_set_files", sqlite3_errmsg(db));
+    exec("SELECT tg_set('threads', 1), tg_set('batch_tiles', 64)");
     return 0;
 }
