@@ -340,11 +340,19 @@ else
     # nobody must reach the binary, the raster and the database, which the
     # build tree and the data may not allow (a clone inside a 0700
     # directory): copies of them go into a fresh 0755 directory under /tmp.
-    P=$(mktemp -d /tmp/tg_harden_inputs.XXXXXX) && chmod 755 "$P" &&
-        cp "$T" "$P/transgeo" && cp "$R" "$P/r.tif" && cp "$W/fixture.sqlite" "$P/db.sqlite" &&
+    # In the build tree transgeo is libtool's wrapper around .libs/transgeo,
+    # which links the shared libtransgeo: copy the program and its library.
+    P=$(mktemp -d /tmp/tg_harden_inputs.XXXXXX) && chmod 755 "$P" && mkdir "$P/lib" &&
+        if [ -f "$(dirname "$T")/.libs/transgeo" ]; then
+            cp "$(dirname "$T")/.libs/transgeo" "$P/transgeo" &&
+                cp -P "$(dirname "$T")"/.libs/libtransgeo.so* "$P/lib/"
+        else
+            cp "$T" "$P/transgeo"
+        fi && chmod -R a+rX "$P" &&
+        cp "$R" "$P/r.tif" && cp "$W/fixture.sqlite" "$P/db.sqlite" &&
         chmod 444 "$P/db.sqlite" "$P/r.tif"
     SR=$(state "$P/db.sqlite")
-    run setpriv --reuid=nobody --regid=nogroup --clear-groups "$P/transgeo" index -q "$P/r.tif" \
+    run env LD_LIBRARY_PATH="$P/lib" setpriv --reuid=nobody --regid=nogroup --clear-groups "$P/transgeo" index -q "$P/r.tif" \
         --db "$P/db.sqlite" --tile-m 500
     expect 1 "read-?only" "CLI index as nobody on a chmod 444 database"
     same "$P/db.sqlite" "$SR" "CLI index on a chmod 444 database"
