@@ -3,11 +3,13 @@
 # benchmark. Included by the top Makefile.am.
 
 # ---- library: exact top-k search and the SpatiaLite store -----------------
-libtgcore_la_SOURCES += src/store/search.c include/transgeo/search.h src/store/db.c include/transgeo/store.h
+libtgcore_la_SOURCES += src/store/search.c include/transgeo/search.h src/store/db.c include/transgeo/store.h \
+	src/store/rasters.c
 tginclude_HEADERS += include/transgeo/search.h include/transgeo/store.h
 
 # ---- library: the locator (one pipeline from a photo to an answer) --------
-libtgcore_la_SOURCES += src/locate/locator.c include/transgeo/locate.h
+libtgcore_la_SOURCES += src/locate/locator.c include/transgeo/locate.h src/locate/metre.c \
+	src/locate/metre.h
 tginclude_HEADERS += include/transgeo/locate.h
 
 # sql/schema.sql is the one source of truth of the schema; it is compiled in

@@ -4,7 +4,9 @@
 # position to 1e-6 deg, altitude to 1e-6 m, heading to 1e-6 deg when exiftool
 # has a GPSImgDirection (EXIF or XMP; the Mapillary JSON heading is ours
 # alone), and Orientation (absent = 1). ExifTool's composite GPSLatitude/
-# GPSLongitude fall back to XMP as ours do. Skipped without exiftool
+# GPSLongitude fall back to XMP as ours do. GPSHPositioningError and GPSDOP
+# (the per-photo prior's window) on copies exiftool writes them into, and on
+# the shared photos (absent there = absent here). Skipped without exiftool
 # (Debian: libimage-exiftool-perl).
 set -u
 : "${TOP_BUILDDIR:=.}"
@@ -21,12 +23,22 @@ echo "# exiftool $(exiftool -ver)"
 ref="$TG_TMPDIR/exif_vs_exiftool.ref"
 ours="$TG_TMPDIR/exif_vs_exiftool.ours"
 # One exiftool run and one dump for all files (perl start-up is slow).
-exiftool -n -f -q -p '$Directory/$FileName $GPSLatitude $GPSLongitude $GPSAltitude $GPSImgDirection $Orientation' \
-    "$TG_SHARED_DATA"/photos/*.jpg > "$ref" 2>/dev/null
-"$dump" --dump "$TG_SHARED_DATA"/photos/*.jpg > "$ours"
+# Copies with a stated accuracy, written by exiftool itself.
+acc="$TG_TMPDIR/exif_vs_exiftool.acc"
+rm -rf "$acc" && mkdir -p "$acc"
+exiftool -q -o "$acc/hpe_dop.jpg" -GPSLatitude=48.2 -GPSLatitudeRef=N -GPSLongitude=16.37 \
+    -GPSLongitudeRef=E -GPSHPositioningError=12.5 -GPSDOP=2.25 "$TG_SHARED_DATA/photos/01.jpg"
+exiftool -q -o "$acc/dop_only.jpg" -GPSLatitude=33.9 -GPSLatitudeRef=S -GPSLongitude=151.2 \
+    -GPSLongitudeRef=E -GPSDOP=7.5 "$TG_SHARED_DATA/photos/01.jpg"
+exiftool -q -o "$acc/hpe_only.jpg" -GPSLatitude=64.1 -GPSLatitudeRef=N -GPSLongitude=21.9 \
+    -GPSLongitudeRef=W -GPSHPositioningError=3.0 "$TG_SHARED_DATA/photos/01.jpg"
+exiftool -n -f -q -p '$Directory/$FileName $GPSLatitude $GPSLongitude $GPSAltitude $GPSImgDirection $Orientation $GPSHPositioningError $GPSDOP' \
+    "$TG_SHARED_DATA"/photos/*.jpg "$acc"/*.jpg > "$ref" 2>/dev/null
+"$dump" --dump "$TG_SHARED_DATA"/photos/*.jpg "$acc"/*.jpg > "$ours"
 
 awk '
-    FNR == NR { rlat[$1] = $2; rlon[$1] = $3; ralt[$1] = $4; rdir[$1] = $5; ror[$1] = $6; next }
+    FNR == NR { rlat[$1] = $2; rlon[$1] = $3; ralt[$1] = $4; rdir[$1] = $5; ror[$1] = $6
+                rhpe[$1] = $7; rdop[$1] = $8; next }
     function tap(ok, msg) { printf "%sok %d - %s\n", ok ? "" : "not ", ++n, msg; if (!ok) bad = 1 }
     function absd(x) { return x < 0 ? -x : x }
     {
@@ -36,6 +48,11 @@ awk '
         for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
         if ($2 == "ERROR") { tap(0, name ": " $0); next }
         split(v["alt"], a, ":"); split(v["heading"], h, ":")
+        split(v["hpe"], e, ":"); split(v["dop"], d, ":")
+        if (rhpe[f] == "-" || rlat[f] == "-") tap(e[1] == 0, name ": no GPSHPositioningError (exiftool has none)")
+        else tap(e[1] == 1 && absd(e[2] - rhpe[f]) <= 1e-6, name ": GPSHPositioningError " e[2] " vs exiftool " rhpe[f])
+        if (rdop[f] == "-" || rlat[f] == "-") tap(d[1] == 0, name ": no GPSDOP (exiftool has none)")
+        else tap(d[1] == 1 && absd(d[2] - rdop[f]) <= 1e-6, name ": GPSDOP " d[2] " vs exiftool " rdop[f])
         if (rlat[f] == "-") tap(v["gps"] == 0, name ": no GPS (exiftool has none)")
         else tap(v["gps"] == 1 && absd(v["lat"] - rlat[f]) <= 1e-6 && absd(v["lon"] - rlon[f]) <= 1e-6,
                  name ": lat/lon " v["lat"] " " v["lon"] " vs exiftool " rlat[f] " " rlon[f])

@@ -591,9 +591,10 @@ static int dump(int argc, char **argv)
             bad = 1;
             continue;
         }
-        printf("%s gps=%d lat=%.10f lon=%.10f alt=%d:%.6f heading=%d:%.7f orientation=%d projection=%s\n", argv[i],
+        printf("%s gps=%d lat=%.10f lon=%.10f alt=%d:%.6f heading=%d:%.7f orientation=%d projection=%s "
+               "hpe=%d:%.6f dop=%d:%.6f\n", argv[i],
                m.has_gps, m.lat_deg, m.lon_deg, m.has_alt, m.alt_m, m.has_heading, m.heading_deg, m.orientation,
-               m.projection[0] ? m.projection : "-");
+               m.projection[0] ? m.projection : "-", m.has_hpe, m.hpe_m, m.has_dop, m.dop);
     }
     return bad;
 }

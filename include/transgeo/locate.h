@@ -31,6 +31,20 @@
  *      (tg_tileset_match, formula in store.h), the GPS error of the best, and
  *      for evaluation the rank of the tile nearest a true position.
  *
+ * Refinement (opts.refine): the best tile's centre is off by up to half a
+ * stride. Around it, tiles of the model's size are cut from the indexed
+ * raster (tg_rasters.path, when the file's sha256 still equals the indexed
+ * one; checked once at open) at offsets of stride/2 (8 tiles), then stride/4
+ * around the best of those (8 more), each embedded with the aerial encoder as
+ * the index does (tg_model_embed_aerial, so the scores compare); the estimate
+ * is the score-weighted mean (weights exp(TG_STORE_ERROR_ALPHA (s - s_max)))
+ * of the last 3 x 3 offsets. Without a usable raster the same weighted mean
+ * runs over the stored tiles within one stride of the best (no embedding:
+ * refined = TG_REFINED_STORED, refine_note says why). The answer keeps the
+ * tile (matches[0]) and adds the point (lon, lat); the tiles embedded are
+ * counted in n_refine_tiles (the cost: about n_refine_tiles / 2 index tiles'
+ * time per photo... see tg_locate_answer).
+ *
  * Threads: tg_locator_run only reads the locator: run it from any number of
  * threads at once, each with its own tg_ctx. tg_locator_open,
  * tg_locator_tile_wkt and tg_locator_free use the store's connection: one
@@ -59,13 +73,62 @@ extern "C" {
 
 typedef struct tg_locator tg_locator;
 
+/* Which spatial prior chose an answer's candidates (tg_locate_answer.prior). */
+enum {
+    TG_PRIOR_NONE = 0, /* every tile of the model */
+    TG_PRIOR_NEAR = 1, /* the global prior of tg_locate_opts.prior */
+    TG_PRIOR_GPS = 2   /* the photo's own GPS position (tg_locate_opts.gps_prior) */
+};
+/* "none", "near", "gps" ("?" otherwise). */
+TG_API const char *tg_prior_name(int prior);
+
+/* tg_locate_opts.refine. */
+enum {
+    TG_REFINE_AUTO = 0, /* on when the model's aerial encoder is cheap (tg_locator_refine_cheap) */
+    TG_REFINE_OFF = 1,
+    TG_REFINE_ON = 2
+};
+/* How an answer's estimate was refined (tg_locate_answer.refined). */
+enum {
+    TG_REFINED_NONE = 0,   /* the estimate is matches[0]'s centre */
+    TG_REFINED_RASTER = 1, /* tiles cut from the source raster below the stride */
+    TG_REFINED_STORED = 2  /* the stored tiles only (the raster is missing or changed, or
+                              cannot be cut: refine_note says why) */
+};
+
+/* Per-photo GPS prior: the window radius when tg_locate_opts.gps_radius_m is 0
+ * and the photo states no accuracy (metres), the factor on its stated 1-sigma
+ * accuracy, the metres per unit of GPSDOP, and the smallest window. */
+#define TG_GPS_PRIOR_DEFAULT_M 150.0
+#define TG_GPS_PRIOR_SIGMAS 3.0
+#define TG_GPS_PRIOR_DOP_M 5.0
+#define TG_GPS_PRIOR_MIN_M 30.0
+
 typedef struct tg_locate_opts {
     const char *model;     /* registered model name; NULL or "" (default) = the only
                               model with tiles (see tg_store_model_find) */
     int k;                 /* matches returned per photo, >= 1; default 5 */
     const tg_store_prior *prior; /* a global spatial prior (copied at open), or NULL
                               (default): every tile of the model is a candidate */
+    int gps_prior;         /* 1: a photo with a GPS position (EXIF/XMP/Mapillary) is
+                              searched only among the tiles whose centre lies within
+                              the window below of it (geodesic; across the antimeridian
+                              and the poles); a photo without one, or whose window holds
+                              no tile (answer.gps_outside), falls back to `prior` or to
+                              every tile. Default 0 */
+    double gps_radius_m;   /* the window: > 0 a fixed radius in metres; 0 (default): from
+                              the photo's stated accuracy: max(TG_GPS_PRIOR_MIN_M,
+                              TG_GPS_PRIOR_SIGMAS * GPSHPositioningError), else with
+                              GPSDOP TG_GPS_PRIOR_DOP_M * DOP in its place, else
+                              TG_GPS_PRIOR_DEFAULT_M. Negative or NaN: TG_EINVAL */
+    int refine;            /* TG_REFINE_AUTO (default), TG_REFINE_OFF, TG_REFINE_ON: the
+                              estimate below the tile stride (see "Refinement") */
+    int refine_max_tiles;  /* at most this many tiles cut and embedded per photo; 0
+                              (default) = TG_REFINE_TILES */
 } tg_locate_opts;
+
+/* Tiles a refinement cuts and embeds per photo at most (two rounds of 8). */
+#define TG_REFINE_TILES 16
 
 TG_API void tg_locate_opts_default(tg_locate_opts *o);
 
@@ -76,6 +139,15 @@ TG_API void tg_locate_opts_default(tg_locate_opts *o);
  * (the model's embedding size differs from its tiles'), TG_ENOMEM. A prior
  * that selects no tile is not an error: see tg_locator_n_candidates. */
 TG_API int tg_locator_open(tg_ctx *ctx, tg_store *st, const tg_locate_opts *o, tg_locator **out);
+
+/* 1 when refinement is on by default for this model (TG_REFINE_AUTO): one
+ * aerial embedding costs at most TG_REFINE_CHEAP_MACS multiply-adds (the demo
+ * model: about 2e7; a ViT-S TransGeo: about 7e9, refine with TG_REFINE_ON). */
+#define TG_REFINE_CHEAP_MACS 1e9
+TG_API int tg_locator_refine_cheap(const tg_model *model);
+
+/* 1 when the locator refines (opts.refine resolved). */
+TG_API int tg_locator_refines(const tg_locator *loc);
 
 /* Free the locator. NULL is accepted. */
 TG_API void tg_locator_free(tg_locator *loc);
@@ -118,7 +190,7 @@ typedef struct tg_locate_answer {
     int has_meta;           /* 1: meta was read from the photo (path or bytes) */
     tg_photo_meta meta;     /* its GPS position, heading, ... (zero when has_meta = 0) */
     double gps_error_m;     /* meta.has_gps and n_matches > 0: geodesic metres from
-                               the photo's GPS to matches[0]'s centre; else NaN */
+                               the photo's GPS to the estimate (lon, lat); else NaN */
     /* evaluation (input.has_truth or truth_from_gps): */
     int has_truth;          /* 1: the fields below are set */
     double truth_lon, truth_lat; /* the true position used, degrees */
@@ -127,7 +199,21 @@ typedef struct tg_locate_answer {
     long truth_rank;        /* its rank by score among the candidates (1 = best; a
                                NaN score ranks after every scored tile) */
     double truth_score;     /* its score (NaN when not finite) */
-    double truth_error_m;   /* geodesic metres from matches[0]'s centre to the truth */
+    double truth_error_m;   /* geodesic metres from the estimate (lon, lat) to the truth */
+    double truth_tile_error_m; /* ... from matches[0]'s centre to the truth */
+    /* the prior used (every answer): */
+    int prior;              /* TG_PRIOR_*: what chose the candidates */
+    double prior_radius_m;  /* prior == TG_PRIOR_GPS: the window's radius, metres; else NaN */
+    int gps_outside;        /* 1: gps_prior was asked, the photo has a position, but its
+                               window held no tile (outside every raster): `prior` is the
+                               fallback used */
+    size_t n_candidates;    /* tiles the prior let through */
+    /* the estimate (n_matches > 0): */
+    double lon, lat;        /* degrees WGS84: refined, else matches[0]'s centre */
+    double error_m;         /* 68 % radius around (lon, lat), metres (store.h) */
+    int refined;            /* TG_REFINED_* */
+    int n_refine_tiles;     /* tiles cut and embedded for the refinement (its cost) */
+    char refine_note[160];  /* "" or why the refinement used the stored tiles only */
 } tg_locate_answer;
 
 /* Locate one photo (see the steps above). [out] *ans (cleared first; on

@@ -259,6 +259,36 @@ TG_API int tg_tileset_match(tg_ctx *ctx, const tg_tileset *ts, const float *emb,
 TG_API int tg_store_candidates(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
                                const tg_store_prior *prior, int64_t **ids, size_t *n);
 
+/* An indexed raster of a model (a row of tg_rasters) and the state of its
+ * file now. */
+typedef struct tg_store_raster {
+    int64_t id;             /* tg_rasters.id */
+    char path[4096];        /* the file it was indexed from */
+    char sha256[65];        /* hex sha256 of the file when indexed */
+    char crs[1024];         /* the working CRS its tiles were cut in ("EPSG:n" or WKT,
+                               truncated: informative) */
+    double tile_m, stride_m, gsd_m; /* effective tile size, stride and gsd, metres */
+    int status;             /* TG_RASTER_* */
+    char note[256];         /* status != OK: what is wrong, for messages */
+} tg_store_raster;
+
+enum {
+    TG_RASTER_UNCHECKED = 0, /* not checked (check = 0) */
+    TG_RASTER_OK = 1,        /* the file's sha256 is the indexed one */
+    TG_RASTER_MISSING = 2,   /* the file cannot be read (moved, deleted) */
+    TG_RASTER_CHANGED = 3    /* the file's sha256 differs: rewritten since indexing */
+};
+/* "ok", "missing", "changed", "unchecked" ("?" otherwise). */
+TG_API const char *tg_raster_status_name(int status);
+
+/* The rasters of model m, by id; check = 1 reads each file through for its
+ * sha256 (tg_store_file_sha256) and sets status and note (a missing or
+ * changed file is not an error). [out] *out (malloc'ed, free() it; NULL when
+ * *n == 0), *n. Returns 0, TG_EDB, TG_ENOMEM. Uses the connection: one
+ * thread at a time. */
+TG_API int tg_store_rasters(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int check,
+                            tg_store_raster **out, size_t *n);
+
 /* Locating a photo (model, tiles, prior, embedding, ranking) is the
  * locator's job: see locate.h (tg_locator). */
 

@@ -344,12 +344,15 @@ void tg_photo_list_free(tg_photo_list *l)
 
 /* Field layout of the layer "photos" (and the CSV columns, which add "error"). */
 enum { PF_FILE, PF_MODEL, PF_LON, PF_LAT, PF_SCORE, PF_ERROR_M, PF_TILE_ID, PF_GPS_LON,
-       PF_GPS_LAT, PF_GPS_ERROR_M, PF_HEADING, PF_COUNT };
+       PF_GPS_LAT, PF_GPS_ERROR_M, PF_HEADING, PF_TILE_LON, PF_TILE_LAT, PF_PRIOR, PF_REFINED,
+       PF_REFINE_TILES, PF_COUNT };
 static const struct { const char *name; OGRFieldType type; } photo_fields[PF_COUNT] = {
     {"file", OFTString},     {"model", OFTString},   {"lon", OFTReal},
     {"lat", OFTReal},        {"score", OFTReal},     {"error_m", OFTReal},
     {"tile_id", OFTInteger64}, {"gps_lon", OFTReal}, {"gps_lat", OFTReal},
-    {"gps_error_m", OFTReal}, {"heading", OFTReal},
+    {"gps_error_m", OFTReal}, {"heading", OFTReal}, {"tile_lon", OFTReal},
+    {"tile_lat", OFTReal},   {"prior", OFTString}, {"refined", OFTString},
+    {"refine_tiles", OFTInteger},
 };
 enum { TF_FILE, TF_RANK, TF_TILE_ID, TF_SCORE, TF_LON, TF_LAT, TF_COUNT };
 static const struct { const char *name; OGRFieldType type; } tile_fields[TF_COUNT] = {
@@ -692,6 +695,11 @@ static int gpkg_add(tg_ctx *ctx, tg_batch_out *o, const tg_batch_record *r)
     set_real_or_null(f, p[PF_GPS_LAT], r->has_gps, r->gps_lat);
     set_real_or_null(f, p[PF_GPS_ERROR_M], r->has_gps, r->gps_error_m);
     set_real_or_null(f, p[PF_HEADING], r->has_heading, r->heading_deg);
+    OGR_F_SetFieldDouble(f, p[PF_TILE_LON], r->tile_lon);
+    OGR_F_SetFieldDouble(f, p[PF_TILE_LAT], r->tile_lat);
+    OGR_F_SetFieldString(f, p[PF_PRIOR], r->prior ? r->prior : "");
+    OGR_F_SetFieldString(f, p[PF_REFINED], r->refined ? r->refined : "");
+    OGR_F_SetFieldInteger(f, p[PF_REFINE_TILES], r->refine_tiles);
     OGRGeometryH pt = OGR_G_CreateGeometry(wkbPoint);
     OGR_G_SetPoint_2D(pt, 0, r->lon, r->lat);
     OGR_G_AssignSpatialReference(pt, o->srs);
@@ -759,6 +767,13 @@ int tg_batch_out_add(tg_ctx *ctx, tg_batch_out *o, const tg_batch_record *r)
         csv_num(fp, r->has_gps, r->gps_lat);
         csv_num(fp, r->has_gps, r->gps_error_m);
         csv_num(fp, r->has_heading, r->heading_deg);
+        csv_num(fp, 1, r->tile_lon);
+        csv_num(fp, 1, r->tile_lat);
+        csv_put_str(fp, r->prior);
+        fputc(',', fp);
+        csv_put_str(fp, r->refined);
+        fputc(',', fp);
+        fprintf(fp, "%d,", r->refine_tiles);
         fputc('\n', fp); /* error: empty */
         rc = ferror(fp) ? tg_set_error(ctx, TG_EIO, "output '%s': write failed: %s",
                                        o->fp_is_stdout ? "-" : o->path, strerror(errno))
@@ -886,6 +901,7 @@ typedef struct shared {
     int stop;              /* a fatal error happened: take no more jobs */
     int mode;
     const tg_locator *loc;
+    int gps_prior;         /* opts.gps_prior */
     int n_threads;         /* threads of the caller's context, shared by the workers */
 } shared;
 
@@ -918,7 +934,7 @@ static void do_job(worker *w, job *j)
         in.has_truth = j->truth_from_csv;
         in.truth_lon = j->t_lon;
         in.truth_lat = j->t_lat;
-        in.truth_from_gps = 1;
+        in.truth_from_gps = !w->sh->gps_prior; /* the GPS is the prior, not the truth */
     }
     int rc = tg_locator_run(w->sh->loc, w->ctx, &in, &j->ans);
     if (rc) job_fail(j, photo_error(rc) ? 0 : rc, tg_errmsg(w->ctx));
@@ -1014,6 +1030,11 @@ static int run_open(tg_ctx *ctx, run *r, const char *db_path, const tg_batch_opt
     lo.k = o->k;
     tg_store_prior prior = {NULL, 0, o->near_lon, o->near_lat, o->radius_m};
     if (mode == MODE_LOCATE && o->has_near) lo.prior = &prior;
+    lo.gps_prior = o->gps_prior;
+    lo.gps_radius_m = o->gps_radius_m;
+    lo.refine = o->refine;
+    lo.refine_max_tiles = o->refine_max_tiles;
+    r->sh.gps_prior = o->gps_prior;
     rc = tg_locator_open(ctx, r->st, &lo, &r->loc);
     if (rc) return rc;
     if (lo.prior && tg_locator_n_candidates(r->loc) == 0)
@@ -1100,6 +1121,18 @@ static long fill_batch(tg_ctx *ctx, run *r, tg_photo_list *l, const tg_batch_out
     return (long)n;
 }
 
+/* The prior and refinement columns of an answer (tg_batch_record). */
+static void answer_strings(const tg_locate_answer *a, char *prior, size_t np, char *refined,
+                           size_t nr)
+{
+    snprintf(prior, np, "%s%s", tg_prior_name(a->prior), a->gps_outside ? "; gps outside tiles" : "");
+    if (a->refined == TG_REFINED_RASTER) snprintf(refined, nr, "raster");
+    else if (a->refined == TG_REFINED_STORED && a->refine_note[0])
+        snprintf(refined, nr, "stored: %.180s", a->refine_note);
+    else if (a->refined == TG_REFINED_STORED) snprintf(refined, nr, "stored");
+    else refined[0] = '\0';
+}
+
 int tg_batch_locate(tg_ctx *ctx, const char *db_path, const char *const *inputs, size_t n_inputs,
                     const char *out_path, const tg_batch_opts *opts, tg_batch_summary *summary)
 {
@@ -1177,9 +1210,15 @@ int tg_batch_locate(tg_ctx *ctx, const char *db_path, const char *const *inputs,
                 }
             }
             int has_gps = ans->has_meta && ans->meta.has_gps;
+            char prior[64], refined[200];
+            answer_strings(ans, prior, sizeof prior, refined, sizeof refined);
+            int got = ans->n_matches > 0;
             tg_batch_record rec = {
-                .file = j->file, .model = tg_locator_model(r.loc)->name, .lon = mt[0].lon,
-                .lat = mt[0].lat, .score = mt[0].score, .error_m = mt[0].error_m,
+                .file = j->file, .model = tg_locator_model(r.loc)->name,
+                .lon = got ? ans->lon : mt[0].lon, .lat = got ? ans->lat : mt[0].lat,
+                .score = mt[0].score, .error_m = got ? ans->error_m : mt[0].error_m,
+                .tile_lon = mt[0].lon, .tile_lat = mt[0].lat, .prior = prior, .refined = refined,
+                .refine_tiles = ans->n_refine_tiles,
                 .tile_id = mt[0].tile_id, .has_gps = has_gps, .gps_lon = ans->meta.lon_deg,
                 .gps_lat = ans->meta.lat_deg, .gps_error_m = has_gps ? ans->gps_error_m : 0,
                 .has_heading = ans->has_meta && ans->meta.has_heading,
@@ -1339,6 +1378,20 @@ static void truth_free(truth *t)
     if (t->by_base) CPLHashSetDestroy(t->by_base);
 }
 
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median of v[0..n) (sorts v); NaN when n = 0. */
+static double median_of(double *v, size_t n)
+{
+    if (!n) return NAN;
+    qsort(v, n, sizeof *v, cmp_dbl);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, size_t n_inputs,
                   const char *truth_csv, const tg_batch_opts *opts, tg_eval_report **out)
 {
@@ -1349,6 +1402,10 @@ int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, s
         tg_batch_opts_default(&def);
         opts = &def;
     }
+    if (opts->gps_prior && !truth_csv)
+        return tg_set_error(ctx, TG_EINVAL,
+                            "evaluation with the GPS prior needs true positions other than the "
+                            "photos' GPS: give a truth CSV (--truth FILE)");
     tg_photo_list *list = NULL;
     truth tr = {0};
     tg_eval_report *rep = calloc(1, sizeof *rep);
@@ -1409,6 +1466,21 @@ int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, s
                 p.top1_score = a->matches[0].score;
                 p.item.rank = a->truth_rank;
                 p.item.error_m = a->truth_error_m;
+                p.item.radius_m = a->error_m;
+                p.est_lon = a->lon;
+                p.est_lat = a->lat;
+                p.tile_error_m = a->truth_tile_error_m;
+                p.prior = a->prior;
+                p.refined = a->refined;
+                p.refine_tiles = a->n_refine_tiles;
+                rc = tg_geo_distance_m(ctx, a->truth_tile_lon, a->truth_tile_lat, a->truth_lon,
+                                       a->truth_lat, &p.oracle_m);
+                if (!rc && j->truth_from_csv && a->has_meta && a->meta.has_gps) {
+                    p.item.has_gps = 1;
+                    rc = tg_geo_distance_m(ctx, a->meta.lon_deg, a->meta.lat_deg, a->truth_lon,
+                                           a->truth_lat, &p.item.gps_error_m);
+                }
+                if (!rc)
                 rc = tg_locator_tile_covers(r.loc, ctx, p.top1_tile_id, p.true_lon, p.true_lat,
                                             &p.item.hit);
             }
@@ -1459,6 +1531,28 @@ int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, s
     for (size_t i = 0; i < rep->n_photos; i++)
         if (rep->photos[i].labelled) items[m++] = rep->photos[i].item;
     rc = tg_eval_compute(ctx, items, m, rep->n_tiles, &rep->stats);
+    if (!rc) {
+        /* reuse items' error fields as scratch for the two medians */
+        double *a = (double *)malloc((m ? m : 1) * 2 * sizeof *a), *b = a ? a + (m ? m : 1) : NULL;
+        size_t nr = 0;
+        if (!a) {
+            rc = tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < rep->n_photos; i++) {
+            const tg_eval_photo *p = &rep->photos[i];
+            if (!p->labelled) continue;
+            rep->n_refined += p->refined == TG_REFINED_RASTER;
+            rep->n_refine_tiles += p->refine_tiles;
+            if (p->item.rank != 1) continue;
+            a[nr] = p->item.error_m;
+            b[nr++] = p->oracle_m;
+        }
+        rep->n_right = (long)nr;
+        rep->right_median_m = median_of(a, nr);
+        rep->right_oracle_median_m = median_of(b, nr);
+        free(a);
+    }
 done:
     free(items);
     truth_free(&tr);

@@ -36,6 +36,10 @@ void cli_progress_end(cli_progress *p);
 /* Parse helpers: 0 on success, -1 (message printed) on a bad value. */
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
 int cli_parse_int(const char *cmd, const char *opt, const char *s, int *out);
+/* --prior gps[=RADIUS_M] and --refine auto|on|off into a batch's options
+ * (locate, eval, demo share them). -1 after a usage error was printed. */
+int cli_parse_prior(const char *cmd, const char *s, tg_batch_opts *o);
+int cli_parse_refine(const char *cmd, const char *s, tg_batch_opts *o);
 
 double cli_now(void); /* monotonic seconds */
 

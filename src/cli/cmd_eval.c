@@ -28,8 +28,13 @@ static void usage(FILE *f)
             "                  nearest the true position) is among the best 1, 5, 10\n"
             "  R@1%%            the same within the best 1%% of the tiles (at least 1)\n"
             "  hit rate        share whose true position lies in the best tile (VIGOR)\n"
-            "  error           geodesic metres from the best tile's centre to the true\n"
-            "                  position: median, mean, share within 5, 10, 25, 50 m\n"
+            "  error           geodesic metres from the estimate (the best tile's centre,\n"
+            "                  refined below the stride) to the true position: median,\n"
+            "                  mean, share within 5, 10, 25, 50 m and within error_m\n"
+            "                  (the stated 68 %% radius)\n"
+            "  GPS             the photos' own GPS error and the share the estimate beat\n"
+            "  right tile      over photos whose best tile is right: median error and the\n"
+            "                  tile-centre oracle's\n"
             "\n"
             "Options:\n"
             "  -d, --db DB          the database (required)\n"
@@ -37,6 +42,10 @@ static void usage(FILE *f)
             "                       (degrees WGS84; a row matches a photo by path, else by\n"
             "                       base name)\n"
             "      --json           print JSON instead of a table\n"
+            "      --prior gps[=M]  rank each photo among the tiles within M metres of its\n"
+            "                       own GPS (as transgeo locate; needs --truth)\n"
+            "  --refine auto|on|off estimate below the tile stride (as transgeo locate)\n"
+            "      --refine-tiles N tiles cut per photo at most (default 16)\n"
             "  -m, --model NAME     model registered in DB (default: the only one)\n"
             "  -j, --threads N      photos embedded at once (default: all cores)\n"
             "  -q, --quiet          no progress bar, no per-photo warnings\n"
@@ -76,7 +85,21 @@ static int print_json(const tg_eval_report *r)
     json_object_set_new(err, "within_10m", jnum(s->within_10m));
     json_object_set_new(err, "within_25m", jnum(s->within_25m));
     json_object_set_new(err, "within_50m", jnum(s->within_50m));
+    json_object_set_new(err, "within_radius", jnum(s->within_radius));
+    json_object_set_new(err, "n_radius", json_integer(s->n_radius));
     json_object_set_new(root, "error_m", err);
+    json_t *g = json_object();
+    json_object_set_new(g, "n", json_integer(s->n_gps));
+    json_object_set_new(g, "median_m", jnum(s->gps_median_m));
+    json_object_set_new(g, "improved", jnum(s->improved_over_gps));
+    json_object_set_new(root, "gps", g);
+    json_t *rt = json_object();
+    json_object_set_new(rt, "n", json_integer(r->n_right));
+    json_object_set_new(rt, "median_m", jnum(r->right_median_m));
+    json_object_set_new(rt, "oracle_median_m", jnum(r->right_oracle_median_m));
+    json_object_set_new(root, "right_tile", rt);
+    json_object_set_new(root, "n_refined", json_integer(r->n_refined));
+    json_object_set_new(root, "n_refine_tiles", json_integer(r->n_refine_tiles));
     for (size_t i = 0; i < r->n_photos; i++) {
         const tg_eval_photo *p = &r->photos[i];
         json_t *o = json_object();
@@ -93,6 +116,15 @@ static int print_json(const tg_eval_report *r)
             json_object_set_new(o, "top1_lon", jnum(p->top1_lon));
             json_object_set_new(o, "top1_lat", jnum(p->top1_lat));
             json_object_set_new(o, "top1_score", jnum(p->top1_score));
+            json_object_set_new(o, "lon_est", jnum(p->est_lon));
+            json_object_set_new(o, "lat_est", jnum(p->est_lat));
+            json_object_set_new(o, "error_radius_m", jnum(p->item.radius_m));
+            json_object_set_new(o, "tile_error_m", jnum(p->tile_error_m));
+            json_object_set_new(o, "oracle_m", jnum(p->oracle_m));
+            json_object_set_new(o, "prior", json_string(tg_prior_name(p->prior)));
+            json_object_set_new(o, "refined", json_integer(p->refined));
+            json_object_set_new(o, "refine_tiles", json_integer(p->refine_tiles));
+            if (p->item.has_gps) json_object_set_new(o, "gps_error_m", jnum(p->item.gps_error_m));
         } else if (p->error) {
             json_object_set_new(o, "error", json_string(p->error));
         } else {
@@ -129,6 +161,21 @@ static void print_table(const tg_eval_report *r)
     printf("within 10 m      %6.2f %%\n", 100 * s->within_10m);
     printf("within 25 m      %6.2f %%\n", 100 * s->within_25m);
     printf("within 50 m      %6.2f %%\n", 100 * s->within_50m);
+    if (s->n_radius)
+        printf("within error_m   %6.2f %%  (the stated 68 %% radius holds for this share)\n",
+               100 * s->within_radius);
+    if (s->n_gps) {
+        printf("GPS error median %9.2f m  (%ld photos' own GPS to the truth)\n", s->gps_median_m,
+               s->n_gps);
+        printf("better than GPS  %6.2f %%\n", 100 * s->improved_over_gps);
+    }
+    if (r->n_right)
+        printf("right tile       %ld photos: median %.2f m, tile-centre oracle %.2f m (%.2f x)\n",
+               r->n_right, r->right_median_m, r->right_oracle_median_m,
+               r->right_median_m / r->right_oracle_median_m);
+    if (r->n_refined)
+        printf("refined          %ld photos from %ld raster tiles (%.1f per photo)\n",
+               r->n_refined, r->n_refine_tiles, (double)r->n_refine_tiles / (double)r->n_refined);
 }
 
 int cmd_eval(int argc, char **argv)
@@ -137,6 +184,8 @@ int cmd_eval(int argc, char **argv)
         {"db", required_argument, NULL, 'd'},      {"truth", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'J'},          {"model", required_argument, NULL, 'm'},
         {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
+        {"prior", required_argument, NULL, 'P'},   {"refine", required_argument, NULL, 'F'},
+        {"refine-tiles", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *db = NULL, *truth = NULL;
     int json = 0, quiet = 0, c;
@@ -150,6 +199,17 @@ int cmd_eval(int argc, char **argv)
         case 't': truth = optarg; break;
         case 'J': json = 1; break;
         case 'm': o.model = optarg; break;
+        case 'P':
+            if (cli_parse_prior(CMD, optarg, &o)) return TG_EXIT_USAGE;
+            break;
+        case 'F':
+            if (cli_parse_refine(CMD, optarg, &o)) return TG_EXIT_USAGE;
+            break;
+        case 'T':
+            if (cli_parse_int(CMD, "--refine-tiles", optarg, &o.refine_max_tiles)) return TG_EXIT_USAGE;
+            if (o.refine_max_tiles < 1 || o.refine_max_tiles > 64)
+                return cli_usage_error(CMD, "--refine-tiles: expected 1..64");
+            break;
         case 'j':
             if (cli_parse_int(CMD, "--threads", optarg, &o.threads)) return TG_EXIT_USAGE;
             if (o.threads < 1) return cli_usage_error(CMD, "--threads: expected 1 or more");

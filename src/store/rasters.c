@@ -1,0 +1,97 @@
+/* rasters.c - the indexed rasters of a model and whether their files are
+ * still the ones indexed (tg_store_rasters, see store.h): what refinement
+ * below the tile stride cuts new tiles from. */
+#include "config.h"
+#include "transgeo/store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *tg_raster_status_name(int status)
+{
+    switch (status) {
+    case TG_RASTER_OK: return "ok";
+    case TG_RASTER_MISSING: return "missing";
+    case TG_RASTER_CHANGED: return "changed";
+    case TG_RASTER_UNCHECKED: return "unchecked";
+    default: return "?";
+    }
+}
+
+static void copy_text(char *dst, size_t cap, const unsigned char *src)
+{
+    snprintf(dst, cap, "%s", src ? (const char *)src : "");
+}
+
+int tg_store_rasters(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int check,
+                     tg_store_raster **out, size_t *n)
+{
+    if (out) *out = NULL;
+    if (n) *n = 0;
+    if (!st || !m || !out || !n) return tg_set_error(ctx, TG_EINVAL, "tg_store_rasters: NULL argument");
+    sqlite3 *db = tg_store_db(st);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, path, sha256, crs, tile_m, stride_m, gsd_m FROM tg_rasters "
+                           "WHERE model_id = ?1 ORDER BY id",
+                           -1, &s, NULL) != SQLITE_OK)
+        return tg_set_error(ctx, TG_EDB, "%s: reading the rasters: %s", tg_store_label(st),
+                            sqlite3_errmsg(db));
+    sqlite3_bind_int64(s, 1, m->id);
+    tg_store_raster *arr = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc = TG_OK, step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 4;
+            tg_store_raster *p = realloc(arr, cap * sizeof *p);
+            if (!p) {
+                rc = tg_set_error(ctx, TG_ENOMEM, "rasters: out of memory");
+                break;
+            }
+            arr = p;
+        }
+        tg_store_raster *r = &arr[cnt++];
+        memset(r, 0, sizeof *r);
+        r->id = sqlite3_column_int64(s, 0);
+        copy_text(r->path, sizeof r->path, sqlite3_column_text(s, 1));
+        copy_text(r->sha256, sizeof r->sha256, sqlite3_column_text(s, 2));
+        copy_text(r->crs, sizeof r->crs, sqlite3_column_text(s, 3));
+        r->tile_m = sqlite3_column_double(s, 4);
+        r->stride_m = sqlite3_column_double(s, 5);
+        r->gsd_m = sqlite3_column_double(s, 6);
+        r->status = TG_RASTER_UNCHECKED;
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = tg_set_error(ctx, TG_EDB, "%s: reading the rasters: %s", tg_store_label(st),
+                          sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+    for (size_t i = 0; !rc && check && i < cnt; i++) {
+        /* The file as it is now: a moved (missing) or rewritten (other sha256)
+         * raster would cut tiles of another place or another picture. */
+        char hex[65];
+        tg_store_raster *r = &arr[i];
+        if (tg_store_file_sha256(ctx, r->path, hex)) {
+            r->status = TG_RASTER_MISSING;
+            snprintf(r->note, sizeof r->note, "raster %lld '%.100s' cannot be read",
+                     (long long)r->id, r->path);
+            tg_clear_error(ctx);
+        } else if (strcmp(hex, r->sha256) != 0) {
+            r->status = TG_RASTER_CHANGED;
+            snprintf(r->note, sizeof r->note,
+                     "raster %lld '%.100s' changed since it was indexed (sha256 differs)",
+                     (long long)r->id, r->path);
+        } else {
+            r->status = TG_RASTER_OK;
+        }
+    }
+    if (rc) {
+        free(arr);
+        return rc;
+    }
+    *out = arr;
+    *n = cnt;
+    return TG_OK;
+}
