@@ -80,6 +80,8 @@ typedef struct tg_tileset tg_tileset;
  * (see above). */
 #define TG_STORE_ERROR_K 10
 #define TG_STORE_ERROR_ALPHA 20.0
+/* The factor that makes error_m a 68 % radius (calibrated: see above). */
+#define TG_STORE_ERROR_SCALE 1.0
 /* Schema version written to tg_meta('schema_version'). */
 #define TG_STORE_SCHEMA_VERSION 1
 
@@ -243,6 +245,8 @@ TG_API const tg_index *tg_tileset_index(const tg_tileset *ts);
  * (row out of range). */
 TG_API int tg_tileset_tile(const tg_tileset *ts, size_t row, int64_t *id, double *lon,
                            double *lat, double *stride_m);
+/* The raster id of row `row` (0 when out of range). */
+TG_API int64_t tg_tileset_raster_id(const tg_tileset *ts, size_t row);
 
 /* The k best tiles for a query embedding (dim floats, L2-normalised), with
  * error_m filled for each. cand: NULL = all tiles, else only these tile ids

@@ -272,6 +272,14 @@ static int rank_truth(const tg_locator *loc, const cands *cs, tg_ctx *ctx, const
         tg_tileset_tile(loc->ts, i, &id, NULL, NULL, NULL);
         if (!is_candidate(cs, id)) continue;
         if (i == truth_row) truth_at = m;
+        if (ans->prior == TG_PRIOR_GPS && isfinite(scores[i])) { /* rank by posterior */
+            double clon, clat, d;
+            tg_tileset_tile(loc->ts, i, NULL, &clon, &clat, NULL);
+            rc = tg_geo_distance_m(ctx, ans->meta.lon_deg, ans->meta.lat_deg, clon, clat, &d);
+            if (rc) goto done;
+            scores[i] = (float)(scores[i] + tg_metre_gps_penalty(
+                                                d, ans->prior_radius_m / TG_METRE_GPS_SIGMA_DIV));
+        }
         scores[m++] = scores[i];
     }
     ans->truth_score = isfinite(scores[truth_at]) ? scores[truth_at] : NAN;
@@ -401,8 +409,13 @@ int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in
     rc = choose_candidates(loc, ctx, ans, &cs, &own_cand);
     if (rc) goto done;
     if (cs.has && cs.n == 0) goto done; /* the prior selects nothing */
-    rc = tg_tileset_match(ctx, loc->ts, q, loc->k, cs.has ? cs.ids : NULL, cs.n, ans->matches,
-                          &ans->n_matches);
+    if (ans->prior == TG_PRIOR_GPS) /* the window, and the GPS as a probability in it */
+        rc = tg_metre_gps_match(ctx, loc->ts, q, cs.ids, cs.n, ans->meta.lon_deg,
+                                ans->meta.lat_deg, ans->prior_radius_m / TG_METRE_GPS_SIGMA_DIV,
+                                loc->k, ans->matches, &ans->n_matches);
+    else
+        rc = tg_tileset_match(ctx, loc->ts, q, loc->k, cs.has ? cs.ids : NULL, cs.n,
+                              ans->matches, &ans->n_matches);
     if (rc) goto done;
     if (ans->n_matches == 0) { /* every candidate scored NaN */
         rc = tg_set_error(ctx, TG_EIMAGE, "no tile could be scored (the %sembedding is not "

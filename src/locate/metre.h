@@ -39,4 +39,19 @@ int tg_metre_refine_run(tg_ctx *ctx, const tg_metre_refine *rf, const float *q,
                         const tg_match *best, const int64_t *cand, size_t n_cand,
                         tg_locate_answer *ans);
 
+/* The GPS prior as a probability: a tile at d metres from the photo's GPS
+ * has the prior N(d; sigma) (sigma = window / 4.5: the window is 3 stated
+ * 68 % radii, each 1.51 sigma of a 2-D normal); its posterior is
+ * exp(alpha s) N(d; sigma), alpha = TG_STORE_ERROR_ALPHA. The penalty is
+ * log N / alpha, so score + penalty ranks as the posterior. */
+double tg_metre_gps_penalty(double d_m, double sigma_m);
+#define TG_METRE_GPS_SIGMA_DIV 4.5
+
+/* The k best candidates (cand, sorted ids) by posterior around (lon, lat),
+ * as tg_tileset_match fills them (score = the cosine; error_m over the best
+ * TG_STORE_ERROR_K by posterior). Returns 0, TG_ENOMEM. */
+int tg_metre_gps_match(tg_ctx *ctx, const tg_tileset *ts, const float *q, const int64_t *cand,
+                       size_t n_cand, double lon, double lat, double sigma_m, int k,
+                       tg_match *out, int *n_out);
+
 #endif /* TG_LOCATE_METRE_H */
