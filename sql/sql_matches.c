@@ -2,7 +2,7 @@
  * sql_matches.c - tg_matches, the table-valued function of mod_transgeo:
  *
  *   SELECT rank, tile_id, score, lon, lat, error_m, geom
- *     FROM tg_matches(photo, k [, near_geom [, radius_m [, model]]]);
+ *     FROM tg_matches(photo, k [, near_geom [, radius_m [, model [, prior]]]]);
  *
  * k rows, best first (rank 1..k): the tiles whose embeddings are most
  * similar to the photo's, with their centre, footprint and error radius.
@@ -35,7 +35,7 @@
 /* Columns; the HIDDEN ones are the arguments, in this order. */
 enum {
     COL_RANK, COL_TILE_ID, COL_SCORE, COL_LON, COL_LAT, COL_ERROR_M, COL_GEOM,
-    COL_PHOTO, COL_K, COL_NEAR, COL_RADIUS, COL_MODEL, N_ARGS = 5
+    COL_PHOTO, COL_K, COL_NEAR, COL_RADIUS, COL_MODEL, COL_PRIOR, N_ARGS = 6
 };
 #define ARG_PHOTO 0
 #define ARG_K 1
@@ -67,7 +67,8 @@ static int m_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
     (void)err;
     int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(rank INTEGER, tile_id INTEGER, score REAL, "
                                       "lon REAL, lat REAL, error_m REAL, geom BLOB, photo HIDDEN, "
-                                      "k HIDDEN, near_geom HIDDEN, radius_m HIDDEN, model HIDDEN)");
+                                      "k HIDDEN, near_geom HIDDEN, radius_m HIDDEN, model HIDDEN, "
+                                      "prior HIDDEN)");
     if (rc != SQLITE_OK) return rc;
     matches_vtab *v = sqlite3_malloc(sizeof *v);
     if (!v) return SQLITE_NOMEM;
@@ -107,7 +108,7 @@ static int m_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
         sqlite3_free(vt->zErrMsg);
         vt->zErrMsg = sqlite3_mprintf(
             "tg_matches(): the arguments photo and k are required: SELECT * FROM "
-            "tg_matches(photo, k [, near_geom, radius_m [, model]])");
+            "tg_matches(photo, k [, near_geom, radius_m [, model [, prior]]])");
         return SQLITE_ERROR;
     }
     int argv_i = 1;
@@ -218,6 +219,21 @@ static int m_filter(sqlite3_vtab_cursor *base, int idx_num, const char *idx_str,
         model_name = (const char *)sqlite3_value_text(arg[4]);
     }
 
+    const char *prior_text = NULL;
+    if (arg[5] && (t = sqlite3_value_type(arg[5])) != SQLITE_NULL) {
+        if (t != SQLITE_TEXT)
+            return fail(v, "tg_matches(): argument 6 (prior): TEXT ('gps' or 'gps=RADIUS_M') or "
+                           "NULL expected, got %s%s", tgsql_type_name(t), "");
+        prior_text = (const char *)sqlite3_value_text(arg[5]);
+    }
+    tg_locate_opts opts;
+    tg_locate_opts_default(&opts);
+    if (prior_text) {
+        char msg[200];
+        if (tgsql_parse_prior(prior_text, &opts, msg, sizeof msg))
+            return fail(v, "tg_matches(): argument 6: %s%s", msg, "");
+    }
+
     tgsql_photo ph;
     int got = tgsql_photo_get(c, NULL, &v->base.zErrMsg, "tg_matches", 1, arg[ARG_PHOTO],
                               TGSQL_PHOTO_IMAGE | TGSQL_PHOTO_EMBEDDING, &ph);
@@ -231,8 +247,6 @@ static int m_filter(sqlite3_vtab_cursor *base, int idx_num, const char *idx_str,
         rc = fail_tg(v, TG_EDB);
         goto done;
     }
-    tg_locate_opts opts;
-    tg_locate_opts_default(&opts);
     opts.model = model_name;
     opts.k = (int)k;
     opts.prior = has_prior ? &prior : NULL;

@@ -251,8 +251,10 @@ typedef struct tg_eval_report {
 /* Evaluate the model of db_path (opts->model, or the only one) on the photos
  * named by inputs (as tg_batch_locate), whose true positions come from
  * truth_csv (a CSV file with a header naming the columns file, lat, lon in
- * degrees WGS84; a row matches a photo by its path as enumerated, else by its
- * base name when that is unique in the file) or else from their GPS EXIF.
+ * degrees WGS84; a row matches a photo by its path as enumerated, else by the
+ * longest trailing part of that path after a '/' that a row names, e.g.
+ * "panos/0001.jpg" for "town/panos/0001.jpg", else by its base name when that
+ * is unique in the file) or else from their GPS EXIF.
  * Every photo is ranked against ALL tiles of the model (evalmetrics.h), or
  * with opts->gps_prior against the tiles of its GPS window (then the truth
  * must come from truth_csv: a photo's GPS cannot be its own truth, TG_EINVAL

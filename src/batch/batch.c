@@ -1368,6 +1368,13 @@ static const struct truth_row *truth_find(const truth *t, const char *file)
     struct truth_row key = {(char *)file, 0, 0};
     const struct truth_row *r = CPLHashSetLookup(t->by_path, &key);
     if (r) return r;
+    /* the longest trailing part after a '/' that a row names: "panos/0001.jpg"
+     * of truth.csv is "world/panos/0001.jpg" as enumerated (base names repeat
+     * across panos/ and photos/) */
+    for (const char *p = strchr(file, '/'); p; p = strchr(p + 1, '/')) {
+        key.key = (char *)(p + 1);
+        if ((r = CPLHashSetLookup(t->by_path, &key))) return r;
+    }
     key.key = (char *)base_name(file);
     return CPLHashSetLookup(t->by_base, &key);
 }

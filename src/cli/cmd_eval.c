@@ -222,6 +222,9 @@ int cmd_eval(int argc, char **argv)
     }
     if (!db) return cli_usage_error(CMD, "no database: give --db DB");
     if (optind >= argc) return cli_usage_error(CMD, "no photo given (PHOTO, DIR or @LIST)");
+    if (o.gps_prior && !truth)
+        return cli_usage_error(CMD, "--prior gps needs --truth CSV: the photos' GPS is the prior, "
+                                    "it cannot also be their true position");
 
     tg_ctx *ctx = NULL;
     if (tg_ctx_create(&ctx) != 0) {

@@ -370,7 +370,7 @@ int tg_metre_gps_match(tg_ctx *ctx, const tg_tileset *ts, const float *q, const 
             acc += w[j] * d * d;
         }
         double spread = wsum > 0 ? sqrt(acc / wsum) : 0;
-        o->error_m = TG_STORE_ERROR_SCALE * (spread > o->stride_m / 2 ? spread : o->stride_m / 2);
+        o->error_m = TG_STORE_ERROR_SCALE_GPS * (spread > o->stride_m / 2 ? spread : o->stride_m / 2);
     }
     *n_out = nk;
 done:
