@@ -298,7 +298,8 @@ TG_API const char *tg_raster_status_name(int status);
 
 /* The rasters of model m, by id; check = 1 reads each file through for its
  * sha256 (tg_store_file_sha256) and sets status and note (a missing or
- * changed file is not an error). [out] *out (malloc'ed, free() it; NULL when
+ * changed file is not an error; a file's hash is remembered for the
+ * process by path, size and modification time). [out] *out (malloc'ed, free() it; NULL when
  * *n == 0), *n. Returns 0, TG_EDB, TG_ENOMEM. Uses the connection: one
  * thread at a time. */
 TG_API int tg_store_rasters(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int check,

@@ -4,6 +4,8 @@
 #include "config.h"
 #include "transgeo/store.h"
 
+#include <pthread.h>
+#include <sys/stat.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,49 @@ const char *tg_raster_status_name(int status)
     case TG_RASTER_UNCHECKED: return "unchecked";
     default: return "?";
     }
+}
+
+/* The sha256 of the files checked so far in this process, by path, size and
+ * modification time: SQL's tg_locate opens a locator per call, and reading a
+ * large raster through for every call would cost seconds. A file rewritten
+ * in place within the same second with the same size is not noticed. */
+typedef struct sha_entry {
+    char *path;
+    long long size, mtime;
+    char hex[65];
+    struct sha_entry *next;
+} sha_entry;
+static sha_entry *sha_cache;
+static pthread_mutex_t sha_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int file_sha256(tg_ctx *ctx, const char *path, char hex[65])
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0) return tg_store_file_sha256(ctx, path, hex); /* a GDAL path */
+    long long size = (long long)sb.st_size, mtime = (long long)sb.st_mtime;
+    pthread_mutex_lock(&sha_mu);
+    for (sha_entry *e = sha_cache; e; e = e->next)
+        if (!strcmp(e->path, path) && e->size == size && e->mtime == mtime) {
+            memcpy(hex, e->hex, 65);
+            pthread_mutex_unlock(&sha_mu);
+            return TG_OK;
+        }
+    pthread_mutex_unlock(&sha_mu);
+    int rc = tg_store_file_sha256(ctx, path, hex);
+    if (rc) return rc;
+    sha_entry *e = calloc(1, sizeof *e);
+    if (e && (e->path = strdup(path))) {
+        e->size = size;
+        e->mtime = mtime;
+        memcpy(e->hex, hex, 65);
+        pthread_mutex_lock(&sha_mu);
+        e->next = sha_cache;
+        sha_cache = e;
+        pthread_mutex_unlock(&sha_mu);
+    } else {
+        free(e); /* no memory to remember it: checked again next time */
+    }
+    return TG_OK;
 }
 
 static void copy_text(char *dst, size_t cap, const unsigned char *src)
@@ -73,7 +118,7 @@ int tg_store_rasters(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int che
          * raster would cut tiles of another place or another picture. */
         char hex[65];
         tg_store_raster *r = &arr[i];
-        if (tg_store_file_sha256(ctx, r->path, hex)) {
+        if (file_sha256(ctx, r->path, hex)) {
             r->status = TG_RASTER_MISSING;
             snprintf(r->note, sizeof r->note, "raster %lld '%.100s' cannot be read",
                      (long long)r->id, r->path);
