@@ -75,6 +75,29 @@ SQLE=$(sqlite3 -batch -noheader "$W/am.sqlite" ".load mod_spatialite" ".load $MO
     "SELECT tg_locate('$W/at.jpg', NULL, 'gps=0')" 2>&1)
 check "SQL tg_locate refuses radius 0: $SQLE" contains "$SQLE" "radius must be metres > 0"
 
+# ---- a town at 83.9 N (UTM's northern edge): a degree of longitude is 12 km
+run "$TG" world -o "$W/north" -s 8 --center-n 9316930 --size-m 300 --panos 1 --photos 0 --supersample 1 -q
+expect_rc 0 "world at 83.9 N"
+run "$TG" index "$W/north/aerial.tif" --db "$W/north.sqlite" -m "$MODEL" -q
+expect_rc 0 "index it"
+NLON=15.0003
+NLAT=83.9002
+sql "$W/north.sqlite" "SELECT id, center_lon, center_lat FROM tg_tiles ORDER BY id" | tr '|' ' ' > "$W/ncentres"
+awk -v lo=$NLON -v la=$NLAT '{ print la, lo, $3, $2 }' "$W/ncentres" |
+    geod +ellps=WGS84 -I -f '%.9f' -F '%.6f' +units=m | awk '{ print $3 }' > "$W/ndist"
+paste -d ' ' "$W/ncentres" "$W/ndist" | awk '$4 <= 90 { print $1 }' | sort -n > "$W/nref_ids"
+diag "83.9 N window: $(wc -l < "$W/nref_ids") of $(wc -l < "$W/ncentres") tiles"
+exiftool -q -o "$W/north.jpg" -GPSLatitude=$NLAT -GPSLatitudeRef=N -GPSLongitude=$NLON \
+    -GPSLongitudeRef=E "$W/north/panos/0000.jpg"
+run "$TG" locate "$W/north.jpg" --db "$W/north.sqlite" --prior gps=90 -k 1000 --refine off -o "$W/ngps.gpkg" -q
+expect_rc 0 "locate with --prior gps=90 at 83.9 N"
+tiles_of "$W/ngps.gpkg" > "$W/ngps_ids"
+check "GPS window at 83.9 N = geod's tiles within 90 m" cmp -s "$W/nref_ids" "$W/ngps_ids"
+run "$TG" locate "$W/north.jpg" --db "$W/north.sqlite" --near $NLON,$NLAT --radius 90 -k 1000 --refine off -o "$W/nnear.gpkg" -q
+expect_rc 0 "locate with --near at 83.9 N"
+tiles_of "$W/nnear.gpkg" > "$W/nnear_ids"
+check "global prior at 83.9 N = geod's tiles" cmp -s "$W/nref_ids" "$W/nnear_ids"
+
 # ---- bad input -------------------------------------------------------------
 run "$TG" locate "$W/at.jpg" --db "$W/am.sqlite" --prior gps=0 -o "$W/b.csv"
 expect_rc 2 "--prior gps=0"
