@@ -317,7 +317,7 @@ int tg_metre_gps_match(tg_ctx *ctx, const tg_tileset *ts, const float *q, const 
     const tg_index *ix = tg_tileset_index(ts);
     int dim = tg_index_dim(ix);
     size_t n = tg_tileset_count(ts), m = 0;
-    typedef struct { size_t row; double post, score, lon, lat, stride; int64_t id; } cs;
+    typedef struct { size_t row; double post, score, lon, lat, stride, w; int64_t id; } cs;
     cs *c = malloc((n_cand ? n_cand : 1) * sizeof *c);
     if (!c) return tg_set_error(ctx, TG_ENOMEM, "GPS prior: out of memory");
     int rc = TG_OK;
@@ -330,7 +330,7 @@ int tg_metre_gps_match(tg_ctx *ctx, const tg_tileset *ts, const float *q, const 
         if (!isfinite(s)) continue;
         rc = tg_geo_distance_m(ctx, lon, lat, clon, clat, &d);
         if (rc) goto done;
-        c[m++] = (cs){i, s + tg_metre_gps_penalty(d, sigma_m), s, clon, clat, st, id};
+        c[m++] = (cs){i, s + tg_metre_gps_penalty(d, sigma_m), s, clon, clat, st, 0, id};
     }
     /* partial selection of the best max(k, TG_STORE_ERROR_K) by posterior */
     int want = k > TG_STORE_ERROR_K ? k : TG_STORE_ERROR_K;
@@ -343,11 +343,12 @@ int tg_metre_gps_match(tg_ctx *ctx, const tg_tileset *ts, const float *q, const 
         c[a] = c[b];
         c[b] = t;
     }
-    int n_err = top < TG_STORE_ERROR_K ? (int)top : TG_STORE_ERROR_K;
-    double w[TG_STORE_ERROR_K], wsum = 0;
-    for (int j = 0; j < n_err; j++) {
-        w[j] = exp(TG_STORE_ERROR_ALPHA * (c[j].post - c[0].post));
-        wsum += w[j];
+    /* the spread runs over the whole window: the posterior is a proper
+     * distribution over it (the top 10 alone would truncate a flat one) */
+    double wsum = 0;
+    for (size_t j = 0; j < m; j++) {
+        c[j].w = exp(TG_STORE_ERROR_ALPHA * (c[j].post - c[0].post));
+        wsum += c[j].w;
     }
     int nk = (int)(top < (size_t)k ? top : (size_t)k);
     for (int i = 0; i < nk; i++) {
@@ -361,13 +362,13 @@ int tg_metre_gps_match(tg_ctx *ctx, const tg_tileset *ts, const float *q, const 
         o->lat = c[i].lat;
         o->stride_m = c[i].stride;
         double acc = 0;
-        for (int j = 0; j < n_err; j++) {
+        for (size_t j = 0; j < m; j++) {
             double d = 0;
-            if (j != i) {
+            if (j != (size_t)i && c[j].w > 1e-12) {
                 rc = tg_geo_distance_m(ctx, o->lon, o->lat, c[j].lon, c[j].lat, &d);
                 if (rc) goto done;
             }
-            acc += w[j] * d * d;
+            acc += c[j].w * d * d;
         }
         double spread = wsum > 0 ? sqrt(acc / wsum) : 0;
         o->error_m = TG_STORE_ERROR_SCALE_GPS * (spread > o->stride_m / 2 ? spread : o->stride_m / 2);
