@@ -26,10 +26,14 @@
  *      and the candidates of a global spatial prior (tg_store_candidates);
  *   2. run: decode the photo (unless given decoded or as an embedding), read
  *      its metadata (GPS, heading: optional, a photo without is located),
- *      embed it with the model's ground encoder, rank the candidate tiles
- *      (exact search, cosine similarity), the error radius of each match
- *      (tg_tileset_match, formula in store.h), the GPS error of the best, and
- *      for evaluation the rank of the tile nearest a true position.
+ *      embed it with the model's ground encoder, choose its candidates (the
+ *      photo's own GPS window with opts.gps_prior, else the global prior,
+ *      else every tile: answer.prior), rank them (exact search, cosine
+ *      similarity; in a GPS window by the posterior exp(20 s) N(d)), the
+ *      error radius of each match (a 68 % radius, formula in store.h), the
+ *      estimate (the best tile's centre, refined below the stride: see
+ *      "Refinement"), the GPS error of the estimate, and for evaluation the
+ *      rank of the tile nearest a true position.
  *
  * Refinement (opts.refine): the best tile's centre is off by up to half a
  * stride. Around it, tiles of the model's size are cut from the indexed
