@@ -194,3 +194,26 @@ void tgsql_photo_free(tgsql_photo *ph)
     free(ph->emb);
     memset(ph, 0, sizeof *ph);
 }
+
+int tgsql_parse_prior(const char *s, tg_locate_opts *o, char *msg, size_t cap)
+{
+    if (strcmp(s, "gps") == 0) {
+        o->gps_prior = 1;
+        o->gps_radius_m = 0;
+        return 0;
+    }
+    if (strncmp(s, "gps=", 4) == 0) {
+        char *end = NULL;
+        double r = strtod(s + 4, &end);
+        if (end != s + 4 && !*end && isfinite(r) && r > 0) {
+            o->gps_prior = 1;
+            o->gps_radius_m = r;
+            return 0;
+        }
+        snprintf(msg, cap, "prior '%.60s': the radius must be metres > 0 ('gps=100'), or use "
+                           "'gps' for the photo's own accuracy", s);
+        return -1;
+    }
+    snprintf(msg, cap, "prior '%.60s': expected 'gps' or 'gps=RADIUS_M'", s);
+    return -1;
+}

@@ -505,6 +505,18 @@ static void fn_locate(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     opts.k = 1;
     opts.fov_deg = fov_deg;
     opts.heading_search = heading_search;
+    if (argc > 4 && sqlite3_value_type(argv[4]) != SQLITE_NULL) {
+        char msg[200];
+        if (sqlite3_value_type(argv[4]) != SQLITE_TEXT) {
+            tgsql_error(ctx, fn, "argument 5 (prior): TEXT ('gps' or 'gps=RADIUS_M') or NULL "
+                                 "expected, got %s", tgsql_type_name(sqlite3_value_type(argv[4])));
+            goto done;
+        }
+        if (tgsql_parse_prior((const char *)sqlite3_value_text(argv[4]), &opts, msg, sizeof msg)) {
+            tgsql_error(ctx, fn, "argument 5: %s", msg);
+            goto done;
+        }
+    }
     tg_locate_input in = {.image = ph.img, .path = ph.path, .bytes = ph.emb ? NULL : ph.bytes,
                           .n_bytes = ph.n_bytes, .embedding = ph.emb, .embedding_dim = ph.emb_dim};
     if ((rc = tg_locator_open(c->ctx, st, &opts, &loc)) ||
@@ -514,11 +526,20 @@ static void fn_locate(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     const tg_match *best = &ans.matches[0];
     o = json_object();
     json_object_set_new(o, "tile_id", json_integer(best->tile_id));
-    json_object_set_new(o, "lon", json_real(best->lon));
-    json_object_set_new(o, "lat", json_real(best->lat));
+    json_object_set_new(o, "lon", json_real(ans.lon));
+    json_object_set_new(o, "lat", json_real(ans.lat));
+    json_object_set_new(o, "tile_lon", json_real(best->lon));
+    json_object_set_new(o, "tile_lat", json_real(best->lat));
     json_object_set_new(o, "footprint_wkt", json_string(wkt));
     json_object_set_new(o, "score", json_real(best->score));
-    json_object_set_new(o, "error_m", json_real(best->error_m));
+    json_object_set_new(o, "error_m", json_real(ans.error_m));
+    json_object_set_new(o, "prior", json_string(tg_prior_name(ans.prior)));
+    if (ans.gps_outside) json_object_set_new(o, "gps_outside", json_true());
+    json_object_set_new(o, "refined", json_string(ans.refined == TG_REFINED_RASTER   ? "raster"
+                                                  : ans.refined == TG_REFINED_STORED ? "stored"
+                                                                                     : ""));
+    if (ans.refine_note[0]) json_object_set_new(o, "refine_note", json_string(ans.refine_note));
+    json_object_set_new(o, "refine_tiles", json_integer(ans.n_refine_tiles));
     if (ans.has_meta && ans.meta.has_gps) /* a photo (not an embedding) with its own GPS */
         json_object_set_new(o, "gps_error_m", json_real(ans.gps_error_m));
     if (ans.has_camera) { /* a photo: its heading and camera (locate.h) */
@@ -582,6 +603,7 @@ int tgsql_register_functions(sqlite3 *db, tgsql_conn *c)
         {"tg_locate", 2, DIRECT, fn_locate},
         {"tg_locate", 3, DIRECT, fn_locate},
         {"tg_locate", 4, DIRECT, fn_locate},
+        {"tg_locate", 5, DIRECT, fn_locate},
 #undef PURE
 #undef DIRECT
     };

@@ -3,7 +3,7 @@
  *
  *   SELECT rank, tile_id, score, lon, lat, error_m, geom, heading_deg, heading_source
  *     FROM tg_matches(photo, k [, near_geom [, radius_m [, model [, fov_deg
- *                     [, heading_search]]]]]);
+ *                     [, heading_search [, prior]]]]]]);
  *
  * k rows, best first (rank 1..k): the tiles whose embeddings are most
  * similar to the photo's, with their centre, footprint and error radius.
@@ -41,7 +41,8 @@
 enum {
     COL_RANK, COL_TILE_ID, COL_SCORE, COL_LON, COL_LAT, COL_ERROR_M, COL_GEOM,
     COL_HEADING, COL_HEADING_SOURCE,
-    COL_PHOTO, COL_K, COL_NEAR, COL_RADIUS, COL_MODEL, COL_FOV, COL_HSEARCH, N_ARGS = 7
+    COL_PHOTO, COL_K, COL_NEAR, COL_RADIUS, COL_MODEL, COL_FOV, COL_HSEARCH, COL_PRIOR,
+    N_ARGS = 8
 };
 #define ARG_PHOTO 0
 #define ARG_K 1
@@ -76,7 +77,7 @@ static int m_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
                                       "lon REAL, lat REAL, error_m REAL, geom BLOB, heading_deg REAL, "
                                       "heading_source TEXT, photo HIDDEN, k HIDDEN, "
                                       "near_geom HIDDEN, radius_m HIDDEN, model HIDDEN, "
-                                      "fov_deg HIDDEN, heading_search HIDDEN)");
+                                      "fov_deg HIDDEN, heading_search HIDDEN, prior HIDDEN)");
     if (rc != SQLITE_OK) return rc;
     matches_vtab *v = sqlite3_malloc(sizeof *v);
     if (!v) return SQLITE_NOMEM;
@@ -117,7 +118,7 @@ static int m_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
         vt->zErrMsg = sqlite3_mprintf(
             "tg_matches(): the arguments photo and k are required: SELECT * FROM "
             "tg_matches(photo, k [, near_geom, radius_m [, model [, fov_deg [, "
-            "heading_search]]]])");
+            "heading_search [, prior]]]]])");
         return SQLITE_ERROR;
     }
     int argv_i = 1;
@@ -243,6 +244,21 @@ static int m_filter(sqlite3_vtab_cursor *base, int idx_num, const char *idx_str,
         heading_search = (int)hn;
     }
 
+    const char *prior_text = NULL;
+    if (arg[7] && (t = sqlite3_value_type(arg[7])) != SQLITE_NULL) {
+        if (t != SQLITE_TEXT)
+            return fail(v, "tg_matches(): argument 8 (prior): TEXT ('gps' or 'gps=RADIUS_M') or "
+                           "NULL expected, got %s%s", tgsql_type_name(t), "");
+        prior_text = (const char *)sqlite3_value_text(arg[7]);
+    }
+    tg_locate_opts opts;
+    tg_locate_opts_default(&opts);
+    if (prior_text) {
+        char msg[200];
+        if (tgsql_parse_prior(prior_text, &opts, msg, sizeof msg))
+            return fail(v, "tg_matches(): argument 8: %s%s", msg, "");
+    }
+
     tgsql_photo ph;
     int got = tgsql_photo_get(c, NULL, &v->base.zErrMsg, "tg_matches", 1, arg[ARG_PHOTO],
                               TGSQL_PHOTO_IMAGE | TGSQL_PHOTO_EMBEDDING, &ph);
@@ -256,8 +272,6 @@ static int m_filter(sqlite3_vtab_cursor *base, int idx_num, const char *idx_str,
         rc = fail_tg(v, TG_EDB);
         goto done;
     }
-    tg_locate_opts opts;
-    tg_locate_opts_default(&opts);
     opts.model = model_name;
     opts.k = (int)k;
     opts.prior = has_prior ? &prior : NULL;

@@ -99,6 +99,11 @@ void tgsql_photo_free(tgsql_photo *ph);
 /* Registration of the functions (sql/sql_functions.c) and of the tg_matches
  * module (sql/sql_matches.c); each takes one reference per registration. */
 int tgsql_register_functions(sqlite3 *db, tgsql_conn *c);
+
+/* A prior argument: 'gps' (the photo's own GPS, its accuracy sets the
+ * window) or 'gps=RADIUS_M' (> 0) into o->gps_prior / gps_radius_m.
+ * Returns 0, or -1 with a message in msg (cap bytes). */
+int tgsql_parse_prior(const char *s, tg_locate_opts *o, char *msg, size_t cap);
 int tgsql_register_matches(sqlite3 *db, tgsql_conn *c);
 
 #endif /* TG_SQL_H */

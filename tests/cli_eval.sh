@@ -74,7 +74,9 @@ XEXc=$1 YEXc=$2
 } >"$W/truth.csv"
 diag "best tiles: 01 $T01, 02 $T02, 03 $T03 (2nd $T03b), test_exif $TEX (3rd $TEXc); $N tiles"
 
-run "$TG" eval --db "$DB" "$P" --truth "$W/truth.csv" --json
+# --refine off: the errors of tile centres, computed by hand below (refinement:
+# the next block)
+run "$TG" eval --db "$DB" "$P" --truth "$W/truth.csv" --json --refine off
 expect_rc 0 "eval --json on the labelled set"
 printf '%s\n' "$out" >"$W/eval.json"
 # metres of the metre-level errors, from PROJ's geod (Karney's geodesics)
@@ -130,6 +132,30 @@ for f, (rank, h, err, true_id, top1) in want.items():
 check("no known position" in ph.get(P + "/empty_exif.jpg", {}).get("error", ""),
       "empty_exif.jpg: skipped, no known position")
 check("not an image" in ph.get(P + "/notes.txt", {}).get("error", ""), "notes.txt: unreadable")
+EOF
+# Refinement (on by default for a cheap model, as the tiny one): the error is
+# the geodesic from the refined point to the truth (pyproj's Geod), the tile
+# error the same as above, and the refined point within a stride of the tile.
+run "$TG" eval --db "$DB" "$P" --truth "$W/truth.csv" --json
+expect_rc 0 "eval --json, refined by default"
+printf '%s\n' "$out" >"$W/eval_ref.json"
+"$PYTHON3" - "$W/eval.json" "$W/eval_ref.json" >>"$W/checks.txt" 2>&1 <<'EOF'
+import json, sys
+from pyproj import Geod
+g = Geod(ellps="WGS84")
+a = {p["file"]: p for p in json.load(open(sys.argv[1]))["photos"] if "rank" in p}
+j = json.load(open(sys.argv[2]))
+b = {p["file"]: p for p in j["photos"] if "rank" in p}
+print("PASS" if j["n_refined"] == 4 and j["n_refine_tiles"] > 0 else "FAIL",
+      "4 photos refined from %r raster tiles" % j.get("n_refine_tiles"))
+for f, p in b.items():
+    d = g.inv(p["lon_est"], p["lat_est"], p["lon"], p["lat"])[2]
+    t = g.inv(p["lon_est"], p["lat_est"], p["top1_lon"], p["top1_lat"])[2]
+    ok = (abs(p["error_m"] - d) <= 1e-3 and abs(p["tile_error_m"] - a[f]["error_m"]) <= 1e-3
+          and t <= 320 and p["rank"] == a[f]["rank"])
+    print("PASS" if ok else "FAIL", "%s refined: error %.3f m = geodesic %.3f m, tile error %.3f m "
+          "as unrefined, %.1f m from its tile" % (f.split("/")[-1], p["error_m"], d,
+                                                  p["tile_error_m"], t))
 EOF
 if grep -qE '^(PASS|FAIL) ' "$W/checks.txt"; then
     while read -r verdict what; do

@@ -178,7 +178,7 @@ check "a photo named twice is located once" test "$(q "SELECT count(*) FROM phot
 CSV=$W/out.csv
 run "$TG" locate "$P" --db "$DB" -k 3 -o "$CSV"
 expect_rc 0 "CSV output"
-check "CSV header" test "$(head -n 1 "$CSV")" = "file,model,lon,lat,score,error_m,tile_id,gps_lon,gps_lat,gps_error_m,heading,heading_source,fov_deg,camera_source,error"
+check "CSV header" test "$(head -n 1 "$CSV")" = "file,model,lon,lat,score,error_m,tile_id,gps_lon,gps_lat,gps_error_m,heading,heading_source,fov_deg,camera_source,tile_lon,tile_lat,prior,refined,refine_tiles,error"
 check "CSV: one row per photo (9 + 3 failures)" test "$(($(wc -l <"$CSV") - 1))" = 12
 check "CSV: failures carry an error" test "$(grep -c "image '" "$CSV")" = 3
 same=1

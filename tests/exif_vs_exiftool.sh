@@ -7,8 +7,10 @@
 # GPSLongitude fall back to XMP as ours do. The camera's tags (camera.h):
 # FocalLengthIn35mmFormat, FocalLength, GPano Full/CroppedArea sizes, on
 # the shared photos and on a small generated world (its photos carry
-# FocalLengthIn35mmFilm written by GDAL, its panoramas GPano). Skipped
-# without exiftool (Debian: libimage-exiftool-perl).
+# FocalLengthIn35mmFilm written by GDAL, its panoramas GPano).
+# GPSHPositioningError and GPSDOP (the per-photo prior's window) on copies
+# exiftool writes them into, and on the shared photos (absent there = absent
+# here). Skipped without exiftool (Debian: libimage-exiftool-perl).
 set -u
 : "${TOP_BUILDDIR:=.}"
 : "${TG_SHARED_DATA:=$(dirname "$0")/../../shared/data}"
@@ -28,14 +30,24 @@ w="$TG_TMPDIR/exif_vs_exiftool.world"
 rm -rf "$w"
 "$TOP_BUILDDIR/transgeo" world --seed 9 --size-m 150 --panos 2 --photos 2 --pano-w 128 --photo-w 160 \
     --photo-h 120 --photo-fov 70 --supersample 1 --threads 1 --quiet --out "$w" > /dev/null 2>&1
-set -- "$TG_SHARED_DATA"/photos/*.jpg "$w"/panos/*.jpg "$w"/photos/*.jpg
-exiftool -n -f -q -p '$Directory/$FileName $GPSLatitude $GPSLongitude $GPSAltitude $GPSImgDirection $Orientation $FocalLengthIn35mmFormat $FocalLength $FullPanoWidthPixels $CroppedAreaImageWidthPixels $CroppedAreaImageHeightPixels' \
+# Copies with a stated accuracy, written by exiftool itself.
+acc="$TG_TMPDIR/exif_vs_exiftool.acc"
+rm -rf "$acc" && mkdir -p "$acc"
+exiftool -q -o "$acc/hpe_dop.jpg" -GPSLatitude=48.2 -GPSLatitudeRef=N -GPSLongitude=16.37 \
+    -GPSLongitudeRef=E -GPSHPositioningError=12.5 -GPSDOP=2.25 "$TG_SHARED_DATA/photos/01.jpg"
+exiftool -q -o "$acc/dop_only.jpg" -GPSLatitude=33.9 -GPSLatitudeRef=S -GPSLongitude=151.2 \
+    -GPSLongitudeRef=E -GPSDOP=7.5 "$TG_SHARED_DATA/photos/01.jpg"
+exiftool -q -o "$acc/hpe_only.jpg" -GPSLatitude=64.1 -GPSLatitudeRef=N -GPSLongitude=21.9 \
+    -GPSLongitudeRef=W -GPSHPositioningError=3.0 "$TG_SHARED_DATA/photos/01.jpg"
+set -- "$TG_SHARED_DATA"/photos/*.jpg "$w"/panos/*.jpg "$w"/photos/*.jpg "$acc"/*.jpg
+exiftool -n -f -q -p '$Directory/$FileName $GPSLatitude $GPSLongitude $GPSAltitude $GPSImgDirection $Orientation $FocalLengthIn35mmFormat $FocalLength $FullPanoWidthPixels $CroppedAreaImageWidthPixels $CroppedAreaImageHeightPixels $GPSHPositioningError $GPSDOP' \
     "$@" > "$ref" 2>/dev/null
 "$dump" --dump "$@" > "$ours"
 
 awk '
     FNR == NR { rlat[$1] = $2; rlon[$1] = $3; ralt[$1] = $4; rdir[$1] = $5; ror[$1] = $6
-                rf35[$1] = $7; rfoc[$1] = $8; rfw[$1] = $9; rcw[$1] = $10; rch[$1] = $11; next }
+                rf35[$1] = $7; rfoc[$1] = $8; rfw[$1] = $9; rcw[$1] = $10; rch[$1] = $11
+                rhpe[$1] = $12; rdop[$1] = $13; next }
     function tap(ok, msg) { printf "%sok %d - %s\n", ok ? "" : "not ", ++n, msg; if (!ok) bad = 1 }
     function absd(x) { return x < 0 ? -x : x }
     {
@@ -45,6 +57,11 @@ awk '
         for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
         if ($2 == "ERROR") { tap(0, name ": " $0); next }
         split(v["alt"], a, ":"); split(v["heading"], h, ":"); split(v["f35"], g, ":")
+        split(v["hpe"], e, ":"); split(v["dop"], d, ":")
+        if (rhpe[f] == "-" || rlat[f] == "-") tap(e[1] == 0, name ": no GPSHPositioningError (exiftool has none)")
+        else tap(e[1] == 1 && absd(e[2] - rhpe[f]) <= 1e-6, name ": GPSHPositioningError " e[2] " vs exiftool " rhpe[f])
+        if (rdop[f] == "-" || rlat[f] == "-") tap(d[1] == 0, name ": no GPSDOP (exiftool has none)")
+        else tap(d[1] == 1 && absd(d[2] - rdop[f]) <= 1e-6, name ": GPSDOP " d[2] " vs exiftool " rdop[f])
         if (rlat[f] == "-") tap(v["gps"] == 0, name ": no GPS (exiftool has none)")
         else tap(v["gps"] == 1 && absd(v["lat"] - rlat[f]) <= 1e-6 && absd(v["lon"] - rlon[f]) <= 1e-6,
                  name ": lat/lon " v["lat"] " " v["lon"] " vs exiftool " rlat[f] " " rlon[f])

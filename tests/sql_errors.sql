@@ -124,8 +124,8 @@ SELECT * FROM tg_matches('@SHARED@/photos/01.jpg', 3, x'0001', 10);
 SELECT * FROM tg_matches('@SHARED@/photos/01.jpg', 3, MakePoint(1, 2, 4326), -1);
 SELECT * FROM tg_matches('@SHARED@/photos/01.jpg', 3, MakePoint(1, 2), 10);
 SELECT * FROM tg_matches('@SHARED@/photos/01.jpg', 3, NULL, NULL, 7);
--- => Error: tg_matches(): the arguments photo and k are required: SELECT * FROM tg_matches(photo, k [, near_geom, radius_m [, model [, fov_deg [, heading_search]]]])
--- => Error: tg_matches(): the arguments photo and k are required: SELECT * FROM tg_matches(photo, k [, near_geom, radius_m [, model [, fov_deg [, heading_search]]]])
+-- => Error: tg_matches(): the arguments photo and k are required: SELECT * FROM tg_matches(photo, k [, near_geom, radius_m [, model [, fov_deg [, heading_search [, prior]]]]])
+-- => Error: tg_matches(): the arguments photo and k are required: SELECT * FROM tg_matches(photo, k [, near_geom, radius_m [, model [, fov_deg [, heading_search [, prior]]]]])
 -- => Error: tg_matches(): argument 2 (k): INTEGER expected, got TEXT
 -- => Error: tg_matches(): argument 2 (k): 0, expected 1 to 100000
 -- => Error: tg_matches(): argument 3 (near_geom): BLOB (SpatiaLite geometry) or NULL expected, got TEXT

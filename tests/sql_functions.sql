@@ -74,14 +74,18 @@ SELECT length(tg_embed_ground('@SHARED@/photos/01.jpg')), tg_embed_ground(readfi
 
 -- test: tg_locate returns JSON with these fields, in this order
 SELECT json_valid(tg_locate('@SHARED@/photos/01.jpg')), (SELECT group_concat(key, ',') FROM json_each(tg_locate('@SHARED@/photos/01.jpg')));
--- => 1|tile_id,lon,lat,footprint_wkt,score,error_m,gps_error_m,heading_deg,heading_source,n_headings,fov_deg,camera_source,model
+-- => 1|tile_id,lon,lat,tile_lon,tile_lat,footprint_wkt,score,error_m,prior,refined,refine_tiles,gps_error_m,heading_deg,heading_source,n_headings,fov_deg,camera_source,model
 
--- test: tg_locate = rank 1 of tg_matches; centre and footprint of that tile
+-- test: tg_locate = rank 1 of tg_matches; centre (tile_lon, tile_lat) and footprint of that tile; the tiny model is cheap: refined from 16 raster tiles
 CREATE TEMP TABLE loc AS SELECT tg_locate('@SHARED@/photos/01.jpg') AS j;
 SELECT json_extract(j, '$.tile_id') = m.tile_id, abs(json_extract(j, '$.score') - m.score) < 1e-9, abs(json_extract(j, '$.error_m') - m.error_m) < 1e-6, json_extract(j, '$.model') FROM loc, tg_matches('@SHARED@/photos/01.jpg', 1) m;
-SELECT abs(json_extract(j, '$.lon') - t.center_lon) < 1e-9, abs(json_extract(j, '$.lat') - t.center_lat) < 1e-9, json_extract(j, '$.footprint_wkt') = AsText(t.geom) FROM loc, tg_tiles t WHERE t.id = json_extract(j, '$.tile_id');
+SELECT abs(json_extract(j, '$.tile_lon') - t.center_lon) < 1e-9, abs(json_extract(j, '$.tile_lat') - t.center_lat) < 1e-9, json_extract(j, '$.footprint_wkt') = AsText(t.geom), json_extract(j, '$.prior'), json_extract(j, '$.refined'), json_extract(j, '$.refine_tiles') FROM loc, tg_tiles t WHERE t.id = json_extract(j, '$.tile_id');
 -- => 1|1|1|tiny
--- => 1|1|1
+-- => 1|1|1|none|raster|16
+
+-- test: the refined estimate lies within a stride (320 m) of its tile's centre
+SELECT tg_distance_m(MakePoint(json_extract(j, '$.lon'), json_extract(j, '$.lat'), 4326), MakePoint(json_extract(j, '$.tile_lon'), json_extract(j, '$.tile_lat'), 4326)) <= 320 FROM loc;
+-- => 1
 
 -- test: gps_error_m is the geodesic distance from the photo's GPS to the estimate (Berlin to North Dakota)
 SELECT abs(json_extract(j, '$.gps_error_m') - tg_distance_m(tg_photo_gps('@SHARED@/photos/01.jpg'), MakePoint(json_extract(j, '$.lon'), json_extract(j, '$.lat'), 4326))) < 1e-3, json_extract(j, '$.gps_error_m') > 7e6 FROM loc;

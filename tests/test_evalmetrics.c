@@ -64,8 +64,8 @@ static void test_k_1pct(void)
 static void test_set(void)
 {
     const tg_eval_item it[8] = {
-        {1, 1, 2.0}, {1, 1, 5.0}, {2, 0, 10.0}, {3, 0, 17.5},
-        {5, 0, 25.0}, {6, 0, 49.9}, {10, 0, 50.0}, {11, 0, 120.0},
+        {.rank = 1, .hit = 1, .error_m = 2.0}, {.rank = 1, .hit = 1, .error_m = 5.0}, {.rank = 2, .hit = 0, .error_m = 10.0}, {.rank = 3, .hit = 0, .error_m = 17.5},
+        {.rank = 5, .hit = 0, .error_m = 25.0}, {.rank = 6, .hit = 0, .error_m = 49.9}, {.rank = 10, .hit = 0, .error_m = 50.0}, {.rank = 11, .hit = 0, .error_m = 120.0},
     };
     tg_eval_stats st;
     tg_ctx *ctx = NULL;
@@ -86,6 +86,25 @@ static void test_set(void)
     TAP_NEAR(st.within_10m, 0.375, 1e-12, "within 10 m = 3/8");
     TAP_NEAR(st.within_25m, 0.625, 1e-12, "within 25 m = 5/8");
     TAP_NEAR(st.within_50m, 0.875, 1e-12, "within 50 m = 7/8");
+
+    TAP_EQ(st.n_radius, 0, "no item states a radius");
+    TAP_EQ(st.n_gps, 0, "no item has GPS");
+    TAP_OK(isnan(st.gps_median_m), "GPS median NaN without GPS");
+
+    /* calibration and GPS, by hand: errors 2, 5, 10, 17.5 with stated radii
+     * 3, 4, 0 (none), 17.5 -> within: 2 <= 3 yes, 5 <= 4 no, 17.5 <= 17.5 yes:
+     * 2 of 3; GPS errors 8, (none), 10, 12 -> median of 8, 10, 12 = 10;
+     * better than GPS (error < GPS error): 2 < 8 yes, 10 < 10 no, 17.5 < 12 no:
+     * 1 of 3 */
+    tg_eval_item cal[4] = {{1, 1, 2.0, 3.0, 1, 8.0}, {1, 1, 5.0, 4.0, 0, 0}, {2, 0, 10.0, 0, 1, 10.0},
+                           {3, 0, 17.5, 17.5, 1, 12.0}};
+    rc = tg_eval_compute(ctx, cal, 4, 250, &st);
+    TAP_EQ(rc, 0, "tg_eval_compute with radii and GPS");
+    TAP_EQ(st.n_radius, 3, "3 items state a radius");
+    TAP_NEAR(st.within_radius, 2.0 / 3, 1e-12, "within the stated radius: 2/3");
+    TAP_EQ(st.n_gps, 3, "3 items have GPS");
+    TAP_NEAR(st.gps_median_m, 10.0, 1e-12, "GPS median = 10");
+    TAP_NEAR(st.improved_over_gps, 1.0 / 3, 1e-12, "better than GPS: 1/3");
 
     /* odd count: the first 3 photos, 250 tiles.  median = middle of 2, 5, 10 = 5;
      * mean = 17/3; R@1 = 2/3; R@1% (k=2) = 3/3 */
@@ -108,11 +127,11 @@ static void test_errors(void)
     tg_ctx *ctx = NULL;
     tg_ctx_create(&ctx);
     tg_eval_stats st;
-    const tg_eval_item ok[1] = {{1, 1, 0.0}};
-    const tg_eval_item bad_rank[2] = {{1, 1, 0.0}, {0, 0, 3.0}};
-    const tg_eval_item big_rank[1] = {{11, 0, 3.0}};
-    const tg_eval_item bad_err[1] = {{1, 0, -1.0}};
-    const tg_eval_item nan_err[1] = {{1, 0, NAN}};
+    const tg_eval_item ok[1] = {{.rank = 1, .hit = 1, .error_m = 0.0}};
+    const tg_eval_item bad_rank[2] = {{.rank = 1, .hit = 1, .error_m = 0.0}, {.rank = 0, .hit = 0, .error_m = 3.0}};
+    const tg_eval_item big_rank[1] = {{.rank = 11, .hit = 0, .error_m = 3.0}};
+    const tg_eval_item bad_err[1] = {{.rank = 1, .hit = 0, .error_m = -1.0}};
+    const tg_eval_item nan_err[1] = {{.rank = 1, .hit = 0, .error_m = NAN}};
 
     TAP_EQ(tg_eval_compute(ctx, ok, 0, 10, &st), TG_EINVAL, "no photo: TG_EINVAL");
     TAP_OK(strstr(tg_errmsg(ctx), "no labelled photo") != NULL, "message: %s", tg_errmsg(ctx));

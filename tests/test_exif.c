@@ -592,10 +592,10 @@ static int dump(int argc, char **argv)
             continue;
         }
         printf("%s gps=%d lat=%.10f lon=%.10f alt=%d:%.6f heading=%d:%.7f orientation=%d projection=%s "
-               "f35=%d:%g focal=%g fullw=%d cropw=%d croph=%d\n",
+               "f35=%d:%g focal=%g fullw=%d cropw=%d croph=%d hpe=%d:%.6f dop=%d:%.6f\n",
                argv[i], m.has_gps, m.lat_deg, m.lon_deg, m.has_alt, m.alt_m, m.has_heading, m.heading_deg,
                m.orientation, m.projection[0] ? m.projection : "-", m.has_focal35, m.focal35_mm, m.focal_mm,
-               m.gpano_full_w, m.gpano_crop_w, m.gpano_crop_h);
+               m.gpano_full_w, m.gpano_crop_w, m.gpano_crop_h, m.has_hpe, m.hpe_m, m.has_dop, m.dop);
     }
     return bad;
 }

@@ -26,7 +26,8 @@
  * with an R-tree spatial index):
  *   photos          POINT: fid, geom, file, model, lon, lat, score, error_m,
  *                   tile_id, gps_lon, gps_lat, gps_error_m, heading,
- *                   heading_source, fov_deg, camera_source
+ *                   heading_source, fov_deg, camera_source,
+ *                   tile_lon, tile_lat, prior, refined, refine_tiles
  *                   (gps_* NULL when the photo has no GPS; heading = the
  *                   direction the camera looked, degrees clockwise from true
  *                   north: the photo's own, or the searched one
@@ -34,7 +35,10 @@
  *                   magnetic-searched, searched, assumed-north; locate.h),
  *                   NULL when none; QGIS rotates the point's symbol by it;
  *                   fov_deg and camera_source = the camera model used,
- *                   camera.h). The point is (lon, lat).
+ *                   camera.h; (lon, lat) the estimate, refined below the
+ *                   stride when `refined` is not empty, tile_* the centre of
+ *                   tile_id; error_m its 68 % radius; prior and refined: see
+ *                   tg_batch_record). The point is (lon, lat).
  *   matched_tiles   POLYGON: fid, geom (tile footprint), file, rank (1 = best),
  *                   tile_id, score, lon, lat (tile centre); k rows per photo.
  *   failures        no geometry: fid, file, error (why the photo could not be
@@ -132,6 +136,12 @@ typedef struct tg_batch_record {
     const char *heading_source; /* tg_heading_source_name, or NULL */
     double fov_deg;        /* the camera's horizontal field of view, degrees; 0 = unknown */
     const char *camera_source; /* tg_camera_source_name, or NULL */
+    double tile_lon, tile_lat; /* the best tile's centre (lon, lat differ when refined) */
+    const char *prior;     /* the prior used: "none", "near", "gps", or "none; gps outside
+                              tiles" / "near; gps outside tiles" (the GPS window held no
+                              tile: the fallback); NULL = "" */
+    const char *refined;   /* "raster", "stored" or "stored: WHY", "" = not refined; NULL = "" */
+    int refine_tiles;      /* tiles cut and embedded to refine */
 } tg_batch_record;
 
 typedef enum tg_batch_format {
@@ -175,6 +185,10 @@ typedef struct tg_batch_opts {
     int has_near;        /* 1: restrict candidates to tiles within radius_m of near_* */
     double near_lon, near_lat; /* degrees (WGS84) */
     double radius_m;     /* metres, > 0 */
+    int gps_prior;       /* 1: each photo's own GPS is its search window (tg_locate_opts) */
+    double gps_radius_m; /* its radius, metres; 0 (default) = from the photo's accuracy */
+    int refine;          /* TG_REFINE_AUTO (default), TG_REFINE_OFF, TG_REFINE_ON (locate.h) */
+    int refine_max_tiles; /* 0 (default) = TG_REFINE_TILES */
     int batch_size;      /* photos per commit; 0 (default) = 8 per thread, at least 16 */
     tg_progress_fn progress; /* called after each batch with (photos done, total or 0
                                 when unknown, NULL); return 0 to cancel. NULL = none */
@@ -210,6 +224,13 @@ TG_API int tg_batch_locate(tg_ctx *ctx, const char *db_path, const char *const *
 /* One photo of an evaluation. */
 typedef struct tg_eval_photo {
     char *file;            /* the path, as enumerated */
+    double est_lon, est_lat; /* the estimate (refined, or top1's centre) */
+    double oracle_m;       /* metres from the true tile's centre to the true position: the
+                              error a perfect tile retrieval leaves */
+    double tile_error_m;   /* metres from top1's centre to the true position */
+    int prior;             /* TG_PRIOR_* used (locate.h) */
+    int refined;           /* TG_REFINED_* */
+    int refine_tiles;      /* tiles cut and embedded to refine */
     char *error;           /* NULL, or why it could not be read (not evaluated) */
     int labelled;          /* 1: evaluated (item and the fields below are set); 0: failed,
                               or no known position (no GPS and no --truth row) */
@@ -241,6 +262,13 @@ typedef struct tg_eval_report {
     double heading_err_median_deg; /* median heading error over them (NaN when none) */
     long n_heading_top1;   /* ... of those, the photos whose best tile is the true one */
     double heading_err_median_top1_deg; /* median over those (NaN when none) */
+    /* below the stride, over the photos whose best tile is the true tile (rank 1): */
+    long n_right;          /* such photos */
+    double right_median_m; /* median error of their estimate (refined or tile centre) */
+    double right_oracle_median_m; /* median error of the true tile's centre (the best a
+                              tile centre can do; NaN when n_right = 0) */
+    long n_refined;        /* photos refined from raster tiles (TG_REFINED_RASTER) */
+    long n_refine_tiles;   /* tiles cut and embedded to refine, all photos */
 } tg_eval_report;
 
 /* Evaluate the model of db_path (opts->model, or the only one) on the photos
@@ -248,11 +276,16 @@ typedef struct tg_eval_report {
  * truth_csv (a CSV file with a header naming the columns file, lat, lon in
  * degrees WGS84, and optionally heading, degrees clockwise from true north,
  * empty when unknown: then the heading error is reported; a row matches a
- * photo by its path as enumerated, else by a trailing part of it after a '/'
- * (truth.csv of `transgeo world` names "panos/0001.jpg"), else by its base
- * name when that is unique in the file) or else from their GPS EXIF.
- * Every photo is ranked against ALL tiles of the model (evalmetrics.h).
- * opts: threads, model, progress (k and the prior are not used).
+ * photo by its path as enumerated, else by the longest trailing part of that
+ * path after a '/' that a row names, e.g. "panos/0001.jpg" for
+ * "town/panos/0001.jpg", else by its base name when that is unique in the
+ * file) or else from their GPS EXIF.
+ * Every photo is ranked against ALL tiles of the model (evalmetrics.h), or
+ * with opts->gps_prior against the tiles of its GPS window (then the truth
+ * must come from truth_csv: a photo's GPS cannot be its own truth, TG_EINVAL
+ * without it; photos without a row are unlabelled).
+ * opts: threads, model, progress, the camera options, gps_prior,
+ * gps_radius_m, refine, refine_max_tiles (k and --near are not used).
  * [out] *out. Returns 0; TG_ENOTFOUND when no photo has a known position;
  * the fatal errors of tg_batch_locate; TG_EIO/TG_EFORMAT for a bad truth file
  * (message names the line). Unreadable photos are not fatal: they are counted

@@ -27,7 +27,11 @@
  *    footprint of the top-1 tile;
  *  - metre error (VIGOR): geodesic distance from the top-1 tile's centre to the
  *    true position; median (mean of the two middle values for an even count),
- *    mean, and the share of photos within 5, 10, 25 and 50 m (distance <= d).
+ *    mean, and the share of photos within 5, 10, 25 and 50 m (distance <= d);
+ *  - calibration: the share of photos whose error is within the radius the
+ *    answer stated (error_m <= radius_m);
+ *  - against the photo's own GPS: the median GPS error and the share of
+ *    photos whose estimate is nearer the truth than their GPS was.
  *
  * All shares are fractions in [0, 1] (the CLI prints them as percentages).
  */
@@ -45,7 +49,11 @@ extern "C" {
 typedef struct tg_eval_item {
     long rank;      /* 1-based rank of the true tile (1 = retrieved first), >= 1 */
     int hit;        /* 1: true position inside the top-1 tile's footprint, else 0 */
-    double error_m; /* metres, top-1 tile centre to the true position, >= 0 */
+    double error_m; /* metres, the estimate (the top-1 tile centre, or the refined
+                       point) to the true position, >= 0 */
+    double radius_m; /* the answer's stated 68 % error radius, metres; 0 = none */
+    int has_gps;    /* 1: gps_error_m is set */
+    double gps_error_m; /* metres, the photo's own GPS position to the true position */
 } tg_eval_item;
 
 /* The summary of a set. */
@@ -64,6 +72,12 @@ typedef struct tg_eval_stats {
     double within_10m;   /* <= 10 m */
     double within_25m;   /* <= 25 m */
     double within_50m;   /* <= 50 m */
+    long n_radius;       /* items with a stated radius (radius_m > 0) */
+    double within_radius; /* of those, the fraction with error_m <= radius_m (a calibrated
+                            68 % radius gives about 0.68); 0 when n_radius = 0 */
+    long n_gps;          /* items with has_gps */
+    double gps_median_m; /* median gps_error_m over them (NaN when n_gps = 0) */
+    double improved_over_gps; /* of those, the fraction with error_m < gps_error_m */
 } tg_eval_stats;
 
 /* k of R@1% for a reference set of n_tiles tiles: max(1, n_tiles / 100). */

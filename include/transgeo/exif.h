@@ -19,6 +19,9 @@
  *             3. Mapillary JSON in EXIF ImageDescription: MAPLatitude, MAPLongitude
  *   altitude  EXIF GPSAltitude/Ref > XMP exif:GPSAltitude/Ref > MAPAltitude
  *             (metres above sea level; ref 1 = below, negated)
+ *   accuracy  EXIF GPSHPositioningError (metres) and GPSDOP, from the GPS IFD
+ *             the position came from (absent otherwise; zero or negative
+ *             values are absent): the per-photo prior's window (locate.h)
  *   heading   EXIF GPSImgDirection > XMP exif:GPSImgDirection >
  *             XMP GPano:PoseHeadingDegrees > Mapillary MAPCompassHeading.TrueHeading
  *             (degrees clockwise from north, normalised to [0, 360); heading_ref
@@ -109,6 +112,12 @@ typedef struct tg_photo_meta {
     int gpano_left, gpano_top;      /* GPano:CroppedAreaLeft/TopPixels (0 when absent) */
     int has_pose_pitch, has_pose_roll; /* 1: GPano:PosePitchDegrees / PoseRollDegrees read */
     double pose_pitch_deg, pose_roll_deg; /* degrees (up / clockwise positive, GPano) */
+
+    /* the fix's stated accuracy (raw EXIF GPS IFD only, with a position from it): */
+    int has_hpe;           /* 1 if hpe_m is set */
+    double hpe_m;          /* GPSHPositioningError (tag 0x1F), metres, > 0 */
+    int has_dop;           /* 1 if dop is set */
+    double dop;            /* GPSDOP (tag 0x0B), dilution of precision, > 0 */
 } tg_photo_meta;
 
 /* Read the metadata of the image file at path (a GDAL path). [out] *out. */

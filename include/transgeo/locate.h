@@ -26,10 +26,32 @@
  *      and the candidates of a global spatial prior (tg_store_candidates);
  *   2. run: decode the photo (unless given decoded or as an embedding), read
  *      its metadata (GPS, heading: optional, a photo without is located),
- *      embed it with the model's ground encoder, rank the candidate tiles
- *      (exact search, cosine similarity), the error radius of each match
- *      (tg_tileset_match, formula in store.h), the GPS error of the best, and
- *      for evaluation the rank of the tile nearest a true position.
+ *      embed it with the model's ground encoder, choose its candidates (the
+ *      photo's own GPS window with opts.gps_prior, else the global prior,
+ *      else every tile: answer.prior), rank them (exact search, cosine
+ *      similarity; in a GPS window by the posterior exp(20 s) N(d)), the
+ *      error radius of each match (a 68 % radius, formula in store.h), the
+ *      estimate (the best tile's centre, refined below the stride: see
+ *      "Refinement"), the GPS error of the estimate, and for evaluation the
+ *      rank of the tile nearest a true position.
+ *
+ * Refinement (opts.refine): the best tile's centre is off by up to half a
+ * stride. Around it, tiles of the model's size are cut from the indexed
+ * raster (tg_rasters.path, when the file's sha256 still equals the indexed
+ * one; checked once at open) at offsets of stride/2 (8 tiles), then stride/4
+ * around the best of those (8 more), each embedded with the aerial encoder as
+ * the index embeds (tg_model_embed_aerial, so the scores compare); the
+ * estimate is the score-weighted mean (weights exp(5 (s - s_max)), measured
+ * in src/locate/metre.c) of the best tile and every offset scored. Without a
+ * usable raster the same weighted mean runs over the stored candidate tiles
+ * within 1.5 strides of the best (nothing embedded: refined =
+ * TG_REFINED_STORED, refine_note says why). The answer keeps the tile
+ * (matches[0]) and adds the point (lon, lat); n_refine_tiles counts the
+ * tiles embedded, the cost: each is one index tile's encoder time (the demo
+ * model: 16 tiles, about 0.2 s a photo on 2 cores; a photo's own embedding
+ * is a few times cheaper). Hook for the found heading: tiles are scored
+ * against the photo's embedding as made by the ground encoder, so a
+ * heading-aware embedding refines with no change here.
  *
  * Heading (docs/ground-canvas.md): the photo's camera (camera.h: EXIF,
  * GPano, opts.fov_deg, a default) places it in the model's ground canvas
@@ -80,6 +102,37 @@ extern "C" {
 
 typedef struct tg_locator tg_locator;
 
+/* Which spatial prior chose an answer's candidates (tg_locate_answer.prior). */
+enum {
+    TG_PRIOR_NONE = 0, /* every tile of the model */
+    TG_PRIOR_NEAR = 1, /* the global prior of tg_locate_opts.prior */
+    TG_PRIOR_GPS = 2   /* the photo's own GPS position (tg_locate_opts.gps_prior) */
+};
+/* "none", "near", "gps" ("?" otherwise). */
+TG_API const char *tg_prior_name(int prior);
+
+/* tg_locate_opts.refine. */
+enum {
+    TG_REFINE_AUTO = 0, /* on when the model's aerial encoder is cheap (tg_locator_refine_cheap) */
+    TG_REFINE_OFF = 1,
+    TG_REFINE_ON = 2
+};
+/* How an answer's estimate was refined (tg_locate_answer.refined). */
+enum {
+    TG_REFINED_NONE = 0,   /* the estimate is matches[0]'s centre */
+    TG_REFINED_RASTER = 1, /* tiles cut from the source raster below the stride */
+    TG_REFINED_STORED = 2  /* the stored tiles only (the raster is missing or changed, or
+                              cannot be cut: refine_note says why) */
+};
+
+/* Per-photo GPS prior: the window radius when tg_locate_opts.gps_radius_m is 0
+ * and the photo states no accuracy (metres), the factor on its stated 1-sigma
+ * accuracy, the metres per unit of GPSDOP, and the smallest window. */
+#define TG_GPS_PRIOR_DEFAULT_M 150.0
+#define TG_GPS_PRIOR_SIGMAS 3.0
+#define TG_GPS_PRIOR_DOP_M 5.0
+#define TG_GPS_PRIOR_MIN_M 30.0
+
 typedef struct tg_locate_opts {
     const char *model;     /* registered model name; NULL or "" (default) = the only
                               model with tiles (see tg_store_model_find) */
@@ -97,7 +150,25 @@ typedef struct tg_locate_opts {
                               heading, panoramas included */
     int ignore_heading;    /* 1: treat every photo's own heading as unknown (evaluate
                               the search on photos that have one); default 0 */
+    int gps_prior;         /* 1: a photo with a GPS position (EXIF/XMP/Mapillary) is
+                              searched only among the tiles whose centre lies within
+                              the window below of it (geodesic; across the antimeridian
+                              and the poles); a photo without one, or whose window holds
+                              no tile (answer.gps_outside), falls back to `prior` or to
+                              every tile. Default 0 */
+    double gps_radius_m;   /* the window: > 0 a fixed radius in metres; 0 (default): from
+                              the photo's stated accuracy: max(TG_GPS_PRIOR_MIN_M,
+                              TG_GPS_PRIOR_SIGMAS * GPSHPositioningError), else with
+                              GPSDOP TG_GPS_PRIOR_DOP_M * DOP in its place, else
+                              TG_GPS_PRIOR_DEFAULT_M. Negative or NaN: TG_EINVAL */
+    int refine;            /* TG_REFINE_AUTO (default), TG_REFINE_OFF, TG_REFINE_ON: the
+                              estimate below the tile stride (see "Refinement") */
+    int refine_max_tiles;  /* at most this many tiles cut and embedded per photo; 0
+                              (default) = TG_REFINE_TILES */
 } tg_locate_opts;
+
+/* Tiles a refinement cuts and embeds per photo at most (two rounds of 8). */
+#define TG_REFINE_TILES 16
 
 /* Where an answer's heading came from (tg_locate_answer.heading_source). */
 enum {
@@ -131,6 +202,15 @@ TG_API void tg_locate_opts_default(tg_locate_opts *o);
  * (the model's embedding size differs from its tiles'), TG_ENOMEM. A prior
  * that selects no tile is not an error: see tg_locator_n_candidates. */
 TG_API int tg_locator_open(tg_ctx *ctx, tg_store *st, const tg_locate_opts *o, tg_locator **out);
+
+/* 1 when refinement is on by default for this model (TG_REFINE_AUTO): one
+ * aerial embedding costs at most TG_REFINE_CHEAP_MACS multiply-adds (the demo
+ * model: about 2e7; a ViT-S TransGeo: about 7e9, refine with TG_REFINE_ON). */
+#define TG_REFINE_CHEAP_MACS 1e9
+TG_API int tg_locator_refine_cheap(const tg_model *model);
+
+/* 1 when the locator refines (opts.refine resolved). */
+TG_API int tg_locator_refines(const tg_locator *loc);
 
 /* Free the locator. NULL is accepted. */
 TG_API void tg_locator_free(tg_locator *loc);
@@ -175,7 +255,7 @@ typedef struct tg_locate_answer {
     int has_meta;           /* 1: meta was read from the photo (path or bytes) */
     tg_photo_meta meta;     /* its GPS position, heading, ... (zero when has_meta = 0) */
     double gps_error_m;     /* meta.has_gps and n_matches > 0: geodesic metres from
-                               the photo's GPS to matches[0]'s centre; else NaN */
+                               the photo's GPS to the estimate (lon, lat); else NaN */
     /* evaluation (input.has_truth or truth_from_gps): */
     int has_truth;          /* 1: the fields below are set */
     double truth_lon, truth_lat; /* the true position used, degrees */
@@ -184,7 +264,8 @@ typedef struct tg_locate_answer {
     long truth_rank;        /* its rank by score among the candidates (1 = best; a
                                NaN score ranks after every scored tile) */
     double truth_score;     /* its score (NaN when not finite) */
-    double truth_error_m;   /* geodesic metres from matches[0]'s centre to the truth */
+    double truth_error_m;   /* geodesic metres from the estimate (lon, lat) to the truth */
+    double truth_tile_error_m; /* ... from matches[0]'s centre to the truth */
     /* camera and heading (a photo; zero / NaN for an embedding query): */
     int has_camera;         /* 1: camera holds the photo's camera model */
     tg_camera camera;       /* field of view, projection, where it came from (camera.h) */
@@ -195,6 +276,19 @@ typedef struct tg_locate_answer {
     double heading_step_deg; /* spacing of the searched headings, degrees (0: no search) */
     double heading_error_deg; /* |heading_deg - truth_heading_deg| on the circle, [0, 180];
                                NaN without both */
+    /* the prior used (every answer): */
+    int prior;              /* TG_PRIOR_*: what chose the candidates */
+    double prior_radius_m;  /* prior == TG_PRIOR_GPS: the window's radius, metres; else NaN */
+    int gps_outside;        /* 1: gps_prior was asked, the photo has a position, but its
+                               window held no tile (outside every raster): `prior` is the
+                               fallback used */
+    size_t n_candidates;    /* tiles the prior let through */
+    /* the estimate (n_matches > 0): */
+    double lon, lat;        /* degrees WGS84: refined, else matches[0]'s centre */
+    double error_m;         /* 68 % radius around (lon, lat), metres (store.h) */
+    int refined;            /* TG_REFINED_* */
+    int n_refine_tiles;     /* tiles cut and embedded for the refinement (its cost) */
+    char refine_note[160];  /* "" or why the refinement used the stored tiles only */
 } tg_locate_answer;
 
 /* Locate one photo (see the steps above). [out] *ans (cleared first; on

@@ -16,6 +16,7 @@
  *   aerial.tif      RGB Byte GeoTIFF (tiled 256x256, DEFLATE), north-up, in
  *                   EPSG:utm_epsg, gsd_m metres per pixel, covering the square
  *                   [center_e +- size_m/2] x [center_n +- size_m/2] exactly.
+ *   (GPS: see gps_noise_m below)
  *   panos/NNNN.jpg  equirectangular 360x180-degree panoramas, pano_w x pano_h,
  *                   taken on streets 2.0 m above the ground; EXIF GPS
  *                   (latitude, longitude, altitude, GPSImgDirection) and a GPano
@@ -103,6 +104,12 @@ typedef struct tg_world_options {
     int supersample;          /* rays per pixel along each axis for panoramas and
                                  photos; 1..4, default 2 (4 rays per pixel) */
     int jpeg_quality;         /* 1..100, default 92 */
+    double gps_noise_m;       /* 0 (default): the EXIF GPS is the true position; > 0 (up
+                                 to 1000): noised as a city's GPS, heavy-tailed with this
+                                 median distance (80 % a 2-D normal of sigma 0.73 M, 20 %
+                                 of sigma 2.5 M), with GPSHPositioningError = 1.51 sigma
+                                 of the draw's component; truth.csv keeps the true
+                                 positions. Its own random stream: cameras do not move */
     int n_pairs;              /* training pairs; default 0 */
     double tile_m;            /* pairs: aerial crop side, m; default 64 */
     int tile_px;              /* pairs: aerial crop side, px; default 128 */

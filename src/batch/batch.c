@@ -347,13 +347,15 @@ void tg_photo_list_free(tg_photo_list *l)
 /* Field layout of the layer "photos" (and the CSV columns, which add "error"). */
 enum { PF_FILE, PF_MODEL, PF_LON, PF_LAT, PF_SCORE, PF_ERROR_M, PF_TILE_ID, PF_GPS_LON,
        PF_GPS_LAT, PF_GPS_ERROR_M, PF_HEADING, PF_HEADING_SOURCE, PF_FOV, PF_CAMERA_SOURCE,
-       PF_COUNT };
+       PF_TILE_LON, PF_TILE_LAT, PF_PRIOR, PF_REFINED, PF_REFINE_TILES, PF_COUNT };
 static const struct { const char *name; OGRFieldType type; } photo_fields[PF_COUNT] = {
     {"file", OFTString},     {"model", OFTString},   {"lon", OFTReal},
     {"lat", OFTReal},        {"score", OFTReal},     {"error_m", OFTReal},
     {"tile_id", OFTInteger64}, {"gps_lon", OFTReal}, {"gps_lat", OFTReal},
     {"gps_error_m", OFTReal}, {"heading", OFTReal},
     {"heading_source", OFTString}, {"fov_deg", OFTReal}, {"camera_source", OFTString},
+    {"tile_lon", OFTReal},   {"tile_lat", OFTReal},   {"prior", OFTString},
+    {"refined", OFTString},  {"refine_tiles", OFTInteger},
 };
 enum { TF_FILE, TF_RANK, TF_TILE_ID, TF_SCORE, TF_LON, TF_LAT, TF_COUNT };
 static const struct { const char *name; OGRFieldType type; } tile_fields[TF_COUNT] = {
@@ -701,6 +703,11 @@ static int gpkg_add(tg_ctx *ctx, tg_batch_out *o, const tg_batch_record *r)
     set_real_or_null(f, p[PF_FOV], r->fov_deg > 0, r->fov_deg);
     if (r->camera_source) OGR_F_SetFieldString(f, p[PF_CAMERA_SOURCE], r->camera_source);
     else OGR_F_SetFieldNull(f, p[PF_CAMERA_SOURCE]);
+    OGR_F_SetFieldDouble(f, p[PF_TILE_LON], r->tile_lon);
+    OGR_F_SetFieldDouble(f, p[PF_TILE_LAT], r->tile_lat);
+    OGR_F_SetFieldString(f, p[PF_PRIOR], r->prior ? r->prior : "");
+    OGR_F_SetFieldString(f, p[PF_REFINED], r->refined ? r->refined : "");
+    OGR_F_SetFieldInteger(f, p[PF_REFINE_TILES], r->refine_tiles);
     OGRGeometryH pt = OGR_G_CreateGeometry(wkbPoint);
     OGR_G_SetPoint_2D(pt, 0, r->lon, r->lat);
     OGR_G_AssignSpatialReference(pt, o->srs);
@@ -773,6 +780,13 @@ int tg_batch_out_add(tg_ctx *ctx, tg_batch_out *o, const tg_batch_record *r)
         csv_num(fp, r->fov_deg > 0, r->fov_deg);
         csv_put_str(fp, r->camera_source);
         fputc(',', fp);
+        csv_num(fp, 1, r->tile_lon);
+        csv_num(fp, 1, r->tile_lat);
+        csv_put_str(fp, r->prior);
+        fputc(',', fp);
+        csv_put_str(fp, r->refined);
+        fputc(',', fp);
+        fprintf(fp, "%d,", r->refine_tiles);
         fputc('\n', fp); /* error: empty */
         rc = ferror(fp) ? tg_set_error(ctx, TG_EIO, "output '%s': write failed: %s",
                                        o->fp_is_stdout ? "-" : o->path, strerror(errno))
@@ -903,6 +917,7 @@ typedef struct shared {
     int stop;              /* a fatal error happened: take no more jobs */
     int mode;
     const tg_locator *loc;
+    int gps_prior;         /* opts.gps_prior */
     int n_threads;         /* threads of the caller's context, shared by the workers */
 } shared;
 
@@ -935,7 +950,7 @@ static void do_job(worker *w, job *j)
         in.has_truth = j->truth_from_csv;
         in.truth_lon = j->t_lon;
         in.truth_lat = j->t_lat;
-        in.truth_from_gps = 1;
+        in.truth_from_gps = !w->sh->gps_prior; /* the GPS is the prior, not the truth */
         in.has_truth_heading = j->has_t_heading;
         in.truth_heading_deg = j->t_heading;
     }
@@ -1036,6 +1051,11 @@ static int run_open(tg_ctx *ctx, run *r, const char *db_path, const tg_batch_opt
     lo.ignore_heading = o->ignore_heading;
     tg_store_prior prior = {NULL, 0, o->near_lon, o->near_lat, o->radius_m};
     if (mode == MODE_LOCATE && o->has_near) lo.prior = &prior;
+    lo.gps_prior = o->gps_prior;
+    lo.gps_radius_m = o->gps_radius_m;
+    lo.refine = o->refine;
+    lo.refine_max_tiles = o->refine_max_tiles;
+    r->sh.gps_prior = o->gps_prior;
     rc = tg_locator_open(ctx, r->st, &lo, &r->loc);
     if (rc) return rc;
     if (lo.prior && tg_locator_n_candidates(r->loc) == 0)
@@ -1122,6 +1142,18 @@ static long fill_batch(tg_ctx *ctx, run *r, tg_photo_list *l, const tg_batch_out
     return (long)n;
 }
 
+/* The prior and refinement columns of an answer (tg_batch_record). */
+static void answer_strings(const tg_locate_answer *a, char *prior, size_t np, char *refined,
+                           size_t nr)
+{
+    snprintf(prior, np, "%s%s", tg_prior_name(a->prior), a->gps_outside ? "; gps outside tiles" : "");
+    if (a->refined == TG_REFINED_RASTER) snprintf(refined, nr, "raster");
+    else if (a->refined == TG_REFINED_STORED && a->refine_note[0])
+        snprintf(refined, nr, "stored: %.180s", a->refine_note);
+    else if (a->refined == TG_REFINED_STORED) snprintf(refined, nr, "stored");
+    else refined[0] = '\0';
+}
+
 int tg_batch_locate(tg_ctx *ctx, const char *db_path, const char *const *inputs, size_t n_inputs,
                     const char *out_path, const tg_batch_opts *opts, tg_batch_summary *summary)
 {
@@ -1199,9 +1231,15 @@ int tg_batch_locate(tg_ctx *ctx, const char *db_path, const char *const *inputs,
                 }
             }
             int has_gps = ans->has_meta && ans->meta.has_gps;
+            char prior[64], refined[200];
+            answer_strings(ans, prior, sizeof prior, refined, sizeof refined);
+            int got = ans->n_matches > 0;
             tg_batch_record rec = {
-                .file = j->file, .model = tg_locator_model(r.loc)->name, .lon = mt[0].lon,
-                .lat = mt[0].lat, .score = mt[0].score, .error_m = mt[0].error_m,
+                .file = j->file, .model = tg_locator_model(r.loc)->name,
+                .lon = got ? ans->lon : mt[0].lon, .lat = got ? ans->lat : mt[0].lat,
+                .score = mt[0].score, .error_m = got ? ans->error_m : mt[0].error_m,
+                .tile_lon = mt[0].lon, .tile_lat = mt[0].lat, .prior = prior, .refined = refined,
+                .refine_tiles = ans->n_refine_tiles,
                 .tile_id = mt[0].tile_id, .has_gps = has_gps, .gps_lon = ans->meta.lon_deg,
                 .gps_lat = ans->meta.lat_deg, .gps_error_m = has_gps ? ans->gps_error_m : 0,
                 .has_heading = isfinite(ans->heading_deg), .heading_deg = ans->heading_deg,
@@ -1376,10 +1414,11 @@ static const struct truth_row *truth_find(const truth *t, const char *file)
     struct truth_row key = {(char *)file, 0, 0, 0, 0};
     const struct truth_row *r = CPLHashSetLookup(t->by_path, &key);
     if (r) return r;
-    /* a row naming a trailing part of the path ("panos/0001.jpg" for
-     * "town/world/panos/0001.jpg": truth.csv of `transgeo world`) */
-    for (const char *q = strchr(file, '/'); q; q = strchr(q + 1, '/')) {
-        key.key = (char *)q + 1;
+    /* the longest trailing part after a '/' that a row names: "panos/0001.jpg"
+     * of truth.csv is "world/panos/0001.jpg" as enumerated (base names repeat
+     * across panos/ and photos/) */
+    for (const char *p = strchr(file, '/'); p; p = strchr(p + 1, '/')) {
+        key.key = (char *)(p + 1);
         if ((r = CPLHashSetLookup(t->by_path, &key))) return r;
     }
     key.key = (char *)base_name(file);
@@ -1444,6 +1483,10 @@ int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, s
         tg_batch_opts_default(&def);
         opts = &def;
     }
+    if (opts->gps_prior && !truth_csv)
+        return tg_set_error(ctx, TG_EINVAL,
+                            "evaluation with the GPS prior needs true positions other than the "
+                            "photos' GPS: give a truth CSV (--truth FILE)");
     tg_photo_list *list = NULL;
     truth tr = {0};
     tg_eval_report *rep = calloc(1, sizeof *rep);
@@ -1513,6 +1556,21 @@ int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, s
                 p.has_true_heading = j->has_t_heading;
                 p.true_heading_deg = j->t_heading;
                 p.heading_error_deg = a->heading_error_deg;
+                p.item.radius_m = a->error_m;
+                p.est_lon = a->lon;
+                p.est_lat = a->lat;
+                p.tile_error_m = a->truth_tile_error_m;
+                p.prior = a->prior;
+                p.refined = a->refined;
+                p.refine_tiles = a->n_refine_tiles;
+                rc = tg_geo_distance_m(ctx, a->truth_tile_lon, a->truth_tile_lat, a->truth_lon,
+                                       a->truth_lat, &p.oracle_m);
+                if (!rc && j->truth_from_csv && a->has_meta && a->meta.has_gps) {
+                    p.item.has_gps = 1;
+                    rc = tg_geo_distance_m(ctx, a->meta.lon_deg, a->meta.lat_deg, a->truth_lon,
+                                           a->truth_lat, &p.item.gps_error_m);
+                }
+                if (!rc)
                 rc = tg_locator_tile_covers(r.loc, ctx, p.top1_tile_id, p.true_lon, p.true_lat,
                                             &p.item.hit);
             }
@@ -1564,6 +1622,28 @@ int tg_batch_eval(tg_ctx *ctx, const char *db_path, const char *const *inputs, s
         if (rep->photos[i].labelled) items[m++] = rep->photos[i].item;
     rc = tg_eval_compute(ctx, items, m, rep->n_tiles, &rep->stats);
     if (!rc) rc = heading_medians(ctx, rep);
+    if (!rc) {
+        /* reuse items' error fields as scratch for the two medians */
+        double *a = (double *)malloc((m ? m : 1) * 2 * sizeof *a), *b = a ? a + (m ? m : 1) : NULL;
+        size_t nr = 0;
+        if (!a) {
+            rc = tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < rep->n_photos; i++) {
+            const tg_eval_photo *p = &rep->photos[i];
+            if (!p->labelled) continue;
+            rep->n_refined += p->refined == TG_REFINED_RASTER;
+            rep->n_refine_tiles += p->refine_tiles;
+            if (p->item.rank != 1) continue;
+            a[nr] = p->item.error_m;
+            b[nr++] = p->oracle_m;
+        }
+        rep->n_right = (long)nr;
+        rep->right_median_m = median(a, (long)nr);
+        rep->right_oracle_median_m = median(b, (long)nr);
+        free(a);
+    }
 done:
     free(items);
     truth_free(&tr);

@@ -57,7 +57,21 @@ int tg_eval_compute(tg_ctx *ctx, const tg_eval_item *items, size_t n, long n_til
     long k1pct = tg_eval_k_1pct(n_tiles);
     size_t c1 = 0, c5 = 0, c10 = 0, cp = 0, hits = 0, w5 = 0, w10 = 0, w25 = 0, w50 = 0;
     double sum = 0;
+    size_t nr = 0, wr = 0, ng = 0, better = 0;
+    double *gerr = malloc(n * sizeof *gerr);
+    if (!gerr) {
+        free(err);
+        return tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory for %zu photos", n);
+    }
     for (size_t i = 0; i < n; i++) {
+        if (items[i].radius_m > 0) {
+            nr++;
+            wr += items[i].error_m <= items[i].radius_m;
+        }
+        if (items[i].has_gps && isfinite(items[i].gps_error_m)) {
+            gerr[ng++] = items[i].gps_error_m;
+            better += items[i].error_m < items[i].gps_error_m;
+        }
         long r = items[i].rank;
         double e = items[i].error_m;
         c1 += r <= 1;
@@ -88,6 +102,13 @@ int tg_eval_compute(tg_ctx *ctx, const tg_eval_item *items, size_t n, long n_til
     out->within_10m = w10 / dn;
     out->within_25m = w25 / dn;
     out->within_50m = w50 / dn;
+    out->n_radius = (long)nr;
+    out->within_radius = nr ? (double)wr / (double)nr : 0;
+    out->n_gps = (long)ng;
+    out->improved_over_gps = ng ? (double)better / (double)ng : 0;
+    qsort(gerr, ng, sizeof *gerr, cmp_double);
+    out->gps_median_m = !ng ? NAN : ng % 2 ? gerr[ng / 2] : (gerr[ng / 2 - 1] + gerr[ng / 2]) / 2;
+    free(gerr);
     free(err);
     return 0;
 }

@@ -74,6 +74,43 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, int *out)
     return 0;
 }
 
+int cli_parse_prior(const char *cmd, const char *s, tg_batch_opts *o)
+{
+    if (strcmp(s, "gps") == 0) {
+        o->gps_prior = 1;
+        o->gps_radius_m = 0; /* the photo's own accuracy */
+        return 0;
+    }
+    if (strncmp(s, "gps=", 4) == 0) {
+        char *end = NULL;
+        errno = 0;
+        double r = strtod(s + 4, &end);
+        if (errno || end == s + 4 || *end || !isfinite(r) || r <= 0) {
+            cli_usage_error(cmd, "--prior '%s': the radius must be metres > 0 (e.g. --prior "
+                                 "gps=100), or leave it out (--prior gps) for the photo's own "
+                                 "accuracy", s);
+            return -1;
+        }
+        o->gps_prior = 1;
+        o->gps_radius_m = r;
+        return 0;
+    }
+    cli_usage_error(cmd, "--prior '%s': expected gps or gps=RADIUS_M", s);
+    return -1;
+}
+
+int cli_parse_refine(const char *cmd, const char *s, tg_batch_opts *o)
+{
+    if (strcmp(s, "auto") == 0) o->refine = TG_REFINE_AUTO;
+    else if (strcmp(s, "on") == 0) o->refine = TG_REFINE_ON;
+    else if (strcmp(s, "off") == 0) o->refine = TG_REFINE_OFF;
+    else {
+        cli_usage_error(cmd, "--refine '%s': expected auto, on or off", s);
+        return -1;
+    }
+    return 0;
+}
+
 void cli_progress_init_mode(cli_progress *p, const char *label, int quiet, int mode)
 {
     p->label = label;

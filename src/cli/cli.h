@@ -69,6 +69,13 @@ int cli_camera_option(const char *cmd, int c, const char *arg, struct tg_batch_o
     "                           north-aligned; 1 no search; 2..360 N for every photo\n"   \
     "      --ignore-heading   search the heading even when the photo has one\n"
 
+/* --prior gps[=RADIUS_M] and --refine auto|on|off into a batch's options
+ * (locate, eval, demo share them). -1 after a usage error was printed. */
+int cli_parse_prior(const char *cmd, const char *s, tg_batch_opts *o);
+/* getopt codes of the long-only options --prior, --refine, --refine-tiles. */
+enum { OPT_PRIOR = 1001, OPT_REFINE, OPT_REFINE_TILES };
+int cli_parse_refine(const char *cmd, const char *s, tg_batch_opts *o);
+
 double cli_now(void); /* monotonic seconds */
 
 /* Print "transgeo NAME: msg" and return TG_EXIT_ERROR. */

@@ -33,6 +33,7 @@ static const char *const CMD = "demo";
 #define DEMO_PHOTOS 20
 /* Headings tried for the panoramas of unknown rotation: 15 degrees apart. */
 #define DEMO_PANO_HEADINGS 24
+#define DEMO_GPS_NOISE_M 50.0 /* a city's GPS (issue 18) */
 
 static void usage(FILE *f)
 {
@@ -57,6 +58,8 @@ static void usage(FILE *f)
             "      --size-m M       side of the town, metres (default: %.0f)\n"
             "      --panos N        panoramas to locate (default: %d)\n"
             "      --photos N       90-degree perspective photos to locate (default: %d)\n"
+            "      --gps-noise-m M  the photos' GPS is noised as in a city, median M metres\n"
+            "                       (default: 50; 0: exact); the truth comes from truth.csv\n"
             "  -m, --model FILE     model file (default: the shipped demo model)\n"
             "  -j, --threads N      threads (default: all cores)\n"
             "  -q, --quiet          no progress bars\n"
@@ -126,9 +129,10 @@ int cmd_demo(int argc, char **argv)
         {"size-m", required_argument, NULL, 1},  {"panos", required_argument, NULL, 2},
         {"photos", required_argument, NULL, 3},  {"model", required_argument, NULL, 'm'},
         {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
+        {"gps-noise-m", required_argument, NULL, 4},
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
     const char *out = "transgeo-demo", *model_arg = NULL;
-    double size_m = DEMO_SIZE_M, seed_d = DEMO_SEED;
+    double size_m = DEMO_SIZE_M, seed_d = DEMO_SEED, gps_noise = DEMO_GPS_NOISE_M;
     int n_panos = DEMO_PANOS, n_photos = DEMO_PHOTOS, threads = 0, quiet = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:s:m:j:qh", longopts, NULL)) != -1) {
@@ -149,6 +153,11 @@ int cmd_demo(int argc, char **argv)
         case 3:
             if (cli_parse_int(CMD, "--photos", optarg, &n_photos)) return TG_EXIT_USAGE;
             if (n_photos < 0) return cli_usage_error(CMD, "--photos: expected 0 or more");
+            break;
+        case 4:
+            if (cli_parse_double(CMD, "--gps-noise-m", optarg, &gps_noise)) return TG_EXIT_USAGE;
+            if (gps_noise < 0 || gps_noise > 1000)
+                return cli_usage_error(CMD, "--gps-noise-m: expected 0..1000 metres");
             break;
         case 'm': model_arg = optarg; break;
         case 'j':
@@ -176,6 +185,7 @@ int cmd_demo(int argc, char **argv)
     int rc = TG_EXIT_ERROR;
     char world_dir[4096], aerial[4096], panos[4096], photos[4096], db[4096], gpkg[4096],
         png[4096], rot_dir[4096], rot_panos[4096], truth[4096], rot_truth[4096];
+    tg_eval_report *rows[3] = {NULL, NULL, NULL};
     if (tg_ctx_create(&ctx)) {
         cli_error(CMD, "out of memory");
         return TG_EXIT_ERROR;
@@ -209,6 +219,7 @@ int cmd_demo(int argc, char **argv)
     wo.size_m = size_m;
     wo.n_panos = n_panos;
     wo.n_photos = n_photos;
+    wo.gps_noise_m = gps_noise;
     wo.supersample = 1; /* as the training worlds (tools/train_demo.sh), and 4x faster */
     wo.out_dir = world_dir;
     cli_progress pw;
@@ -309,6 +320,17 @@ int cmd_demo(int argc, char **argv)
         cli_fail(CMD, ctx);
         goto done;
     }
+    /* The three rows of a city's GPS: no prior, the GPS prior, and the GPS
+     * prior refined below the stride (the same panoramas each time). */
+    for (int i = 0; i < 3 && gps_noise > 0; i++) {
+        tg_batch_opts ro = bo;
+        ro.refine = i == 2 ? TG_REFINE_ON : TG_REFINE_OFF;
+        ro.gps_prior = i > 0;
+        if (tg_batch_eval(ctx, db, in_panos, 1, truth, &ro, &rows[i])) {
+            cli_fail(CMD, ctx);
+            goto done;
+        }
+    }
     double t_eval = cli_now();
 
     /* 5. The map. */
@@ -344,6 +366,27 @@ int cmd_demo(int argc, char **argv)
                  rep_search->n_photos ? (int)rep_search->photos[0].n_headings : 0);
         print_stats(what, rep_search);
     }
+    if (rows[0]) {
+        static const char *const names[3] = {"no prior", "GPS prior", "GPS prior + refinement"};
+        printf("panoramas with a city's GPS (median %.0f m noise; raw GPS median error %.1f m):\n",
+               gps_noise, rows[0]->stats.gps_median_m);
+        printf("  %-24s %6s %12s %14s %10s %9s\n", "", "R@1", "median err", "better than GPS",
+               "in error_m", "refined");
+        for (int i = 0; i < 3; i++) {
+            const tg_eval_stats *s = &rows[i]->stats;
+            printf("  %-24s %5.1f%% %10.1f m %13.0f%% %9.0f%% %9ld\n", names[i], 100 * s->r1,
+                   s->err_median_m, 100 * s->improved_over_gps, 100 * s->within_radius,
+                   rows[i]->n_refined);
+        }
+        const tg_eval_report *g = rows[2];
+        printf("  median error / raw GPS median: %.2f (GPS prior), %.2f (refined); right tile: "
+               "%ld photos, median %.1f m vs tile-centre oracle %.1f m (%.2f x), %.1f tiles "
+               "cut per photo\n",
+               rows[1]->stats.err_median_m / rows[1]->stats.gps_median_m,
+               g->stats.err_median_m / g->stats.gps_median_m, g->n_right, g->right_median_m,
+               g->right_oracle_median_m, g->right_median_m / g->right_oracle_median_m,
+               g->n_refined ? (double)g->n_refine_tiles / (double)g->n_refined : 0.0);
+    }
     printf("time: world %.1f s, index %.1f s, locate %.1f s, eval %.1f s, total %.1f s\n",
            t_world - t0, t_index - t_world, t_locate - t_index, t_eval - t_locate,
            cli_now() - t0);
@@ -355,6 +398,7 @@ done:
     tg_eval_report_free(rep_photos);
     tg_eval_report_free(rep_rot);
     tg_eval_report_free(rep_search);
+    for (int i = 0; i < 3; i++) tg_eval_report_free(rows[i]);
     tg_store_close(st);
     tg_ctx_free(ctx);
     return rc;

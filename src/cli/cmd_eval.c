@@ -29,11 +29,16 @@ static void usage(FILE *f)
             "                  nearest the true position) is among the best 1, 5, 10\n"
             "  R@1%%            the same within the best 1%% of the tiles (at least 1)\n"
             "  hit rate        share whose true position lies in the best tile (VIGOR)\n"
-            "  error           geodesic metres from the best tile's centre to the true\n"
-            "                  position: median, mean, share within 5, 10, 25, 50 m\n"
+            "  error           geodesic metres from the estimate (the best tile's centre,\n"
+            "                  refined below the stride) to the true position: median,\n"
+            "                  mean, share within 5, 10, 25, 50 m and within error_m\n"
+            "                  (the stated 68 %% radius)\n"
             "  heading error   where the truth has a heading: median degrees between it\n"
             "                  and the answer's, over all photos and over those whose\n"
             "                  best tile is the true one\n"
+            "  GPS             the photos' own GPS error and the share the estimate beat\n"
+            "  right tile      over photos whose best tile is right: median error and the\n"
+            "                  tile-centre oracle's\n"
             "\n"
             "Options:\n"
             "  -d, --db DB          the database (required)\n"
@@ -41,6 +46,10 @@ static void usage(FILE *f)
             "                       (degrees WGS84; a row matches a photo by path, else by\n"
             "                       base name) and optionally heading (degrees from north)\n"
             "      --json           print JSON instead of a table\n"
+            "      --prior gps[=M]  rank each photo among the tiles within M metres of its\n"
+            "                       own GPS (as transgeo locate; needs --truth)\n"
+            "  --refine auto|on|off estimate below the tile stride (as transgeo locate)\n"
+            "      --refine-tiles N tiles cut per photo at most (default 16)\n"
             "  -m, --model NAME     model registered in DB (default: the only one)\n"
             "  -j, --threads N      photos embedded at once (default: all cores)\n"
             CLI_CAMERA_HELP
@@ -84,6 +93,8 @@ static int print_json(const tg_eval_report *r)
     json_object_set_new(err, "within_10m", jnum(s->within_10m));
     json_object_set_new(err, "within_25m", jnum(s->within_25m));
     json_object_set_new(err, "within_50m", jnum(s->within_50m));
+    json_object_set_new(err, "within_radius", jnum(s->within_radius));
+    json_object_set_new(err, "n_radius", json_integer(s->n_radius));
     json_object_set_new(root, "error_m", err);
     json_t *he = json_object();
     json_object_set_new(he, "n", json_integer(r->n_heading));
@@ -91,6 +102,18 @@ static int print_json(const tg_eval_report *r)
     json_object_set_new(he, "n_top1", json_integer(r->n_heading_top1));
     json_object_set_new(he, "median_top1", jnum(r->heading_err_median_top1_deg));
     json_object_set_new(root, "heading_error_deg", he);
+    json_t *g = json_object();
+    json_object_set_new(g, "n", json_integer(s->n_gps));
+    json_object_set_new(g, "median_m", jnum(s->gps_median_m));
+    json_object_set_new(g, "improved", jnum(s->improved_over_gps));
+    json_object_set_new(root, "gps", g);
+    json_t *rt = json_object();
+    json_object_set_new(rt, "n", json_integer(r->n_right));
+    json_object_set_new(rt, "median_m", jnum(r->right_median_m));
+    json_object_set_new(rt, "oracle_median_m", jnum(r->right_oracle_median_m));
+    json_object_set_new(root, "right_tile", rt);
+    json_object_set_new(root, "n_refined", json_integer(r->n_refined));
+    json_object_set_new(root, "n_refine_tiles", json_integer(r->n_refine_tiles));
     for (size_t i = 0; i < r->n_photos; i++) {
         const tg_eval_photo *p = &r->photos[i];
         json_t *o = json_object();
@@ -111,6 +134,15 @@ static int print_json(const tg_eval_report *r)
             json_object_set_new(o, "heading_source",
                                 json_string(tg_heading_source_name(p->heading_source)));
             json_object_set_new(o, "heading_error_deg", jnum(p->heading_error_deg));
+            json_object_set_new(o, "lon_est", jnum(p->est_lon));
+            json_object_set_new(o, "lat_est", jnum(p->est_lat));
+            json_object_set_new(o, "error_radius_m", jnum(p->item.radius_m));
+            json_object_set_new(o, "tile_error_m", jnum(p->tile_error_m));
+            json_object_set_new(o, "oracle_m", jnum(p->oracle_m));
+            json_object_set_new(o, "prior", json_string(tg_prior_name(p->prior)));
+            json_object_set_new(o, "refined", json_integer(p->refined));
+            json_object_set_new(o, "refine_tiles", json_integer(p->refine_tiles));
+            if (p->item.has_gps) json_object_set_new(o, "gps_error_m", jnum(p->item.gps_error_m));
         } else if (p->error) {
             json_object_set_new(o, "error", json_string(p->error));
         } else {
@@ -154,6 +186,21 @@ static void print_table(const tg_eval_report *r)
             printf("  at true tile   %9.2f deg median (%ld photos)\n",
                    r->heading_err_median_top1_deg, r->n_heading_top1);
     }
+    if (s->n_radius)
+        printf("within error_m   %6.2f %%  (the stated 68 %% radius holds for this share)\n",
+               100 * s->within_radius);
+    if (s->n_gps) {
+        printf("GPS error median %9.2f m  (%ld photos' own GPS to the truth)\n", s->gps_median_m,
+               s->n_gps);
+        printf("better than GPS  %6.2f %%\n", 100 * s->improved_over_gps);
+    }
+    if (r->n_right)
+        printf("right tile       %ld photos: median %.2f m, tile-centre oracle %.2f m (%.2f x)\n",
+               r->n_right, r->right_median_m, r->right_oracle_median_m,
+               r->right_median_m / r->right_oracle_median_m);
+    if (r->n_refined)
+        printf("refined          %ld photos from %ld raster tiles (%.1f per photo)\n",
+               r->n_refined, r->n_refine_tiles, (double)r->n_refine_tiles / (double)r->n_refined);
 }
 
 int cmd_eval(int argc, char **argv)
@@ -163,6 +210,8 @@ int cmd_eval(int argc, char **argv)
         {"json", no_argument, NULL, 'J'},          {"model", required_argument, NULL, 'm'},
         {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
         {"progress", required_argument, NULL, 'P'},
+        {"prior", required_argument, NULL, OPT_PRIOR}, {"refine", required_argument, NULL, OPT_REFINE},
+        {"refine-tiles", required_argument, NULL, OPT_REFINE_TILES},
         {"help", no_argument, NULL, 'h'},          CLI_CAMERA_LONGOPTS,
         {NULL, 0, NULL, 0}};
     const char *db = NULL, *truth = NULL;
@@ -177,6 +226,17 @@ int cmd_eval(int argc, char **argv)
         case 't': truth = optarg; break;
         case 'J': json = 1; break;
         case 'm': o.model = optarg; break;
+        case OPT_PRIOR:
+            if (cli_parse_prior(CMD, optarg, &o)) return TG_EXIT_USAGE;
+            break;
+        case OPT_REFINE:
+            if (cli_parse_refine(CMD, optarg, &o)) return TG_EXIT_USAGE;
+            break;
+        case OPT_REFINE_TILES:
+            if (cli_parse_int(CMD, "--refine-tiles", optarg, &o.refine_max_tiles)) return TG_EXIT_USAGE;
+            if (o.refine_max_tiles < 1 || o.refine_max_tiles > 64)
+                return cli_usage_error(CMD, "--refine-tiles: expected 1..64");
+            break;
         case 'j':
             if (cli_parse_int(CMD, "--threads", optarg, &o.threads)) return TG_EXIT_USAGE;
             if (o.threads < 1) return cli_usage_error(CMD, "--threads: expected 1 or more");
@@ -195,6 +255,9 @@ int cmd_eval(int argc, char **argv)
     }
     if (!db) return cli_usage_error(CMD, "no database: give --db DB");
     if (optind >= argc) return cli_usage_error(CMD, "no photo given (PHOTO, DIR or @LIST)");
+    if (o.gps_prior && !truth)
+        return cli_usage_error(CMD, "--prior gps needs --truth CSV: the photos' GPS is the prior, "
+                                    "it cannot also be their true position");
 
     tg_ctx *ctx = NULL;
     if (tg_ctx_create(&ctx) != 0) {

@@ -27,7 +27,8 @@ static void usage(FILE *f)
             "  photos         one point per photo: file, model, lon, lat, score, error_m,\n"
             "                 tile_id, gps_lon, gps_lat, gps_error_m, heading (degrees\n"
             "                 from true north: the photo's or the searched one),\n"
-            "                 heading_source, fov_deg, camera_source\n"
+            "                 heading_source, fov_deg, camera_source, tile_lon,\n"
+            "                 tile_lat, prior, refined, refine_tiles\n"
             "  matched_tiles  the footprints of the K best tiles of each photo\n"
             "  failures       photos that could not be read (file, error)\n"
             "or a CSV file (*.csv, or - for standard output) with the photos fields and\n"
@@ -39,6 +40,13 @@ static void usage(FILE *f)
             "  -k, --top K            matched tiles kept per photo (default 5)\n"
             "      --near LON,LAT     only consider tiles whose centre is within --radius\n"
             "      --radius M           metres of this point (degrees WGS84)\n"
+            "      --prior gps[=M]    search each photo only within M metres of its own GPS\n"
+            "                         position (default M: 3 x its GPSHPositioningError, or\n"
+            "                         15 x its GPSDOP, at least 30; else 150); photos without\n"
+            "                         GPS, or whose window holds no tile, use --near or all\n"
+            "  --refine auto|on|off   estimate below the tile stride from tiles cut from the\n"
+            "                         indexed raster (auto: on for a cheap model, the demo's)\n"
+            "      --refine-tiles N   tiles cut per photo at most (default 16)\n"
             "  -m, --model NAME       model registered in DB (default: the only one)\n"
             "  -j, --threads N        photos embedded at once (default: all cores)\n"
             CLI_CAMERA_HELP
@@ -83,6 +91,8 @@ int cmd_locate(int argc, char **argv)
         {"radius", required_argument, NULL, 'R'},  {"model", required_argument, NULL, 'm'},
         {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
         {"progress", required_argument, NULL, 'P'},
+        {"prior", required_argument, NULL, OPT_PRIOR}, {"refine", required_argument, NULL, OPT_REFINE},
+        {"refine-tiles", required_argument, NULL, OPT_REFINE_TILES},
         {"help", no_argument, NULL, 'h'},          CLI_CAMERA_LONGOPTS,
         {NULL, 0, NULL, 0}};
     const char *db = NULL, *out = NULL;
@@ -109,6 +119,17 @@ int cmd_locate(int argc, char **argv)
             if (cli_parse_double(CMD, "--radius", optarg, &o.radius_m)) return TG_EXIT_USAGE;
             if (o.radius_m <= 0) return cli_usage_error(CMD, "--radius: expected metres > 0");
             has_radius = 1;
+            break;
+        case OPT_PRIOR:
+            if (cli_parse_prior(CMD, optarg, &o)) return TG_EXIT_USAGE;
+            break;
+        case OPT_REFINE:
+            if (cli_parse_refine(CMD, optarg, &o)) return TG_EXIT_USAGE;
+            break;
+        case OPT_REFINE_TILES:
+            if (cli_parse_int(CMD, "--refine-tiles", optarg, &o.refine_max_tiles)) return TG_EXIT_USAGE;
+            if (o.refine_max_tiles < 1 || o.refine_max_tiles > 64)
+                return cli_usage_error(CMD, "--refine-tiles: expected 1..64");
             break;
         case 'm': o.model = optarg; break;
         case 'j':

@@ -39,6 +39,9 @@ static void help(void)
            "      --photo-w W        photo width (default %d)\n"
            "      --photo-h H        photo height (default %d)\n"
            "      --photo-fov DEG    photo horizontal field of view (default %g)\n"
+           "      --gps-noise-m M    noise the photos' EXIF GPS as a city's: heavy-tailed,\n"
+           "                         median M metres, with GPSHPositioningError (default 0:\n"
+           "                         exact; truth.csv always holds the true positions)\n"
            "      --pairs N          training pairs: panorama + aerial crop (default %d)\n"
            "      --tile-m M         pairs: aerial crop side in metres (default %g)\n"
            "      --tile-px P        pairs: aerial crop side in pixels (default %d)\n"
@@ -61,7 +64,7 @@ static void help(void)
 
 enum {
     O_SIZE = 256, O_GSD, O_EPSG, O_CE, O_CN, O_PANOS, O_PW, O_PH, O_PHOTOS, O_FW, O_FH, O_FOV, O_PAIRS, O_TM, O_TP,
-    O_MARGIN, O_SS, O_Q, O_SAZ, O_SEL, O_NOAER, O_PROT
+    O_MARGIN, O_SS, O_Q, O_SAZ, O_SEL, O_NOAER, O_PROT, O_GPSN
 };
 
 int cmd_world(int argc, char **argv)
@@ -79,7 +82,7 @@ int cmd_world(int argc, char **argv)
         {"tile-px", required_argument, NULL, O_TP},    {"margin-m", required_argument, NULL, O_MARGIN},
         {"supersample", required_argument, NULL, O_SS}, {"quality", required_argument, NULL, O_Q},
         {"sun-azimuth", required_argument, NULL, O_SAZ}, {"sun-elevation", required_argument, NULL, O_SEL},
-        {"no-aerial", no_argument, NULL, O_NOAER},     {"threads", required_argument, NULL, 'j'},
+        {"no-aerial", no_argument, NULL, O_NOAER},     {"gps-noise-m", required_argument, NULL, O_GPSN},     {"threads", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},             {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     tg_world_options o;
@@ -121,6 +124,7 @@ int cmd_world(int argc, char **argv)
         case O_SAZ: bad = cli_parse_double(CMD, "--sun-azimuth", optarg, &o.sun_azimuth_deg); break;
         case O_SEL: bad = cli_parse_double(CMD, "--sun-elevation", optarg, &o.sun_elevation_deg); break;
         case O_NOAER: o.write_aerial = 0; break;
+        case O_GPSN: bad = cli_parse_double(CMD, "--gps-noise-m", optarg, &o.gps_noise_m); break;
         case 'j': bad = cli_parse_int(CMD, "--threads", optarg, &o.n_threads); break;
         case 'q': quiet = 1; break;
         case 'h': help(); return TG_EXIT_OK;

@@ -13,6 +13,7 @@
 #include "transgeo/geo.h"
 #include "transgeo/search.h"
 #include "transgeo/transgeo_model.h"
+#include "metre.h"
 
 struct tg_locator {
     tg_store *st;              /* not owned */
@@ -28,7 +29,21 @@ struct tg_locator {
     int heading_search;        /* opts.heading_search */
     int ignore_heading;        /* opts.ignore_heading */
     tg_canvas_spec spec;       /* the model's ground canvas */
+    int gps_prior;             /* opts.gps_prior */
+    double gps_radius_m;       /* opts.gps_radius_m */
+    int refine;                /* 1: refine below the stride (opts.refine resolved) */
+    tg_store_raster *rasters;  /* refine: the model's rasters, checked at open (malloc'ed) */
+    size_t n_rasters;
+    int refine_max_tiles;
 };
+
+/* The candidates of one run: the locator's global prior, or a photo's GPS
+ * window. */
+typedef struct cands {
+    int has;                   /* 0: every tile */
+    const int64_t *ids;        /* ascending */
+    size_t n;
+} cands;
 
 void tg_locate_opts_default(tg_locate_opts *o)
 {
@@ -78,6 +93,55 @@ static int heading_open(tg_locator *loc, tg_ctx *ctx, const tg_locate_opts *o)
     return TG_OK;
 }
 
+const char *tg_prior_name(int prior)
+{
+    switch (prior) {
+    case TG_PRIOR_NONE: return "none";
+    case TG_PRIOR_NEAR: return "near";
+    case TG_PRIOR_GPS: return "gps";
+    default: return "?";
+    }
+}
+
+int tg_locator_refine_cheap(const tg_model *model)
+{
+    /* Multiply-adds of one aerial embedding (every network it runs): per
+     * block tokens * (4 D^2 + 2 D mlp + 2 tokens D). The demo model needs
+     * about 2e7, a ViT-S TransGeo about 7e9. */
+    const tg_model_config *c = tg_model_config_get(model);
+    double cost = 0;
+    int hw[2][2] = {{c->aerial_hw[0], c->aerial_hw[1]}, {c->zoom_hw[0], c->zoom_hw[1]}};
+    for (int i = 0; i < (c->zoom ? 2 : 1); i++) {
+        double tok = (double)(hw[i][0] / c->patch) * (hw[i][1] / c->patch) + c->n_prefix;
+        if (i == 1 || (!c->zoom && c->has_zoom)) tok = c->n_keep + c->n_prefix;
+        double d = c->embed_dim;
+        cost += c->depth * tok * (4 * d * d + 2 * d * c->mlp_dim + 2 * tok * d);
+    }
+    return cost <= TG_REFINE_CHEAP_MACS;
+}
+
+/* The metre-level settings of open: the GPS prior's id table and the
+ * rasters refinement cuts from (their files checked once, here). */
+static int metre_open(tg_ctx *ctx, tg_locator *loc, const tg_locate_opts *o)
+{
+    loc->gps_prior = o->gps_prior;
+    loc->gps_radius_m = o->gps_radius_m;
+    loc->refine = o->refine == TG_REFINE_ON ||
+                  (o->refine == TG_REFINE_AUTO && tg_locator_refine_cheap(loc->model));
+    loc->refine_max_tiles = o->refine_max_tiles > 0 ? o->refine_max_tiles : TG_REFINE_TILES;
+    if (loc->gps_prior) {
+        /* tg_index_search_subset builds the index's id table on first use (a
+         * write): do it now, while one thread holds the locator. */
+        size_t row;
+        int64_t id;
+        tg_tileset_tile(loc->ts, 0, &id, NULL, NULL, NULL);
+        tg_index_find(ctx, (tg_index *)tg_tileset_index(loc->ts), id, &row);
+        tg_clear_error(ctx);
+    }
+    if (!loc->refine) return TG_OK;
+    return tg_store_rasters(ctx, loc->st, &loc->m, 1, &loc->rasters, &loc->n_rasters);
+}
+
 int tg_locator_open(tg_ctx *ctx, tg_store *st, const tg_locate_opts *o, tg_locator **out)
 {
     tg_locate_opts def;
@@ -88,6 +152,14 @@ int tg_locator_open(tg_ctx *ctx, tg_store *st, const tg_locate_opts *o, tg_locat
     if (!st || !out) return tg_set_error(ctx, TG_EINVAL, "tg_locator_open: NULL argument");
     *out = NULL;
     if (o->k < 1) return tg_set_error(ctx, TG_EINVAL, "k = %d: expected 1 or more matches", o->k);
+    if (o->gps_prior && !(o->gps_radius_m >= 0 && isfinite(o->gps_radius_m)))
+        return tg_set_error(ctx, TG_EINVAL,
+                            "GPS prior radius %g m: expected a distance > 0 metres, or 0 for the "
+                            "photo's own accuracy",
+                            o->gps_radius_m);
+    if (o->refine < TG_REFINE_AUTO || o->refine > TG_REFINE_ON || o->refine_max_tiles < 0)
+        return tg_set_error(ctx, TG_EINVAL, "refine = %d, max tiles %d: not a refinement setting",
+                            o->refine, o->refine_max_tiles);
     tg_locator *loc = calloc(1, sizeof *loc);
     if (!loc) return tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
     loc->st = st;
@@ -117,13 +189,15 @@ int tg_locator_open(tg_ctx *ctx, tg_store *st, const tg_locate_opts *o, tg_locat
                           loc->m.name, loc->dim, db, tg_tileset_dim(loc->ts));
         goto fail;
     }
+    rc = metre_open(ctx, loc, o);
+    if (rc) goto fail;
     if (o->prior) {
         loc->has_prior = 1;
         rc = tg_store_candidates(ctx, st, &loc->m, o->prior, &loc->cand, &loc->n_cand);
         if (rc) goto fail;
         /* tg_index_search_subset builds the index's id table on first use (a
          * write): do it now, while one thread holds the locator. */
-        if (loc->n_cand > 0) {
+        if (loc->n_cand > 0 && !loc->gps_prior) {
             size_t row;
             tg_index_find(ctx, (tg_index *)tg_tileset_index(loc->ts), loc->cand[0], &row);
             tg_clear_error(ctx);
@@ -139,6 +213,7 @@ fail:
 void tg_locator_free(tg_locator *loc)
 {
     if (!loc) return;
+    free(loc->rasters);
     free(loc->cand);
     free(loc);
 }
@@ -162,19 +237,22 @@ void tg_locate_answer_clear(tg_locate_answer *ans)
     ans->truth_error_m = NAN;
     ans->heading_deg = NAN;
     ans->heading_error_deg = NAN;
+    ans->truth_tile_error_m = NAN;
+    ans->prior_radius_m = NAN;
+    ans->lon = ans->lat = ans->error_m = NAN;
 }
 
-/* 1 when row's tile is a candidate (cand is sorted ascending). */
-static int is_candidate(const tg_locator *loc, int64_t id)
+/* 1 when the tile is a candidate (ids are sorted ascending). */
+static int is_candidate(const cands *c, int64_t id)
 {
-    if (!loc->has_prior) return 1;
-    size_t lo = 0, hi = loc->n_cand;
+    if (!c->has) return 1;
+    size_t lo = 0, hi = c->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (loc->cand[mid] < id) lo = mid + 1;
+        if (c->ids[mid] < id) lo = mid + 1;
         else hi = mid;
     }
-    return lo < loc->n_cand && loc->cand[lo] == id;
+    return lo < c->n && c->ids[lo] == id;
 }
 
 /* Degrees to a rough metric distance, squared: picks the few candidate
@@ -191,8 +269,8 @@ static double approx_d2(double lon1, double lat1, double lon2, double lat2)
 
 /* The candidate whose centre is nearest (lon, lat), geodesically; ties go
  * to the lowest tile id. [out] *row. */
-static int nearest_candidate(const tg_locator *loc, tg_ctx *ctx, double lon, double lat,
-                             size_t *row)
+static int nearest_candidate(const tg_locator *loc, const cands *cs, tg_ctx *ctx, double lon,
+                             double lat, size_t *row)
 {
     size_t n = tg_tileset_count(loc->ts);
     double best = INFINITY;
@@ -200,7 +278,7 @@ static int nearest_candidate(const tg_locator *loc, tg_ctx *ctx, double lon, dou
         int64_t id;
         double clon, clat;
         tg_tileset_tile(loc->ts, i, &id, &clon, &clat, NULL);
-        if (!is_candidate(loc, id)) continue;
+        if (!is_candidate(cs, id)) continue;
         double d = approx_d2(lon, lat, clon, clat);
         if (d < best) best = d;
     }
@@ -212,7 +290,7 @@ static int nearest_candidate(const tg_locator *loc, tg_ctx *ctx, double lon, dou
         int64_t id;
         double clon, clat, d;
         tg_tileset_tile(loc->ts, i, &id, &clon, &clat, NULL);
-        if (!is_candidate(loc, id) || approx_d2(lon, lat, clon, clat) > lim) continue;
+        if (!is_candidate(cs, id) || approx_d2(lon, lat, clon, clat) > lim) continue;
         int rc = tg_geo_distance_m(ctx, lon, lat, clon, clat, &d);
         if (rc) return rc;
         if (d < dmin) { /* rows are in ascending id order: ties keep the lowest id */
@@ -225,11 +303,12 @@ static int nearest_candidate(const tg_locator *loc, tg_ctx *ctx, double lon, dou
 
 /* Evaluation: the rank of the candidate nearest the truth, by tg_eval_rank
  * over the candidates' scores. */
-static int rank_truth(const tg_locator *loc, tg_ctx *ctx, const float *emb, int n_q,
+static int rank_truth(const tg_locator *loc, const cands *cs, tg_ctx *ctx, const float *emb,
+                      int n_q,
                       tg_locate_answer *ans)
 {
     size_t n = tg_tileset_count(loc->ts), truth_row = 0;
-    int rc = nearest_candidate(loc, ctx, ans->truth_lon, ans->truth_lat, &truth_row);
+    int rc = nearest_candidate(loc, cs, ctx, ans->truth_lon, ans->truth_lat, &truth_row);
     if (rc) return rc;
     float *scores = malloc((n ? n : 1) * sizeof *scores);
     float *more = n_q > 1 ? malloc((n ? n : 1) * sizeof *more) : NULL;
@@ -251,14 +330,25 @@ static int rank_truth(const tg_locator *loc, tg_ctx *ctx, const float *emb, int 
     for (size_t i = 0; i < n; i++) {
         int64_t id;
         tg_tileset_tile(loc->ts, i, &id, NULL, NULL, NULL);
-        if (!is_candidate(loc, id)) continue;
+        if (!is_candidate(cs, id)) continue;
         if (i == truth_row) truth_at = m;
+        if (ans->prior == TG_PRIOR_GPS && isfinite(scores[i])) { /* rank by posterior */
+            double clon, clat, d;
+            tg_tileset_tile(loc->ts, i, NULL, &clon, &clat, NULL);
+            rc = tg_geo_distance_m(ctx, ans->meta.lon_deg, ans->meta.lat_deg, clon, clat, &d);
+            if (rc) goto done;
+            scores[i] = (float)(scores[i] + tg_metre_gps_penalty(
+                                                d, ans->prior_radius_m / TG_METRE_GPS_SIGMA_DIV));
+        }
         scores[m++] = scores[i];
     }
     ans->truth_score = isfinite(scores[truth_at]) ? scores[truth_at] : NAN;
     ans->truth_rank = tg_eval_rank(scores, m, truth_at);
     rc = tg_geo_distance_m(ctx, ans->matches[0].lon, ans->matches[0].lat, ans->truth_lon,
-                           ans->truth_lat, &ans->truth_error_m);
+                           ans->truth_lat, &ans->truth_tile_error_m);
+    if (!rc)
+        rc = tg_geo_distance_m(ctx, ans->lon, ans->lat, ans->truth_lon, ans->truth_lat,
+                               &ans->truth_error_m);
 done:
     free(scores);
     free(more);
@@ -393,6 +483,47 @@ static void report_headings(const tg_locator *loc, const tg_locate_input *in,
     }
 }
 
+/* The candidates of this run: the photo's GPS window (gps_prior, a photo
+ * with a position whose window holds a tile), else the global prior, else
+ * every tile. [out] *own: the window's ids (malloc'ed) or NULL. */
+static int choose_candidates(const tg_locator *loc, tg_ctx *ctx, tg_locate_answer *ans,
+                             cands *cs, int64_t **own)
+{
+    ans->prior = loc->has_prior ? TG_PRIOR_NEAR : TG_PRIOR_NONE;
+    ans->n_candidates = loc->has_prior ? loc->n_cand : tg_tileset_count(loc->ts);
+    if (!loc->gps_prior || !ans->has_meta || !ans->meta.has_gps) return TG_OK;
+    double r = tg_metre_gps_radius(loc->gps_radius_m, &ans->meta);
+    size_t n = 0;
+    int rc = tg_metre_window(ctx, loc->ts, ans->meta.lon_deg, ans->meta.lat_deg, r, own, &n);
+    if (rc) return rc;
+    if (n == 0) { /* outside every raster: the documented fallback */
+        ans->gps_outside = 1;
+        return TG_OK;
+    }
+    cs->has = 1;
+    cs->ids = *own;
+    cs->n = n;
+    ans->prior = TG_PRIOR_GPS;
+    ans->prior_radius_m = r;
+    ans->n_candidates = n;
+    return TG_OK;
+}
+
+/* The estimate: matches[0]'s centre, refined below the stride when the
+ * locator refines, and its 68 % error radius. */
+static int estimate(const tg_locator *loc, tg_ctx *ctx, const float *q, const cands *cs,
+                    tg_locate_answer *ans)
+{
+    const tg_match *b = &ans->matches[0];
+    ans->lon = b->lon;
+    ans->lat = b->lat;
+    ans->error_m = b->error_m;
+    if (!loc->refine) return TG_OK;
+    tg_metre_refine rf = {loc->model, loc->ts, loc->rasters, loc->n_rasters,
+                          loc->refine_max_tiles};
+    return tg_metre_refine_run(ctx, &rf, q, b, cs->has ? cs->ids : NULL, cs->n, ans);
+}
+
 int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in,
                    tg_locate_answer *ans)
 {
@@ -409,6 +540,7 @@ int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in
                             in->truth_lon, in->truth_lat);
     tg_image *own = NULL;
     float *emb = NULL;
+    int64_t *own_cand = NULL;
     int rc = TG_OK, n_q = 1, *query_of = NULL;
     if (in->embedding && in->embedding_dim != loc->dim)
         return tg_set_error(ctx, TG_EMODEL,
@@ -457,14 +589,37 @@ int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in
         rc = tg_set_error(ctx, TG_ENOMEM, "locate: out of memory for %d matches", loc->k);
         goto done;
     }
-    if (loc->has_prior && loc->n_cand == 0) goto done; /* the prior selects nothing */
+    cands cs = {loc->has_prior, loc->cand, loc->n_cand};
+    const float *qm = q; /* the queries matched: every heading, or the chosen one */
+    int n_qm = n_q;
+    rc = choose_candidates(loc, ctx, ans, &cs, &own_cand);
+    if (rc) goto done;
+    if (cs.has && cs.n == 0) goto done; /* the prior selects nothing */
     query_of = calloc((size_t)loc->k, sizeof *query_of);
     if (!query_of) {
         rc = tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
         goto done;
     }
-    rc = tg_tileset_match_n(ctx, loc->ts, q, n_q, loc->k, loc->has_prior ? loc->cand : NULL,
-                            loc->n_cand, ans->matches, &ans->n_matches, query_of);
+    if (ans->prior == TG_PRIOR_GPS) { /* the window, and the GPS as a probability in it */
+        int best_q = 0;
+        if (n_q > 1) {
+            /* several headings: the best (tile, heading) in the window picks the
+             * heading, and the posterior ranks with that heading's embedding */
+            rc = tg_tileset_match_n(ctx, loc->ts, q, n_q, 1, cs.ids, cs.n, ans->matches,
+                                    &ans->n_matches, query_of);
+            if (rc) goto done;
+            best_q = ans->n_matches > 0 ? query_of[0] : 0;
+            qm = q + (size_t)best_q * (size_t)loc->dim;
+            n_qm = 1;
+        }
+        rc = tg_metre_gps_match(ctx, loc->ts, qm, cs.ids, cs.n, ans->meta.lon_deg,
+                                ans->meta.lat_deg, ans->prior_radius_m / TG_METRE_GPS_SIGMA_DIV,
+                                loc->k, ans->matches, &ans->n_matches);
+        for (int i = 0; i < loc->k; i++) query_of[i] = best_q;
+    } else {
+        rc = tg_tileset_match_n(ctx, loc->ts, q, n_q, loc->k, cs.has ? cs.ids : NULL, cs.n,
+                                ans->matches, &ans->n_matches, query_of);
+    }
     if (rc) goto done;
     report_headings(loc, in, ans, query_of);
     if (ans->n_matches == 0) { /* every candidate scored NaN */
@@ -472,13 +627,17 @@ int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in
                                           "finite)", in->embedding ? "" : "photo's ");
         goto done;
     }
+    /* refined with the embedding of the best match's heading */
+    rc = estimate(loc, ctx, q + (size_t)query_of[0] * (size_t)loc->dim, &cs, ans);
+    if (rc) goto done;
     if (ans->has_meta && ans->meta.has_gps) {
-        rc = tg_geo_distance_m(ctx, ans->meta.lon_deg, ans->meta.lat_deg, ans->matches[0].lon,
-                               ans->matches[0].lat, &ans->gps_error_m);
+        rc = tg_geo_distance_m(ctx, ans->meta.lon_deg, ans->meta.lat_deg, ans->lon, ans->lat,
+                               &ans->gps_error_m);
         if (rc) goto done;
     }
-    if (ans->has_truth) rc = rank_truth(loc, ctx, q, n_q, ans);
+    if (ans->has_truth) rc = rank_truth(loc, &cs, ctx, qm, n_qm, ans);
 done:
+    free(own_cand);
     free(emb);
     free(query_of);
     tg_image_free(own);
@@ -498,3 +657,5 @@ int tg_locator_tile_wkt(const tg_locator *loc, tg_ctx *ctx, int64_t tile_id, cha
     if (!loc) return tg_set_error(ctx, TG_EINVAL, "tg_locator_tile_wkt: NULL argument");
     return tg_store_tile_wkt(ctx, loc->st, tile_id, wkt);
 }
+
+int tg_locator_refines(const tg_locator *loc) { return loc ? loc->refine : 0; }

@@ -144,6 +144,9 @@ typedef struct rawexif {
     int has_f35;            /* the camera tags of the Exif SubIFD (0 / absent) */
     double f35, focal, fp_x, fp_y;
     int fp_unit, px_w, px_h;
+
+    int has_dop, has_hpe;   /* GPSDOP (tag 11), GPSHPositioningError (tag 31) */
+    double dop, hpe;
 } rawexif;
 
 /* d, m, s (count 1..3) -> degrees; -1 if any value is unreadable. */
@@ -214,6 +217,8 @@ static void gps_entry(const blk *b, const ent *e, rawexif *r)
     case 9: r->status = ent_char(b, e); break;
     case 16: r->dir_ref = ent_char(b, e); break;
     case 17: r->has_dir = !ent_num(b, e, 0, &r->dir); break;
+    case 11: r->has_dop = !ent_num(b, e, 0, &r->dop); break;
+    case 31: r->has_hpe = !ent_num(b, e, 0, &r->hpe); break;
     default: break;
     }
 }
@@ -583,6 +588,15 @@ static int meta_from_src(const tg_photo_src *src, tg_photo_meta *out)
         lon = apply_ref(r.lon, r.lon_ref);
         if (valid_pos(lat, lon)) {
             out->has_gps = 1; out->lat_deg = lat; out->lon_deg = lon; out->pos_source = TG_META_EXIF;
+            /* The accuracy describes this fix only: read from the same IFD. */
+            if (r.has_hpe && isfinite(r.hpe) && r.hpe > 0) {
+                out->has_hpe = 1;
+                out->hpe_m = r.hpe;
+            }
+            if (r.has_dop && isfinite(r.dop) && r.dop > 0) {
+                out->has_dop = 1;
+                out->dop = r.dop;
+            }
         }
     }
     if (!out->has_gps && use_g && g_lat && g_lon && !g_void) {

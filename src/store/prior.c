@@ -70,13 +70,27 @@ int tg_store_candidates(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
         xlo = minx - dlon;
         xhi = maxx + dlon;
     }
+    /* Across the antimeridian the box wraps: a box past 180 E also holds
+     * [-180, xhi - 360], one past 180 W also [xlo + 360, 180] (footprints
+     * are stored in [-180, 180]; ST_Distance measures across the line). */
+    double wlo = 1, whi = 0; /* the wrapped part, empty unless set */
+    if (xhi - xlo >= 360) {
+        xlo = -180;
+        xhi = 180;
+    } else if (xhi > 180) {
+        wlo = -180;
+        whi = xhi - 360;
+    } else if (xlo < -180) {
+        wlo = xlo + 360;
+        whi = 180;
+    }
     sqlite3_stmt *s = NULL;
     int64_t *out = NULL;
     size_t cnt = 0, cap = 0;
     int rc = tgst_prepare(ctx, st->db,
                      "SELECT t.id FROM tg_tiles AS t WHERE t.model_id = ?1 AND t.id IN "
-                     "(SELECT pkid FROM idx_tg_tiles_geom WHERE xmax >= ?2 AND xmin <= ?3 AND "
-                     "ymax >= ?4 AND ymin <= ?5) AND "
+                     "(SELECT pkid FROM idx_tg_tiles_geom WHERE ((xmax >= ?2 AND xmin <= ?3) OR "
+                     "(xmax >= ?8 AND xmin <= ?9)) AND ymax >= ?4 AND ymin <= ?5) AND "
                      "ST_Distance(MakePoint(t.center_lon, t.center_lat, 4326), ?6, 1) <= ?7 "
                      "ORDER BY t.id",
                      &s);
@@ -88,6 +102,8 @@ int tg_store_candidates(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
     sqlite3_bind_double(s, 5, lat_hi);
     sqlite3_bind_blob(s, 6, blob, size, SQLITE_STATIC);
     sqlite3_bind_double(s, 7, prior->radius_m);
+    sqlite3_bind_double(s, 8, wlo);
+    sqlite3_bind_double(s, 9, whi);
     int step;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         if (cnt == cap) {

@@ -41,6 +41,11 @@ int tg_tileset_tile(const tg_tileset *ts, size_t row, int64_t *id, double *lon, 
     return TG_OK;
 }
 
+int64_t tg_tileset_raster_id(const tg_tileset *ts, size_t row)
+{
+    return ts && row < tg_index_count(ts->ix) ? ts->raster_id[row] : 0;
+}
+
 static int tileset_grow(tg_ctx *ctx, tg_tileset *ts, size_t n)
 {
     if (n <= ts->cap) return TG_OK;
@@ -316,7 +321,7 @@ int tg_tileset_match_n(tg_ctx *ctx, const tg_tileset *ts, const float *embs, int
             acc += w[j] * d * d;
         }
         double spread = wsum > 0 ? sqrt(acc / wsum) : 0;
-        o->error_m = spread > o->stride_m / 2 ? spread : o->stride_m / 2;
+        o->error_m = TG_STORE_ERROR_SCALE * (spread > o->stride_m / 2 ? spread : o->stride_m / 2);
     }
     *n_out = n;
 done:

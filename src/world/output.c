@@ -311,7 +311,8 @@ static void dms(double v, char *buf, size_t n)
     snprintf(buf, n, "(%lld) (%lld) (%lld.%06lld)", d, m, s / 1000000, s % 1000000);
 }
 
-char **wexif_items(double lon, double lat, double alt_m, double heading_deg, double focal35_mm, uint64_t seed)
+char **wexif_items(double lon, double lat, double alt_m, double heading_deg, double focal35_mm, uint64_t seed,
+                   double hpe_m)
 {
     char buf[96];
     char **md = NULL;
@@ -325,6 +326,10 @@ char **wexif_items(double lon, double lat, double alt_m, double heading_deg, dou
     md = CSLSetNameValue(md, "EXIF_GPSAltitudeRef", "0x00");
     snprintf(buf, sizeof(buf), "(%.2f)", alt_m);
     md = CSLSetNameValue(md, "EXIF_GPSAltitude", buf);
+    if (hpe_m > 0) {
+        snprintf(buf, sizeof(buf), "(%.2f)", hpe_m);
+        md = CSLSetNameValue(md, "EXIF_GPSHPositioningError", buf);
+    }
     if (!isnan(heading_deg)) { /* NAN: no heading (rotated panoramas) */
         md = CSLSetNameValue(md, "EXIF_GPSImgDirectionRef", "T");
         snprintf(buf, sizeof(buf), "(%.4f)", heading_deg);

@@ -31,6 +31,8 @@
 #define STRIP 256           /* aerial rows per GeoTIFF write (= tile height) */
 
 enum { STREAM_PANO = 2, STREAM_PHOTO = 3, STREAM_PAIR = 4, STREAM_PANO_ROT = 5 };
+/* GPS noise streams: their own, so that noise never moves a camera. */
+enum { STREAM_GPS_NOISE = 0x677073 };
 
 void tg_world_options_default(tg_world_options *o)
 {
@@ -101,6 +103,8 @@ static int check_options(tg_ctx *ctx, const tg_world_options *o)
           "photo size %dx%d is out of range: expected 16..16384 pixels each way", o->photo_w, o->photo_h);
     RANGE(o->photo_fov_deg >= 10 && o->photo_fov_deg <= 150, "photo_fov_deg %g is out of range: expected 10..150",
           o->photo_fov_deg);
+    RANGE(o->gps_noise_m >= 0 && o->gps_noise_m <= 1000, "gps_noise_m %g is out of range: expected 0..1000 m",
+          o->gps_noise_m);
     RANGE(o->supersample >= 1 && o->supersample <= 4, "supersample %d is out of range: expected 1..4",
           o->supersample);
     RANGE(o->jpeg_quality >= 1 && o->jpeg_quality <= 100, "jpeg_quality %d is out of range: expected 1..100",
@@ -188,6 +192,8 @@ typedef struct shot {
     double x, y;            /* local position */
     double e, n;            /* UTM */
     double lon, lat;
+    double gps_lon, gps_lat; /* what the EXIF says (lon, lat unless gps_noise_m > 0) */
+    double gps_hpe_m;        /* its stated GPSHPositioningError, 0 = none written */
     double heading_grid;    /* deg, clockwise from grid north (photos) */
     double heading_true;    /* deg, clockwise from true north (image centre) */
     int roll;               /* panoramas with pano_rotate: columns rolled (0 = north-aligned) */
@@ -248,8 +254,9 @@ static int digits(int n)
 static int place(gen *g, shot *s, int n, uint64_t stream, int sidewalk, int random_heading)
 {
     const tg_world_options *o = g->o;
-    wrng r;
+    wrng r, gn;
     wrng_seed(&r, o->seed, stream);
+    wrng_seed(&gn, o->seed, STREAM_GPS_NOISE + stream);
     double margin = o->edge_margin_m >= 0 ? o->edge_margin_m : (o->tile_m / 2 > 10 ? o->tile_m / 2 : 10);
     for (int i = 0; i < n; i++) {
         if (wpick_street_point(g->sc, &r, sidewalk, margin, o->size_m - margin, &s[i].x, &s[i].y))
@@ -269,6 +276,29 @@ static int place(gen *g, shot *s, int n, uint64_t stream, int sidewalk, int rand
         if (h < 0) h += 360;
         if (h >= 359.99995) h = 0; /* prints as 360.0000 otherwise */
         s[i].heading_true = h;
+        s[i].gps_lon = s[i].lon;
+        s[i].gps_lat = s[i].lat;
+        s[i].gps_hpe_m = 0;
+        if (o->gps_noise_m > 0) {
+            /* A city's GPS: heavy-tailed. With probability 0.8 a clear fix,
+             * a 2-D normal of sigma 0.73 M; else multipath, sigma 2.5 M: the
+             * median distance is M (0.8 P(R1 < M) + 0.2 P(R2 < M) = 0.50).
+             * The fix states its own component's 68 % radius (1.51 sigma) as
+             * GPSHPositioningError, as phones report a worse accuracy in
+             * street canyons. */
+            double sigma = wrng_u(&gn) < 0.8 ? 0.73 * o->gps_noise_m : 2.5 * o->gps_noise_m;
+            /* normal deviates as sums of 12 uniforms - 6 (Irwin-Hall; exact
+             * arithmetic only, so the same on every machine) */
+            double nx = -6, ny = -6;
+            for (int k = 0; k < 12; k++) {
+                nx += wrng_u(&gn);
+                ny += wrng_u(&gn);
+            }
+            double ge = s[i].e + sigma * nx, gnn = s[i].n + sigma * ny;
+            rc = wgeo_lonlat(g->ctx, &g->geo, ge, gnn, &s[i].gps_lon, &s[i].gps_lat);
+            if (rc) return rc;
+            s[i].gps_hpe_m = 1.51 * sigma;
+        }
     }
     return 0;
 }
@@ -479,8 +509,8 @@ static int write_views(gen *g, int kind)
                 snprintf(path, sizeof(path), "%s/%s", o->out_dir, name);
                 /* a rotated panorama keeps its heading to itself (NAN: none written) */
                 double hd = kind == 0 && o->pano_rotate ? NAN : s->heading_true;
-                char **md = wexif_items(s->lon, s->lat, GROUND_ALT + (kind == 0 ? PANO_Z : PHOTO_Z), hd,
-                                        f35, o->seed);
+                char **md = wexif_items(s->gps_lon, s->gps_lat, GROUND_ALT + (kind == 0 ? PANO_Z : PHOTO_Z),
+                                        hd, f35, o->seed, s->gps_hpe_m);
                 if (kind == 0) {
                     free(xmp);
                     xmp = wgpano_xmp(w, h, hd);
@@ -555,7 +585,7 @@ static int write_json(gen *g)
         " s:{s:i, s:i, s:f, s:s, s:s, s:s, s:s, s:i},"
         " s:{s:i, s:i, s:f, s:f, s:i},"
         " s:{s:f, s:i, s:s, s:s, s:s, s:s},"
-        " s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}}",
+        " s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:f}",
         "generator", "transgeo world", "version", TG_WORLD_VERSION, "seed", seed, "size_m", o->size_m, "gsd_m",
         o->gsd_m, "width", g->aer_w, "height", g->aer_h, "crs", crs, "epsg", o->utm_epsg, "center_e", o->center_e,
         "center_n", o->center_n, "center_lon", clon, "center_lat", clat, "grid_to_true_deg", conv + 0.0, "geotransform", gt,
@@ -569,7 +599,7 @@ static int write_json(gen *g)
         "pairs", "tile_m", o->tile_m, "tile_px", o->tile_px, "index", "pairs.csv", "ground", "pairs/ground/*.jpg",
         "aerial", "pairs/aerial/*.png", "aerial_north", "up",
         "counts", "panos", o->n_panos, "photos", o->n_photos, "pairs", o->n_pairs, "buildings", sc->n_houses, "cars",
-        sc->n_cars, "trees", sc->n_trees, "roads", sc->n_roads);
+        sc->n_cars, "trees", sc->n_trees, "roads", sc->n_roads, "gps_noise_m", o->gps_noise_m);
     if (!j) return tg_set_error(g->ctx, TG_ENOMEM, "world: out of memory building world.json");
     const char *path = join(g, o->out_dir, "world.json");
     rc = json_dump_file(j, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));

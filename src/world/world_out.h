@@ -38,7 +38,8 @@ int wwrite_png(tg_ctx *ctx, const char *path, const unsigned char *rgb, int w, i
 
 /* EXIF GPS items for a photo; focal35_mm <= 0 for panoramas. NULL on OOM.
  * Free with wexif_free. */
-char **wexif_items(double lon, double lat, double alt_m, double heading_deg, double focal35_mm, uint64_t seed);
+char **wexif_items(double lon, double lat, double alt_m, double heading_deg, double focal35_mm, uint64_t seed,
+                   double hpe_m);
 void wexif_free(char **md);
 /* GPano XMP packet (malloc'd) for a full equirectangular w x h panorama;
  * heading_deg NAN: no PoseHeadingDegrees (wexif_items: no GPSImgDirection). */
