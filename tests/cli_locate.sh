@@ -295,8 +295,8 @@ expect_rc 2 "--heading-search 361 is a usage error"
 run "$TG" locate "$PHOTOS/01.jpg" --db "$DB" -o - -k 1 -q
 line=$(printf '%s\n' "$out" | awk -F, 'NR == 2 { print $11, $12, $13, $14 }')
 set -- $line
-check "CSV header ends heading,heading_source,fov_deg,camera_source,error" \
-    contains "$(printf '%s\n' "$out" | head -1)" "gps_error_m,heading,heading_source,fov_deg,camera_source,error"
+check "CSV header has heading,heading_source,fov_deg,camera_source after gps_error_m" \
+    contains "$(printf '%s\n' "$out" | head -1)" "gps_error_m,heading,heading_source,fov_deg,camera_source,"
 check "01.jpg: heading 54.74463 from mapillary, 52.62-degree camera from exif-35mm ($line)" \
     sh -c 'test "$2" = mapillary && test "$4" = exif-35mm' - "$@"
 check "  ... values" near "${1:-}" 54.74463 1e-6
