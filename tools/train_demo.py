@@ -418,13 +418,17 @@ def warm_start(path, stage, ground, aerial):
     an official-format stage-N checkpoint (.pth.tar), or a transgeo model
     file (.safetensors, e.g. the shipped models/demo.safetensors), whose
     `ground` net and, for stage 1, its stage-1 `aerial_scan` net (stage 2:
-    its `aerial` net) are taken."""
+    its `aerial` net) are taken.  Stage 2 from a model file takes its
+    stage-2 `aerial` net only: the ground net continues from this run's
+    stage 1 (which scans), and a zoom net that already works on the kept
+    patches skips the dip of a zoom net made from the stage-1 net."""
     if path.endswith(".safetensors"):
         m = ref.load_model(path)
         src = m.aerial_scan if stage == 1 else m.aerial
-        if src is None:
+        if src is None or (stage == 2 and m.aerial_scan is None):
             raise SystemExit("%s: no stage-%d aerial net in this model file" % (path, stage))
-        ground.load_state_dict(m.ground.state_dict())
+        if stage == 1:
+            ground.load_state_dict(m.ground.state_dict())
         aerial.load_state_dict(src.state_dict())
         return
     ck = torch.load(path, map_location="cpu")["state_dict"]
@@ -487,7 +491,7 @@ def train(a):
         torch.set_rng_state(st["torch_rng"])
         step, elapsed = st["step"], st["elapsed"]
         log("stage %d: resumed at step %d (%.0f s trained)" % (stage, step, elapsed))
-        if st.get("done"):
+        if st.get("done") and not (elapsed < a.budget_s and (a.max_steps <= 0 or step < a.max_steps)):
             log("stage %d: already finished" % stage)
             return 0
     else:
@@ -515,7 +519,9 @@ def train(a):
     hist = []
     cpu_last, step_last, wall_last = time.process_time(), step, elapsed
     while elapsed < a.budget_s and (a.max_steps <= 0 or step < a.max_steps):
-        frac = elapsed / a.budget_s
+        # the schedule runs over the time budget, or over --max-steps when
+        # that ends the run first (step-matched ablations on a shared machine)
+        frac = max(elapsed / a.budget_s, step / a.max_steps if a.max_steps > 0 else 0.0)
         lr = lr_at(step, a.warmup_steps, frac, a.lr)
         for gr in opt.param_groups:
             gr["lr"] = lr
@@ -634,7 +640,9 @@ def main(argv=None):
         p.add_argument("--state", required=True, help="state / checkpoint / log directory")
         p.add_argument("--cache", default="", help="cache of decoded panoramas (default STATE/cache)")
         p.add_argument("--budget-s", type=float, default=1500, help="training wall-clock seconds")
-        p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: no limit)")
+        p.add_argument("--max-steps", type=int, default=0,
+                       help="stop after this many steps (0: no limit); the learning-rate schedule ends at "
+                            "whichever of --budget-s and --max-steps comes first")
         p.add_argument("--max-worlds", type=int, default=0, help="use at most this many worlds (0: all)")
         p.add_argument("--batch", type=int, default=64)
         p.add_argument("--per-world", type=int, default=32, help="panoramas per world in a batch")
