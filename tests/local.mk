@@ -2,3 +2,6 @@
 EXTRA_DIST += tests/man_check.sh
 TG_TESTS += tests/install_check.sh
 EXTRA_DIST += tests/install_check.sh
+# The ground canvas of the trainer (tools/ground_canvas.py, docs/ground-canvas.md)
+# against hand arithmetic; the engine's canvas is compared with the same module.
+TG_TESTS += tests/test_ground_canvas.py

@@ -31,6 +31,15 @@ stage 2  "attend and zoom in": the stage-1 aerial net, frozen, becomes the
          fly by the same frozen stage-1 net, which is what the engine does at
          inference.
 
+Options beyond the official recipe (models/MODEL_CARD.md, "Issue 22",
+has their ablations): --loss infonce, symmetric InfoNCE with a learnable
+temperature (Sample4Geo) instead of the soft-margin triplet; --partial P,
+a share P of the panoramas seen through what a pinhole photo of a random
+field of view (--hfov) at a random heading covers of the canvas, the rest
+0 after normalisation, as the engine fills a photo's canvas
+(docs/ground-canvas.md; tools/ground_canvas.py); evaluate --source photos
+places a world's perspective photos at their known heading the same way.
+
 Batches: `per_world` panoramas from each of `batch // per_world` random
 training worlds, at least `min_sep_m` apart within a world (no two
 positives share most of their tile), with --near-m drawn first from around
