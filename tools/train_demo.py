@@ -53,7 +53,8 @@ centre column, as at test time; otherwise there is no panorama roll).
 Learning rate: linear warm-up (steps) then cosine decay over the stage's
 time budget (wall clock; the machine is shared, so the number of steps is
 logged, not fixed).  State is saved every `save_every` steps and at the end
-(DIR/stageN.pt): a killed run started again with the same command resumes.
+(DIR/stageN.pt): a killed run started again with the same command resumes;
+a finished one started with a larger --budget-s or --max-steps continues.
 
 Outputs (in --state DIR): stage1.pth.tar, stage2.pth.tar in the OFFICIAL
 checkpoint format ({'epoch', 'state_dict', 'best_acc1', 'optimizer'}; keys
@@ -105,7 +106,7 @@ def keep_freed_memory():
     fault is expensive: allocating a 12 MB float tensor took 75 ms, the
     arithmetic on it 2 ms.  With a 32 MB mmap threshold (glibc's maximum)
     and no trimming, a stage-1 step took 0.37 s of CPU instead of 0.43 s
-    (tiny-world bench).  No-op off glibc."""
+    (one thread, 2 training worlds, 30 steps).  No-op off glibc."""
     try:
         import ctypes
         libc = ctypes.CDLL("libc.so.6")
