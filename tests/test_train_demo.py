@@ -129,6 +129,62 @@ t.ok(ok_near, "near_m 150: every panorama within 150 m of an anchor comes first,
 t.ok(ok_plain, "near_m 0: a plain permutation, spread over the world")
 
 
+# Partial views (partial_masks): each mask is what a pinhole photo of
+# hfov 60..120 degrees and 4:3 aspect covers at some heading, i.e. exactly
+# ground_canvas.coverage at one of the canvas's headings; prob 0 -> all seen.
+import ground_canvas as gc  # noqa: E402
+r = np.random.default_rng(3)
+m = td.partial_masks(r, 40, (PH, PW), 1.0, (60.0, 120.0), 0.75)
+widths = m[:, 0, PH // 2].sum(axis=1)      # columns seen at the horizon row
+ok_match = True
+for i in range(len(m)):
+    # recover the heading from the centre of the seen columns at the horizon, then compare
+    # the whole mask with coverage() at that heading for some hfov in the range
+    cols = np.nonzero(m[i, 0, PH // 2])[0]
+    ang = np.radians(360.0 * (cols + 0.5) / PW - 180.0)
+    head = math.degrees(math.atan2(np.sin(ang).mean(), np.cos(ang).mean()))
+    best = min(np.sum(gc.coverage(PH, PW, hf, gc.vfov_of(hf, 4, 3), head) != (m[i, 0] > 0))
+               for hf in np.arange(60.0, 120.5, 0.5))
+    ok_match &= best <= 2 * PH     # heading recovered to a column: at most the two edge columns differ
+t.ok(m.shape == (40, 1, PH, PW) and np.all((m == 0) | (m == 1))
+     and widths.min() >= math.floor(60 / 1.40625) and widths.max() <= math.ceil(120 / 1.40625) + 1,
+     "partial views: 0/1 masks, %d..%d of 256 columns seen at the horizon (60..120 degrees)"
+     % (widths.min(), widths.max()))
+t.ok(ok_match, "each partial view is ground_canvas.coverage of a 4:3 pinhole at its heading")
+t.ok(np.all(td.partial_masks(r, 5, (PH, PW), 0.0, (60.0, 120.0), 0.75) == 1), "--partial 0: panoramas stay whole")
+mixed = td.partial_masks(np.random.default_rng(4), 400, (PH, PW), 0.5, (60.0, 120.0), 0.75)
+n_part = int(np.sum(mixed.reshape(400, -1).min(axis=1) == 0))
+t.ok(150 <= n_part <= 250, "--partial 0.5: %d of 400 panoramas became partial views" % n_part)
+
+# colour jitter fused into to_tensor: ((u - mean) ct + mean) br, clamped to [0,1], normalised
+u8 = np.random.default_rng(6).integers(0, 256, (3, 8, 16, 3), dtype=np.uint8)
+br, ct = np.array([0.9, 1.1, 1.0]), np.array([1.1, 0.9, 1.0])
+u = u8.astype(np.float64) / 255
+mu = u.reshape(3, -1).mean(axis=1)[:, None, None, None]
+want = (np.clip(((u - mu) * ct[:, None, None, None] + mu) * br[:, None, None, None], 0, 1) - dd.MEAN) / dd.STD
+got = dd.to_tensor(u8, br, ct).permute(0, 2, 3, 1).numpy()
+plain = dd.to_tensor(u8).permute(0, 2, 3, 1).numpy()
+t.ok(np.abs(got - want).max() < 1e-5 and np.abs(plain - (u - dd.MEAN) / dd.STD).max() < 1e-5,
+     "to_tensor: normalisation and the brightness/contrast jitter as in numpy (float64)")
+
+# symmetric InfoNCE: against the cross-entropy written out in numpy
+qn = np.random.default_rng(8).normal(size=(5, 4))
+kn = np.random.default_rng(9).normal(size=(5, 4))
+ls = torch.tensor(math.log(1 / 0.07))
+loss, _p, _n = td.info_nce(torch.tensor(qn), torch.tensor(kn), ls, 0.1)
+s_ = (qn / np.linalg.norm(qn, axis=1, keepdims=True)) @ (kn / np.linalg.norm(kn, axis=1, keepdims=True)).T / 0.07
+
+
+def ce_smooth(lg, eps):
+    lp = lg - np.log(np.exp(lg - lg.max(1, keepdims=True)).sum(1, keepdims=True)) - lg.max(1, keepdims=True)
+    n = len(lg)
+    return np.mean(-(1 - eps) * np.diag(lp) - eps / n * lp.sum(1))
+
+
+t.ok(abs(loss.item() - 0.5 * (ce_smooth(s_, 0.1) + ce_smooth(s_.T, 0.1))) < 1e-6,
+     "info_nce = mean of the two directions' label-smoothed cross-entropies (numpy)")
+
+
 # ---- the trainer end to end on a tiny world ----
 def trainer(*args):
     """(exit status, stdout + stderr) of tools/train_demo.py ARGS."""
@@ -159,7 +215,8 @@ os.makedirs(os.path.join(tmp, "worlds"))
 small = ["--size-m", "192", "--photos", "0", "--supersample", "1", "--threads", "1", "--quiet"]
 rc1 = subprocess.call([tg, "world", "--seed", "1", "--panos", "0", "--pairs", "24", "--out",
                        os.path.join(tmp, "worlds", "world_1")] + small)
-rc2 = subprocess.call([tg, "world", "--seed", "2", "--panos", "6", "--out", os.path.join(tmp, "val")] + small)
+small_val = [x if x != "0" else "3" for x in small]      # 3 perspective photos
+rc2 = subprocess.call([tg, "world", "--seed", "2", "--panos", "6", "--out", os.path.join(tmp, "val")] + small_val)
 if t.ok(rc1 == 0 and rc2 == 0, "transgeo world made a 192 m training world and a held-out one"):
     common = ["--worlds", os.path.join(tmp, "worlds"), "--val", os.path.join(tmp, "val"), "--budget-s", "1e9",
               "--batch", "8", "--per-world", "8", "--min-sep-m", "16", "--seed", "7", "--threads", "1"]
@@ -192,6 +249,35 @@ if t.ok(rc1 == 0 and rc2 == 0, "transgeo world made a 192 m training world and a
         r = {}
     t.ok(rc == 0 and r.get("n_queries") == 6 and r.get("n_tiles") == 25 and r.get("zoom") is True,
          "evaluate: 6 panoramas against 5x5 tiles with the zoom pass", out)
+
+    rc, out = trainer("evaluate", "--model", model, "--source", "photos", os.path.join(tmp, "val"))
+    try:
+        r = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        r = {}
+    t.ok(rc == 0 and r.get("n_queries") == 3 and r.get("source") == "photos",
+         "evaluate --source photos: the 3 perspective photos placed at their heading", out)
+
+    # InfoNCE with partial views; stopped after 2 steps and resumed to 4: the
+    # learnable temperature is part of the saved state, not of the model
+    nce = os.path.join(tmp, "run_nce")
+    opts = ["--loss", "infonce", "--partial", "0.5", "--hfov", "60,100", "--val-every", "0", "--log-every", "1",
+            "--device", "cpu"] + common
+    rc_a, out_a = trainer("stage1", "--state", nce, "--max-steps", "2", *opts)
+    st2 = torch.load(os.path.join(nce, "stage1.pt"), map_location="cpu")
+    rc_b, out_b = trainer("stage1", "--state", nce, "--max-steps", "4", *opts)
+    log = read_log(nce)
+    st4 = torch.load(os.path.join(nce, "stage1.pt"), map_location="cpu")
+    t.ok(rc_a == 0 and rc_b == 0 and "resumed at step 2" in log and "stage 1: done, 4 steps" in log
+         and "temp 0.07" in log, "stage 1 --loss infonce --partial 0.5: 2 steps, resumed, 4 steps", out_a + out_b + log)
+    t.ok(st2["logit_scale"] is not None and st4["step"] == 4
+         and float(st4["logit_scale"]) != float(st2["logit_scale"]),
+         "the temperature is learnt and saved with the state (%.4f -> %.4f)"
+         % (math.exp(-float(st2["logit_scale"])), math.exp(-float(st4["logit_scale"]))))
+    sdn = state_dict(os.path.join(nce, "stage1.pth.tar"))
+    t.ok(sorted(sdn) == sorted(sd1), "the InfoNCE run's checkpoint holds the same tensors (no temperature)")
+    rc, out = trainer("stage1", "--state", os.path.join(tmp, "bad"), "--hfov", "60,200", *common)
+    t.ok(rc != 0 and "0 < MIN <= MAX < 180" in out, "--hfov 60,200 is refused (a pinhole sees < 180 degrees)", out)
 
     rc, out = trainer("stage1", "--state", os.path.join(tmp, "run_again"), "--max-steps", "3", "--near-m", "64",
                       "--val-every", "0", "--device", "cpu", *common)

@@ -46,6 +46,8 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference"))
 import transgeo_ref as ref  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ground_canvas as gc  # noqa: E402
 
 MEAN = np.array(ref.IMAGENET_MEAN, dtype=np.float32)
 STD = np.array(ref.IMAGENET_STD, dtype=np.float32)
@@ -64,13 +66,21 @@ def load_image_u8(path, hw):
         return resize_u8(im, hw)
 
 
-def to_tensor(u8):
-    """uint8 [B,H,W,3] (numpy) -> normalised float32 [B,3,H,W] (ToTensor + Normalize)."""
-    x = torch.from_numpy(np.ascontiguousarray(u8)).float().div_(255.0)
-    x = x.permute(0, 3, 1, 2)
-    m = torch.from_numpy(MEAN)[None, :, None, None]
-    s = torch.from_numpy(STD)[None, :, None, None]
-    return ((x - m) / s).contiguous()
+def to_tensor(u8, br=None, ct=None):
+    """uint8 [B,H,W,3] (numpy) -> normalised float32 [B,3,H,W] (ToTensor +
+    Normalize), in place on one buffer (fresh 10 MB buffers each step cost
+    more than the arithmetic: page faults).  With br / ct (float [B]), the
+    training's brightness / contrast jitter in [0,1] space first:
+    u -> clamp(((u - mean(u)) ct + mean(u)) br, 0, 1), mean over the image."""
+    x = torch.from_numpy(np.ascontiguousarray(u8)).float().div_(255.0)    # [B,H,W,3]
+    if br is not None:
+        b = x.shape[0]
+        mu = x.reshape(b, -1).mean(dim=1)
+        br = torch.from_numpy(np.asarray(br, np.float32))
+        ct = torch.from_numpy(np.asarray(ct, np.float32))
+        x.mul_((ct * br).view(b, 1, 1, 1)).add_((mu * (1 - ct) * br).view(b, 1, 1, 1)).clamp_(0.0, 1.0)
+    x.sub_(torch.from_numpy(MEAN)).div_(torch.from_numpy(STD))
+    return x.permute(0, 3, 1, 2).contiguous()
 
 
 def read_aerial(world_dir, use_gdal=None):
@@ -127,14 +137,27 @@ class World:
         if source == "pairs":
             rows = read_csv(os.path.join(world_dir, "pairs.csv"))
             files = [r["ground"] for r in rows]
-        else:  # truth.csv panoramas (the demo's held-out photos)
+        else:  # truth.csv panoramas or perspective photos (the demo's held-out queries)
+            prefix = "photos/" if source == "photos" else "panos/"
             rows = [r for r in read_csv(os.path.join(world_dir, "truth.csv"))
-                    if r["file"].startswith("panos/")]
+                    if r["file"].startswith(prefix)]
             files = [r["file"] for r in rows]
         if max_items is not None:
             rows, files = rows[:max_items], files[:max_items]
         self.en = np.array([[float(r["easting"]), float(r["northing"])] for r in rows], dtype=np.float64)
         self.files = files
+        if source == "photos":
+            # placed at their known heading in the north-aligned canvas
+            # (docs/ground-canvas.md): normalised float32 [N,H,W,3], 0 where
+            # the photo does not reach.  truth.csv headings are true north;
+            # the canvas is grid north (the aerial raster's up).
+            hfov = float(self.info["photo"]["hfov_deg"])
+            conv = float(self.info.get("grid_to_true_deg", 0.0))
+            self.ground = np.stack([
+                (gc.place_photo(Image.open(os.path.join(world_dir, f)), hfov, float(r["heading"]) - conv,
+                                ground_hw[0], ground_hw[1])[0] - MEAN) / STD
+                for f, r in zip(files, rows)]).astype(np.float32)
+            return
         cache = None
         if cache_dir:
             os.makedirs(cache_dir, exist_ok=True)
@@ -178,17 +201,23 @@ class World:
         return corners, cen, tp
 
 
-def aerial_inputs(tiles_u8, cfg, zoom):
-    """uint8 tiles [B,t,t,3] (native tile pixels) -> (x_net, x_scan): the
-    normalised inputs at zoom_hw (or aerial_hw without zoom) and at
-    aerial_hw, resized like torchvision Resize on PIL."""
+def aerial_u8(tiles_u8, cfg, zoom):
+    """uint8 tiles [B,t,t,3] (native tile pixels) -> (net_u8, scan_u8): the
+    tiles at zoom_hw (or aerial_hw without zoom) and at aerial_hw, resized
+    like torchvision Resize on PIL."""
     def rs(hw):
         if tiles_u8.shape[1:3] == tuple(hw):
-            return to_tensor(tiles_u8)
-        return to_tensor(np.stack([resize_u8(Image.fromarray(t), hw) for t in tiles_u8]))
-    x_scan = rs(cfg["aerial_hw"])
-    x_net = rs(cfg["zoom_hw"]) if zoom else x_scan
-    return x_net, x_scan
+            return tiles_u8
+        return np.stack([resize_u8(Image.fromarray(t), hw) for t in tiles_u8])
+    scan = rs(cfg["aerial_hw"])
+    return (rs(cfg["zoom_hw"]) if zoom else scan), scan
+
+
+def aerial_inputs(tiles_u8, cfg, zoom):
+    """(x_net, x_scan): the normalised inputs of aerial_u8."""
+    net, scan = aerial_u8(tiles_u8, cfg, zoom)
+    x_scan = to_tensor(scan)
+    return (to_tensor(net) if zoom else x_scan), x_scan
 
 
 def l2n(x):
@@ -215,10 +244,14 @@ def embed_aerial(model_or_fn, tiles_u8, cfg, zoom, batch=64, device="cpu"):
 
 
 @torch.no_grad()
-def embed_ground(net, ground_u8, batch=128, device="cpu"):
+def embed_ground(net, ground, batch=128, device="cpu"):
+    """Embeddings of ground canvases: uint8 [N,H,W,3] (normalised here) or
+    float32 [N,H,W,3] already normalised (World(source="photos"))."""
     out = []
-    for i in range(0, len(ground_u8), batch):
-        out.append(l2n(net(to_tensor(ground_u8[i:i + batch]).to(device))).cpu())
+    for i in range(0, len(ground), batch):
+        g = ground[i:i + batch]
+        x = to_tensor(g) if g.dtype == np.uint8 else torch.from_numpy(np.ascontiguousarray(g)).permute(0, 3, 1, 2)
+        out.append(l2n(net(x.contiguous().to(device))).cpu())
     return torch.cat(out)
 
 

@@ -39,7 +39,15 @@ EXTRA_DIST += \
 	tools/train_demo.py \
 	tools/train_demo.sh \
 	tools/demo_dataset.py \
+	tools/ground_canvas.py \
+	bench/train_step.sh \
 	tests/test_demo_model.py \
-	tests/test_train_demo.py
+	tests/test_train_demo.py \
+	tests/test_ground_canvas.py
 TG_TESTS += tests/test_demo_model.py tests/test_train_demo.py
+# CPU seconds per training step, this tree against an older revision (git
+# checkout only; REF=rev, default 2c3444e). Timings only, never part of check.
+bench-train: transgeo$(EXEEXT)
+	TRANSGEO='$(abs_top_builddir)/transgeo' PYTHON3='$(PYTHON3)' $(SHELL) $(srcdir)/bench/train_step.sh $(REF)
+.PHONY: bench-train
 # ---- end of demo model ----

@@ -31,6 +31,15 @@ stage 2  "attend and zoom in": the stage-1 aerial net, frozen, becomes the
          fly by the same frozen stage-1 net, which is what the engine does at
          inference.
 
+Options beyond the official recipe (models/MODEL_CARD.md, "Issue 22",
+has their ablations): --loss infonce, symmetric InfoNCE with a learnable
+temperature (Sample4Geo) instead of the soft-margin triplet; --partial P,
+a share P of the panoramas seen through what a pinhole photo of a random
+field of view (--hfov) at a random heading covers of the canvas, the rest
+0 after normalisation, as the engine fills a photo's canvas
+(docs/ground-canvas.md; tools/ground_canvas.py); evaluate --source photos
+places a world's perspective photos at their known heading the same way.
+
 Batches: `per_world` panoramas from each of `batch // per_world` random
 training worlds, at least `min_sep_m` apart within a world (no two
 positives share most of their tile), with --near-m drawn first from around
@@ -44,7 +53,8 @@ centre column, as at test time; otherwise there is no panorama roll).
 Learning rate: linear warm-up (steps) then cosine decay over the stage's
 time budget (wall clock; the machine is shared, so the number of steps is
 logged, not fixed).  State is saved every `save_every` steps and at the end
-(DIR/stageN.pt): a killed run started again with the same command resumes.
+(DIR/stageN.pt): a killed run started again with the same command resumes;
+a finished one started with a larger --budget-s or --max-steps continues.
 
 Outputs (in --state DIR): stage1.pth.tar, stage2.pth.tar in the OFFICIAL
 checkpoint format ({'epoch', 'state_dict', 'best_acc1', 'optimizer'}; keys
@@ -88,11 +98,31 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+def keep_freed_memory():
+    """glibc: keep freed memory in the heap instead of returning it to the
+    kernel.  By default every large tensor (a batch is 3-20 MB, so are many
+    activations) is mmap-ed fresh and munmap-ed when freed, and the next
+    step page-faults its way through new zeroed pages again; in a VM each
+    fault is expensive: allocating a 12 MB float tensor took 75 ms, the
+    arithmetic on it 2 ms.  With a 32 MB mmap threshold (glibc's maximum)
+    and no trimming, a stage-1 step took 0.37 s of CPU instead of 0.43 s
+    (one thread, 2 training worlds, 30 steps).  No-op off glibc."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 << 20)    # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 1 << 30)     # M_TRIM_THRESHOLD
+        libc.mallopt(-2, 64 << 20)    # M_TOP_PAD
+    except (OSError, AttributeError):
+        pass
+
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "reference"))
 sys.path.insert(0, HERE)
 import transgeo_ref as ref  # noqa: E402
 import demo_dataset as dd  # noqa: E402
+import ground_canvas as gc  # noqa: E402
 
 PRESET = "demo"
 
@@ -156,6 +186,24 @@ def soft_triplet(q, k, alpha):
     l1 = F.softplus((neg_qk - pos[:, None]) * alpha).mean()   # log(1 + exp(.))
     l2 = F.softplus((neg_kq - pos[:, None]) * alpha).mean()
     return (l1 + l2) * 0.5, pos.mean().item(), sim[~eye].mean().item()
+
+
+def info_nce(q, k, logit_scale, smoothing):
+    """Symmetric InfoNCE (CLIP; Sample4Geo, Deuser et al. ICCV 2023): the
+    cosine-similarity matrix times a learnable scale (1 / temperature), a
+    cross-entropy over the batch in each direction (ground -> tiles, tiles ->
+    ground) with the pair on the diagonal, label smoothing `smoothing`;
+    returns (loss, mean pos sim, mean neg sim)."""
+    q = F.normalize(q, dim=1)
+    k = F.normalize(k, dim=1)
+    sim = q @ k.t()
+    n = sim.shape[0]
+    logits = sim * logit_scale.exp()
+    target = torch.arange(n, device=sim.device)
+    loss = 0.5 * (F.cross_entropy(logits, target, label_smoothing=smoothing)
+                  + F.cross_entropy(logits.t(), target, label_smoothing=smoothing))
+    eye = torch.eye(n, dtype=torch.bool, device=sim.device)
+    return loss, sim.diagonal().mean().item(), sim[~eye].mean().item()
 
 
 def official_checkpoint(ground, aerial, epoch, best):
@@ -263,21 +311,35 @@ def dihedral_pair(pano, tile, quarter_turns, mirror):
     return np.ascontiguousarray(pano), np.ascontiguousarray(tile)
 
 
-def jitter(x, rng, amount):
-    """Mild brightness / contrast jitter of a normalised batch [B,3,H,W]
-    (done in [0,1] space, then normalised again)."""
+def partial_masks(rng, n, hw, prob, hfov_range, aspect):
+    """float32 [n,1,H,W] masks (1 = seen) that turn a batch of north-aligned
+    panorama canvases into partial views: with probability `prob` a sample
+    becomes what a level pinhole photo of horizontal field of view uniform
+    in hfov_range (degrees), vertical extent tan(vfov/2) = aspect
+    tan(hfov/2) (a landscape w x h photo: aspect = h / w), taken at the same
+    spot at a uniform random heading, covers of the canvas
+    (docs/ground-canvas.md, ground_canvas.coverage); else all ones.  The
+    masked-out pixels are set to 0 after normalisation, exactly what the
+    engine fills an uncovered canvas pixel with (normalize_mean), so the
+    model sees at training time what a photo placed at its known heading
+    gives at test time (up to resampling)."""
+    h, w = hw
+    m = np.ones((n, 1, h, w), np.float32)
+    for i in range(n):
+        if rng.random() >= prob:
+            continue
+        hfov = rng.uniform(hfov_range[0], hfov_range[1])
+        vfov = math.degrees(2 * math.atan(aspect * math.tan(math.radians(hfov) / 2)))
+        m[i, 0] = gc.coverage(h, w, hfov, vfov, rng.uniform(0.0, 360.0))
+    return m
+
+
+def colour_jitter(rng, n, amount):
+    """(brightness, contrast) factors [n] of the mild colour jitter
+    (demo_dataset.to_tensor applies them), or (None, None) for none."""
     if amount <= 0:
-        return x
-    dev = x.device
-    m = torch.tensor(dd.MEAN)[None, :, None, None].to(dev)
-    s = torch.tensor(dd.STD)[None, :, None, None].to(dev)
-    u = x * s + m
-    b = x.shape[0]
-    br = torch.from_numpy(rng.uniform(1 - amount, 1 + amount, size=(b, 1, 1, 1)).astype(np.float32)).to(dev)
-    ct = torch.from_numpy(rng.uniform(1 - amount, 1 + amount, size=(b, 1, 1, 1)).astype(np.float32)).to(dev)
-    mu = u.mean(dim=(1, 2, 3), keepdim=True)
-    u = ((u - mu) * ct + mu) * br
-    return (u.clamp(0, 1) - m) / s
+        return None, None
+    return rng.uniform(1 - amount, 1 + amount, size=n), rng.uniform(1 - amount, 1 + amount, size=n)
 
 
 # --------------------------------------------------------------------------
@@ -331,18 +393,8 @@ def build_nets(cfg, stage, state_dir, seed, log):
     return ground, aerial, scan
 
 
-def aerial_forward(cfg, aerial, scan, a_u8, dev, train_jitter=None):
-    """Raw aerial output of a batch of native tiles (training path), on dev."""
-    x_net, x_scan = dd.aerial_inputs(a_u8, cfg, scan is not None)
-    x_net, x_scan = x_net.to(dev), x_scan.to(dev)
-    if train_jitter is not None:
-        rng, amount = train_jitter
-        # the same jitter on the scan and the zoom input of a tile
-        st = rng.bit_generator.state
-        x_net = jitter(x_net, rng, amount)
-        if scan is not None:
-            rng.bit_generator.state = st
-            x_scan = jitter(x_scan, rng, amount)
+def aerial_forward(cfg, aerial, scan, x_net, x_scan):
+    """Raw aerial output of a batch of normalised tiles (training path)."""
     if scan is None:
         return aerial(x_net)
     with torch.no_grad():
@@ -351,18 +403,42 @@ def aerial_forward(cfg, aerial, scan, a_u8, dev, train_jitter=None):
     return aerial.forward_keep(x_net, keep)
 
 
+def make_batch(data, rng, a, cfg, zoom):
+    """One training batch, ready for the nets (CPU tensors): (ground
+    [B,3,H,W], aerial at zoom_hw or aerial_hw, aerial at aerial_hw (the scan
+    input; the same tensor without zoom)).  Everything random about a batch
+    is drawn here, in this order, from rng: the worlds and panoramas, tile
+    offsets and symmetries (TrainData.batch), the ground's colour jitter,
+    the partial views, the tiles' colour jitter (the same on the scan and
+    the zoom input of a tile)."""
+    tile_px = int(round(cfg["aerial_tile_m"] / cfg["aerial_gsd_m"]))
+    g_u8, a_u8 = data.batch(rng, a.batch, a.per_world, a.min_sep_m, a.jitter_m, tile_px, a.dihedral, a.near_m)
+    xg = dd.to_tensor(g_u8, *colour_jitter(rng, len(g_u8), a.color))
+    if a.partial > 0:
+        xg.mul_(torch.from_numpy(partial_masks(rng, len(xg), cfg["ground_hw"], a.partial, a.hfov, a.aspect)))
+    net_u8, scan_u8 = dd.aerial_u8(a_u8, cfg, zoom)
+    br, ct = colour_jitter(rng, len(a_u8), a.color)
+    x_scan = dd.to_tensor(scan_u8, br, ct)
+    x_net = dd.to_tensor(net_u8, br, ct) if zoom else x_scan
+    return xg, x_net, x_scan
+
+
 def warm_start(path, stage, ground, aerial):
     """Weights only (a fresh optimiser and schedule) from an earlier run:
     an official-format stage-N checkpoint (.pth.tar), or a transgeo model
     file (.safetensors, e.g. the shipped models/demo.safetensors), whose
     `ground` net and, for stage 1, its stage-1 `aerial_scan` net (stage 2:
-    its `aerial` net) are taken."""
+    its `aerial` net) are taken.  Stage 2 from a model file takes its
+    stage-2 `aerial` net only: the ground net continues from this run's
+    stage 1 (which scans), and a zoom net that already works on the kept
+    patches skips the dip of a zoom net made from the stage-1 net."""
     if path.endswith(".safetensors"):
         m = ref.load_model(path)
         src = m.aerial_scan if stage == 1 else m.aerial
-        if src is None:
+        if src is None or (stage == 2 and m.aerial_scan is None):
             raise SystemExit("%s: no stage-%d aerial net in this model file" % (path, stage))
-        ground.load_state_dict(m.ground.state_dict())
+        if stage == 1:
+            ground.load_state_dict(m.ground.state_dict())
         aerial.load_state_dict(src.state_dict())
         return
     ck = torch.load(path, map_location="cpu")["state_dict"]
@@ -402,7 +478,15 @@ def train(a):
     if scan is not None:
         scan.to(dev)
     params = list(ground.parameters()) + list(aerial.parameters())
-    opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=a.wd)
+    groups = [{"params": params}]
+    # InfoNCE's learnable 1 / temperature (log scale), trained with the nets
+    # but no weight decay (decay would pull it to temperature 1); not part
+    # of the model: dropped at export.
+    logit_scale = None
+    if a.loss == "infonce":
+        logit_scale = torch.nn.Parameter(torch.tensor(math.log(1.0 / a.temp), device=dev))
+        groups.append({"params": [logit_scale], "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=a.wd)
     rng = np.random.default_rng(a.seed * 100 + stage)
     step, elapsed = 0, 0.0
     if os.path.exists(st_path):
@@ -410,11 +494,14 @@ def train(a):
         ground.load_state_dict(st["ground"])
         aerial.load_state_dict(st["aerial"])
         opt.load_state_dict(st["opt"])
+        if logit_scale is not None:
+            with torch.no_grad():
+                logit_scale.copy_(st["logit_scale"].to(dev))
         rng.bit_generator.state = st["rng"]
         torch.set_rng_state(st["torch_rng"])
         step, elapsed = st["step"], st["elapsed"]
         log("stage %d: resumed at step %d (%.0f s trained)" % (stage, step, elapsed))
-        if st.get("done"):
+        if st.get("done") and not (elapsed < a.budget_s and (a.max_steps <= 0 or step < a.max_steps)):
             log("stage %d: already finished" % stage)
             return 0
     else:
@@ -426,7 +513,6 @@ def train(a):
     log("stage %d: device %s (torch %s, %d CPU threads)" % (stage, dev, torch.__version__, a.threads))
     data = TrainData(a.worlds, cfg, a.cache, log, a.max_worlds)
     val = dd.World(a.val, cfg["ground_hw"], "truth", cache_dir=a.cache) if a.val else None
-    tile_px = int(round(cfg["aerial_tile_m"] / cfg["aerial_gsd_m"]))
     ground.train()
     aerial.train()
 
@@ -434,27 +520,35 @@ def train(a):
         tmp = st_path + ".tmp"
         torch.save({"ground": ground.state_dict(), "aerial": aerial.state_dict(), "opt": opt.state_dict(),
                     "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "step": step,
-                    "elapsed": elapsed, "done": done}, tmp)
+                    "elapsed": elapsed, "done": done,
+                    "logit_scale": None if logit_scale is None else logit_scale.detach().cpu()}, tmp)
         os.replace(tmp, st_path)
 
     run_t0 = time.time()
     t_last = time.time()
     hist = []
+    cpu_last, step_last, wall_last = time.process_time(), step, elapsed
     while elapsed < a.budget_s and (a.max_steps <= 0 or step < a.max_steps):
-        frac = elapsed / a.budget_s
+        # the schedule runs over the time budget, or over --max-steps when
+        # that ends the run first (step-matched ablations on a shared machine)
+        frac = max(elapsed / a.budget_s, step / a.max_steps if a.max_steps > 0 else 0.0)
         lr = lr_at(step, a.warmup_steps, frac, a.lr)
         for gr in opt.param_groups:
             gr["lr"] = lr
-        g_u8, a_u8 = data.batch(rng, a.batch, a.per_world, a.min_sep_m, a.jitter_m, tile_px, a.dihedral,
-                                a.near_m)
-        xg = jitter(dd.to_tensor(g_u8).to(dev), rng, a.color)
-        og = ground(xg)
-        oa = aerial_forward(cfg, aerial, scan, a_u8, dev, (rng, a.color))
-        loss, ps, ns = soft_triplet(og, oa, a.alpha)
+        xg, x_net, x_scan = make_batch(data, rng, a, cfg, scan is not None)
+        og = ground(xg.to(dev))
+        oa = aerial_forward(cfg, aerial, scan, x_net.to(dev), x_scan.to(dev))
+        if logit_scale is None:
+            loss, ps, ns = soft_triplet(og, oa, a.alpha)
+        else:
+            loss, ps, ns = info_nce(og, oa, logit_scale, a.smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)
         opt.step()
+        if logit_scale is not None:
+            with torch.no_grad():
+                logit_scale.clamp_(0.0, math.log(100.0))   # temperature in [0.01, 1] (CLIP's cap)
         step += 1
         now = time.time()
         elapsed += now - t_last
@@ -463,8 +557,14 @@ def train(a):
         if step % a.log_every == 0:
             h = np.array(hist)
             hist = []
-            log("stage %d step %d  %.0f s  lr %.2e  loss %.4f  pos %.3f  neg %.3f"
-                % (stage, step, elapsed, lr, h[:, 0].mean(), h[:, 1].mean(), h[:, 2].mean()))
+            cpu = time.process_time()
+            # wall and CPU seconds per step since the last line: the machine is
+            # shared, CPU time is the steadier measure of a step's cost
+            log("stage %d step %d  %.0f s  lr %.2e  loss %.4f  pos %.3f  neg %.3f%s  %.3f s/step (%.3f cpu)"
+                % (stage, step, elapsed, lr, h[:, 0].mean(), h[:, 1].mean(), h[:, 2].mean(),
+                   "" if logit_scale is None else "  temp %.4f" % math.exp(-logit_scale.item()),
+                   (elapsed - wall_last) / max(1, step - step_last), (cpu - cpu_last) / max(1, step - step_last)))
+            cpu_last, step_last, wall_last = cpu, step, elapsed
         if step % a.save_every == 0:
             save()
             data.refresh()
@@ -511,12 +611,24 @@ def evaluate(a):
         r["world"] = os.path.basename(os.path.normpath(wd))
         r["model"] = os.path.basename(a.model)
         r["zoom"] = bool(ref.zooms(cfg))
+        r["source"] = a.source
         print(json.dumps(r, sort_keys=True), flush=True)
         res[r["world"]] = r
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1, sort_keys=True)
     return 0
+
+
+def parse_range(text):
+    """'MIN,MAX' (degrees) -> (min, max), a pinhole's field of view."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected MIN,MAX (degrees), got '%s'" % text)
+    if not 0.0 < lo <= hi < 180.0:
+        raise argparse.ArgumentTypeError("need 0 < MIN <= MAX < 180 degrees, got '%s'" % text)
+    return lo, hi
 
 
 def add_device_options(p):
@@ -538,7 +650,9 @@ def main(argv=None):
         p.add_argument("--state", required=True, help="state / checkpoint / log directory")
         p.add_argument("--cache", default="", help="cache of decoded panoramas (default STATE/cache)")
         p.add_argument("--budget-s", type=float, default=1500, help="training wall-clock seconds")
-        p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: no limit)")
+        p.add_argument("--max-steps", type=int, default=0,
+                       help="stop after this many steps (0: no limit); the learning-rate schedule ends at "
+                            "whichever of --budget-s and --max-steps comes first")
         p.add_argument("--max-worlds", type=int, default=0, help="use at most this many worlds (0: all)")
         p.add_argument("--batch", type=int, default=64)
         p.add_argument("--per-world", type=int, default=32, help="panoramas per world in a batch")
@@ -546,7 +660,20 @@ def main(argv=None):
         p.add_argument("--wd", type=float, default=0.03)
         p.add_argument("--warmup-steps", type=int, default=40 if name == "stage1" else 20,
                        help="linear learning-rate warm-up steps")
+        p.add_argument("--loss", default="triplet", choices=("triplet", "infonce"),
+                       help="triplet: soft-margin triplet (official TransGeo); infonce: symmetric InfoNCE "
+                            "with a learnable temperature (Sample4Geo)")
         p.add_argument("--alpha", type=float, default=10.0, help="soft-margin triplet weight")
+        p.add_argument("--temp", type=float, default=0.07, help="infonce: initial temperature")
+        p.add_argument("--smoothing", type=float, default=0.1, help="infonce: label smoothing")
+        p.add_argument("--partial", type=float, default=0.0,
+                       help="share of the panoramas turned into partial views: what a pinhole photo "
+                            "at a random heading covers (partial_masks; docs/ground-canvas.md)")
+        p.add_argument("--hfov", type=parse_range, default=(60.0, 120.0),
+                       help="partial views: range of the horizontal field of view, degrees, 'MIN,MAX' "
+                            "(a pinhole: below 180)")
+        p.add_argument("--aspect", type=float, default=0.75,
+                       help="partial views: height / width of the photo (0.75 = a 4:3 landscape photo)")
         p.add_argument("--jitter-m", type=float, default=16.0, help="tile centre offset, m per axis")
         p.add_argument("--min-sep-m", type=float, default=32.0, help="min distance of panoramas in a batch")
         p.add_argument("--near-m", type=float, default=0.0,
@@ -574,13 +701,17 @@ def main(argv=None):
     p = sub.add_parser("evaluate", help="retrieval metrics of a model file on held-out worlds")
     p.add_argument("--model", required=True)
     p.add_argument("world_dirs", nargs="+")
-    p.add_argument("--source", default="truth", choices=("truth", "pairs"))
+    p.add_argument("--source", default="truth", choices=("truth", "pairs", "photos"),
+                   help="truth: the panoramas of truth.csv; photos: its perspective photos, placed at "
+                        "their known heading in the ground canvas (ground_canvas.place_photo); pairs: "
+                        "pairs.csv")
     p.add_argument("--max-items", type=int, default=None)
     p.add_argument("--tile-m", type=float, default=64.0)
     p.add_argument("--stride-m", type=float, default=32.0)
     add_device_options(p)
     p.add_argument("--json", default="")
     a = ap.parse_args(argv)
+    keep_freed_memory()
     if a.cmd in ("stage1", "stage2"):
         if not a.cache:
             a.cache = os.path.join(a.state, "cache")

@@ -31,19 +31,28 @@
 #   INIT=STAGE1.pth.tar|MODEL.safetensors     warm start of stage 1 (weights of an
 #                                             earlier run's stage 1, or of a model
 #                                             file's ground + aerial_scan; fresh optimiser)
+#   INIT2=MODEL.safetensors                   warm start of stage 2's zoom net (the model
+#                                             file's stage-2 `aerial`; ground: this run's stage 1)
 #   NEAR_M=0                                  > 0: hard neighbour negatives (train_demo.py --near-m)
 #   SEED=1                                    trainer seed (init, batches, augmentation)
 #   DIHEDRAL=1                                0: no mirrored/turned pairs (runs A and B had none)
+#   LOSS=triplet                              or infonce: symmetric InfoNCE, learnable temperature
+#                                             (train_demo.py --loss)
+#   PARTIAL=0 HFOV=60,120                     share of panoramas turned into partial views
+#                                             (a pinhole photo's coverage at a random heading,
+#                                             hfov range in degrees; train_demo.py --partial)
+#   LR2=1.5e-4 VAL_EVERY=150                  stage-2 peak learning rate; validation interval
 set -eu
-[ $# -ge 1 ] || { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 work=$1
 out=${2:-$work/demo.safetensors}
 here=$(cd "$(dirname "$0")" && pwd)
 py=${PYTHON3:-/usr/bin/python3}
 tg=${TRANSGEO:-transgeo}
 N_WORLDS=${N_WORLDS:-6} PAIRS=${PAIRS:-320} SIZE_M=${SIZE_M:-640} JOBS=${JOBS:-2}
-BUDGET1=${BUDGET1:-2100} BUDGET2=${BUDGET2:-960} LR1=${LR1:-3e-4} THREADS=${THREADS:-1} INIT=${INIT:-}
+BUDGET1=${BUDGET1:-2100} BUDGET2=${BUDGET2:-960} LR1=${LR1:-3e-4} THREADS=${THREADS:-1} INIT=${INIT:-} INIT2=${INIT2:-}
 NEAR_M=${NEAR_M:-0} SEED=${SEED:-1} DIHEDRAL=${DIHEDRAL:-1} DEVICE=${DEVICE:-auto}
+LOSS=${LOSS:-triplet} PARTIAL=${PARTIAL:-0} HFOV=${HFOV:-60,120} LR2=${LR2:-1.5e-4} VAL_EVERY=${VAL_EVERY:-150}
 mkdir -p "$work"
 
 # 1. data (the training worlds use seeds >= 1000; the demo's worlds are < 1000)
@@ -61,11 +70,12 @@ train_stage() {   # STAGE BUDGET_S [more train_demo.py options]
     stage=$1 budget=$2
     shift 2
     "$py" "$here/train_demo.py" "stage$stage" --worlds "$work/data/worlds" --val "$work/eval/world_900" \
-        --state "$work/run" --budget-s "$budget" --val-every 150 --threads "$THREADS" \
-        --near-m "$NEAR_M" --seed "$SEED" --dihedral "$DIHEDRAL" --device "$DEVICE" "$@"
+        --state "$work/run" --budget-s "$budget" --val-every "$VAL_EVERY" --threads "$THREADS" \
+        --near-m "$NEAR_M" --seed "$SEED" --dihedral "$DIHEDRAL" --device "$DEVICE" \
+        --loss "$LOSS" --partial "$PARTIAL" --hfov "$HFOV" "$@"
 }
 train_stage 1 "$BUDGET1" --lr "$LR1" ${INIT:+--init "$INIT"}
-train_stage 2 "$BUDGET2"
+train_stage 2 "$BUDGET2" --lr "$LR2" ${INIT2:+--init "$INIT2"}
 
 # 4. export exactly as a user converts official checkpoints
 "$py" "$here/train_demo.py" export --state "$work/run" -o "$out"
