@@ -1,6 +1,8 @@
 # src/batch/local.mk: the batch layer (photo lists, GeoPackage/CSV outputs,
 # worker threads, evaluation metrics) and the index/locate/eval commands.
-libtgcore_la_SOURCES += src/batch/evalmetrics.c include/transgeo/evalmetrics.h src/batch/batch.c include/transgeo/batch.h
+libtgcore_la_SOURCES += src/batch/evalmetrics.c include/transgeo/evalmetrics.h src/batch/batch.c \
+	src/batch/photolist.c src/batch/output.c src/batch/truth.c src/batch/batch_int.h \
+	include/transgeo/batch.h
 tginclude_HEADERS += include/transgeo/evalmetrics.h include/transgeo/batch.h
 
 transgeo_SOURCES += src/cli/cmd_index.c src/cli/cmd_locate.c src/cli/cmd_eval.c \
