@@ -161,7 +161,13 @@ static int refine_stored(tg_ctx *ctx, const tg_metre_refine *rf, const float *q,
 }
 
 /* Cut, embed and score the fine-grid tile at offset (dc, dr) from (c0, r0).
- * [out] *ok = 0 when it is outside the grid or mostly no-data. */
+ * [out] *ok = 0 when it is outside the grid or mostly no-data.
+ * Hook for the photo's heading (the camera/heading work on the embedding
+ * stage): tiles are north-up, as indexed, and scored against the photo's
+ * embedding q as the locator made it; a heading-aware ground embedding
+ * refines with no change here. Tiles cut at the found heading instead would
+ * be rotated here, before tg_model_embed_aerial, and scored against the
+ * same q. */
 static int cut_score(tg_ctx *ctx, const tg_metre_refine *rf, tg_tiler *t, const float *q,
                      float *emb, int c0, int r0, pt *o, int *ok)
 {
