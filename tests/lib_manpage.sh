@@ -15,11 +15,9 @@ PAGE=$TOP_SRCDIR/man/libtransgeo.3
 sed -n '/^\.\\" example-begin/,/^\.\\" example-end/p' "$PAGE" | grep -v '^\.' |
     sed -e 's/\\-/-/g' -e 's/\\e/\\/g' >"$W/embed.c"
 check "the page has the example" grep -q 'tg_model_embed_ground' "$W/embed.c"
-# <transgeo/...> as installed: a transgeo/ link to src/; tilecache.h and core.h
-# are found as the build finds them (-I src -I tilecache).
-ln -s "$TOP_SRCDIR/src" "$W/inc/transgeo"
+# <transgeo/...> as installed: the public headers are include/transgeo/.
 check "it compiles with -Wall -Wextra -Werror against the public headers" \
-    ${CC:-cc} ${SANITIZERS:-} -std=c11 -Wall -Wextra -Werror -I"$W/inc" -I"$TOP_SRCDIR/src" -I"$TOP_SRCDIR/tilecache" \
+    ${CC:-cc} ${SANITIZERS:-} -std=c11 -Wall -Wextra -Werror -I"$TOP_SRCDIR/include" \
     "$W/embed.c" -o "$W/embed" "$TOP_BUILDDIR/.libs/libtransgeo.so" -Wl,-rpath,"$TOP_BUILDDIR/.libs"
 "$W/embed" "$TOP_SRCDIR/models/demo.safetensors" "$TG_SHARED_DATA/photos/01.jpg" >"$W/out" 2>"$W/err"
 rc=$?
