@@ -240,6 +240,11 @@ PRELOAD=
 if [ -n "${SANITIZERS:-}" ]; then # an ASan-built extension needs the ASan runtime first
     PRELOAD=$(${CC:-cc} -print-file-name=libasan.so 2>/dev/null)
     [ -f "$PRELOAD" ] || PRELOAD=none
+    # with UBSan too, as tests/sql_lib.sh: its runtime brings libstdc++ in
+    # before ASan resolves __cxa_throw (PROJ throws and catches inside a
+    # refinement's warp; without it ASan's interceptor aborts)
+    UB=$(${CC:-cc} -print-file-name=libubsan.so 2>/dev/null)
+    case "$SANITIZERS" in *undefined*) [ "$PRELOAD" != none ] && [ -f "$UB" ] && PRELOAD="$PRELOAD $UB" ;; esac
 fi
 if ! have sqlite3 || [ ! -f "$MOD" ]; then
     skip "SQL parity" "sqlite3 shell or mod_transgeo.so missing"
@@ -253,7 +258,7 @@ else
     for mode in keep auto; do
     tol=1e-9 etol=1e-6; [ "$mode" = auto ] && tol=1e-6 etol=1e-3
     for f in 01.jpg test_exif.jpg; do
-        j=$(env ${PRELOAD:+LD_PRELOAD=$PRELOAD} ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
+        j=$(env ${PRELOAD:+LD_PRELOAD="$PRELOAD"} ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
             sqlite3 -batch -noheader "$DB" ".load mod_spatialite" ".load $MOD" \
             "SELECT json_extract(r, '\$.tile_id') || ' ' || json_extract(r, '\$.lon') || ' ' || json_extract(r, '\$.lat') || ' ' || json_extract(r, '\$.score') || ' ' || json_extract(r, '\$.error_m') || ' ' || json_extract(r, '\$.gps_error_m') FROM (SELECT tg_locate('$P/$f') AS r)" 2>&1)
         c=$(TRANSGEO_BLAS_CORETYPE=$mode "$TG" locate "$P/$f" --db "$DB" -k 1 -o - -q | awk -F, 'NR == 2 { print $7, $3, $4, $5, $6, $10 }')

@@ -7,6 +7,7 @@
 # stored-tiles fallback when the raster changed or is gone, said in the
 # answer), the GPS prior in SQL, and eval's refusal of GPS-as-truth.
 . "$TOP_SRCDIR/tests/cli_common.sh"
+. "$TOP_SRCDIR/tests/sql_lib.sh"
 workdir metre_cli
 MODEL=$TOP_SRCDIR/models/demo.safetensors
 if ! have exiftool || ! have geod; then
@@ -64,14 +65,14 @@ tiles_of "$W/near2.gpkg" > "$W/near2_ids"
 check "... gives geod's tiles on both sides" cmp -s "$W/ref2_ids" "$W/near2_ids"
 
 # SQL: tg_matches(photo, k, NULL, NULL, NULL, NULL, NULL, 'gps=120') and tg_locate(photo, NULL, NULL, NULL, 'gps=120')
-MOD=$TOP_BUILDDIR/.libs/mod_transgeo
-SQLN=$(sqlite3 -batch -noheader "$W/am.sqlite" ".load mod_spatialite" ".load $MOD" \
+tg_sql_init >/dev/null || { skip "SQL prior" "no sqlite3 shell"; done_testing; }
+SQLN=$(tg_sqlite -batch -noheader "$W/am.sqlite" ".load $MOD_SPATIALITE" ".load $MOD_TG" \
     "SELECT count(*) FROM tg_matches('$W/at.jpg', 1000, NULL, NULL, NULL, NULL, NULL, 'gps=120')" 2>&1)
 check "SQL tg_matches with prior 'gps=120': $SQLN rows = $REF_N" test "$SQLN" = "$REF_N"
-SQLJ=$(sqlite3 -batch -noheader "$W/am.sqlite" ".load mod_spatialite" ".load $MOD" \
+SQLJ=$(tg_sqlite -batch -noheader "$W/am.sqlite" ".load $MOD_SPATIALITE" ".load $MOD_TG" \
     "SELECT tg_locate('$W/at.jpg', NULL, NULL, NULL, 'gps=120')" 2>&1)
 check "SQL tg_locate says prior gps" contains "$SQLJ" '"prior":"gps"'
-SQLE=$(sqlite3 -batch -noheader "$W/am.sqlite" ".load mod_spatialite" ".load $MOD" \
+SQLE=$(tg_sqlite -batch -noheader "$W/am.sqlite" ".load $MOD_SPATIALITE" ".load $MOD_TG" \
     "SELECT tg_locate('$W/at.jpg', NULL, NULL, NULL, 'gps=0')" 2>&1)
 check "SQL tg_locate refuses radius 0: $SQLE" contains "$SQLE" "radius must be metres > 0"
 

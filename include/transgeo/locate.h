@@ -42,7 +42,8 @@
  * around the best of those (8 more), each embedded with the aerial encoder as
  * the index embeds (tg_model_embed_aerial, so the scores compare); the
  * estimate is the score-weighted mean (weights exp(5 (s - s_max)), measured
- * in src/locate/metre.c) of the best tile and every offset scored. Without a
+ * in src/locate/metre.c) of the best tile, every offset scored and the
+ * stored candidate tiles within 1.5 strides (scored already). Without a
  * usable raster the same weighted mean runs over the stored candidate tiles
  * within 1.5 strides of the best (nothing embedded: refined =
  * TG_REFINED_STORED, refine_note says why). The answer keeps the tile

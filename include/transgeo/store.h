@@ -96,8 +96,9 @@ typedef struct tg_tileset tg_tileset;
  * TG_STORE_ERROR_SCALE_GPS: the pooled 0.68 quantile over 500 panoramas of
  * the same seeds with 50 m city GPS noise (0.73, 1.01, 1.06 each).
  * Held out (transgeo demo's default town, seed 20261125, 100 panoramas):
- * 68 % within without a prior, 67 % with the GPS prior; a small 640 m town
- * (seed 777001, 40 panoramas): 65 % and 50 %. transgeo eval reports it. */
+ * 68 % within without a prior, 67 % with the GPS prior, 75 % refined; a
+ * small 640 m town (seed 777001, 40 panoramas): 65 %, 50 % and 55 %.
+ * transgeo eval reports it. */
 #define TG_STORE_ERROR_SCALE 1.19
 #define TG_STORE_ERROR_SCALE_GPS 0.99
 /* Schema version written to tg_meta('schema_version'). */
