@@ -259,7 +259,7 @@ const char *cli_demo_model_source(void)
 #endif
 }
 
-int cli_camera_option(const char *cmd, int c, const char *arg, struct tg_batch_opts *o)
+int cli_locate_option(const char *cmd, int c, const char *arg, struct tg_batch_opts *o)
 {
     switch (c) {
     case 'F':
@@ -275,6 +275,13 @@ int cli_camera_option(const char *cmd, int c, const char *arg, struct tg_batch_o
                                    "view), 1 (no search) or 2..360 headings", arg);
         return 0;
     case 'I': o->ignore_heading = 1; return 0;
+    case OPT_PRIOR: return cli_parse_prior(cmd, arg, o) ? TG_EXIT_USAGE : 0;
+    case OPT_REFINE: return cli_parse_refine(cmd, arg, o) ? TG_EXIT_USAGE : 0;
+    case OPT_REFINE_TILES:
+        if (cli_parse_int(cmd, "--refine-tiles", arg, &o->refine_max_tiles)) return TG_EXIT_USAGE;
+        if (o->refine_max_tiles < 1 || o->refine_max_tiles > 64)
+            return cli_usage_error(cmd, "--refine-tiles: expected 1..64");
+        return 0;
     default: return TG_EXIT_USAGE;
     }
 }

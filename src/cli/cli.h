@@ -52,11 +52,13 @@ int cli_parse_progress(const char *cmd, const char *s, int *mode);
 /* Parse helpers: 0 on success, -1 (message printed) on a bad value. */
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
 int cli_parse_int(const char *cmd, const char *opt, const char *s, int *out);
-/* The camera and heading options shared by locate and eval (--fov DEG,
- * --heading-search N, --ignore-heading: long options 'F', 'H', 'I'). Returns
- * 0, or TG_EXIT_USAGE after printing why. */
+/* The locating options shared by locate and eval: camera and heading
+ * (--fov DEG, --heading-search N, --ignore-heading: long options 'F', 'H',
+ * 'I') and the GPS prior and refinement (--prior, --refine, --refine-tiles:
+ * OPT_PRIOR, OPT_REFINE, OPT_REFINE_TILES below). Returns 0, or
+ * TG_EXIT_USAGE after printing why. */
 struct tg_batch_opts;
-int cli_camera_option(const char *cmd, int c, const char *arg, struct tg_batch_opts *o);
+int cli_locate_option(const char *cmd, int c, const char *arg, struct tg_batch_opts *o);
 #define CLI_CAMERA_LONGOPTS                                                                 \
     {"fov", required_argument, NULL, 'F'}, {"heading-search", required_argument, NULL, 'H'}, \
         {"ignore-heading", no_argument, NULL, 'I'}

@@ -120,17 +120,6 @@ int cmd_locate(int argc, char **argv)
             if (o.radius_m <= 0) return cli_usage_error(CMD, "--radius: expected metres > 0");
             has_radius = 1;
             break;
-        case OPT_PRIOR:
-            if (cli_parse_prior(CMD, optarg, &o)) return TG_EXIT_USAGE;
-            break;
-        case OPT_REFINE:
-            if (cli_parse_refine(CMD, optarg, &o)) return TG_EXIT_USAGE;
-            break;
-        case OPT_REFINE_TILES:
-            if (cli_parse_int(CMD, "--refine-tiles", optarg, &o.refine_max_tiles)) return TG_EXIT_USAGE;
-            if (o.refine_max_tiles < 1 || o.refine_max_tiles > 64)
-                return cli_usage_error(CMD, "--refine-tiles: expected 1..64");
-            break;
         case 'm': o.model = optarg; break;
         case 'j':
             if (cli_parse_int(CMD, "--threads", optarg, &o.threads)) return TG_EXIT_USAGE;
@@ -140,8 +129,8 @@ int cmd_locate(int argc, char **argv)
         case 'P':
             if (cli_parse_progress(CMD, optarg, &progress)) return TG_EXIT_USAGE;
             break;
-        case 'F': case 'H': case 'I':
-            if (cli_camera_option(CMD, c, optarg, &o)) return TG_EXIT_USAGE;
+        case 'F': case 'H': case 'I': case OPT_PRIOR: case OPT_REFINE: case OPT_REFINE_TILES:
+            if (cli_locate_option(CMD, c, optarg, &o)) return TG_EXIT_USAGE;
             break;
         case 'h': usage(stdout); return TG_EXIT_OK;
         case ':': return cli_usage_error(CMD, "option '%s' needs a value", argv[optind - 1]);
