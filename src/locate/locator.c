@@ -431,11 +431,12 @@ static void plan_headings(const tg_locator *loc, tg_locate_answer *ans, double *
 }
 
 /* The photo's camera, its canvases at the planned headings, and their
- * embeddings in one batched call. [out] *emb (malloc'ed, *n_q x dim). */
+ * embeddings in one batched call. [out] *emb (malloc'ed, *n_q x dim), h[0..*n_q):
+ * the heading of each canvas (360 entries). */
 static int embed_photo(const tg_locator *loc, tg_ctx *ctx, const tg_image *img,
-                       tg_locate_answer *ans, float **emb, int *n_q)
+                       tg_locate_answer *ans, float **emb, int *n_q, double *h)
 {
-    double h[360], centre[360];
+    double centre[360];
     int n, rc = tg_camera_from_meta(ctx, ans->has_meta ? &ans->meta : NULL, tg_image_width(img),
                                     tg_image_height(img), loc->fov_deg, &ans->camera);
     if (rc) return rc;
@@ -464,15 +465,11 @@ done:
 }
 
 /* After matching: each match's heading, the answer's (the best match's) and
- * its error against a true heading. h: the planned headings, again. */
-static void report_headings(const tg_locator *loc, const tg_locate_input *in,
-                            tg_locate_answer *ans, const int *query_of)
+ * its error against a true heading. h: the headings embed_photo planned. */
+static void report_headings(const tg_locate_input *in, tg_locate_answer *ans, const double *h,
+                            const int *query_of)
 {
-    double h[360], centre[360];
-    int n;
     if (!ans->has_camera) return; /* an embedding query */
-    tg_locate_answer tmp = *ans;  /* plan again: deterministic, cheap */
-    plan_headings(loc, &tmp, h, centre, &n);
     int used = ans->heading_source != TG_HEADING_NONE;
     for (int i = 0; i < ans->n_matches; i++)
         ans->matches[i].heading_deg = used ? h[query_of[i]] : NAN;
@@ -542,6 +539,7 @@ int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in
     float *emb = NULL;
     int64_t *own_cand = NULL;
     int rc = TG_OK, n_q = 1, *query_of = NULL;
+    double headings[360]; /* the heading of each embedded canvas */
     if (in->embedding && in->embedding_dim != loc->dim)
         return tg_set_error(ctx, TG_EMODEL,
                             "the embedding has %d floats but model '%s' makes %d: it was made "
@@ -575,7 +573,7 @@ int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in
         } else if (in->truth_from_gps) {
             goto done; /* evaluation, and nothing to compare with: not embedded */
         }
-        rc = embed_photo(loc, ctx, img, ans, &emb, &n_q);
+        rc = embed_photo(loc, ctx, img, ans, &emb, &n_q, headings);
         if (rc) goto done;
     }
     if (in->embedding && in->has_truth) {
@@ -621,7 +619,7 @@ int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in
                                 ans->matches, &ans->n_matches, query_of);
     }
     if (rc) goto done;
-    report_headings(loc, in, ans, query_of);
+    report_headings(in, ans, headings, query_of);
     if (ans->n_matches == 0) { /* every candidate scored NaN */
         rc = tg_set_error(ctx, TG_EIMAGE, "no tile could be scored (the %sembedding is not "
                                           "finite)", in->embedding ? "" : "photo's ");
