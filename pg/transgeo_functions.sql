@@ -1,0 +1,269 @@
+
+-- ---------------------------------------------------------------------------
+-- pg/transgeo_functions.sql - the SQL API of the PostgreSQL extension
+-- transgeo (@EXTVERSION@), appended to src/store/schema_pg.sql to make the
+-- install script. Reference: man transgeo-pg(7). The C is in pg/*.c.
+--
+-- Who may do what (transgeo-pg(7), SECURITY):
+--   * the tables belong to the role that ran CREATE EXTENSION (a superuser:
+--     the control file says superuser = true); every role may read them
+--     (GRANT SELECT below), only their owner writes. tg_models.path names
+--     the model file the server opens: so only the owner chooses it;
+--   * the variants that take a server path (photo text) read it with
+--     pg_read_binary_file and are not executable by PUBLIC: a superuser
+--     grants them (e.g. to pg_read_server_files) as it sees fit.
+-- ---------------------------------------------------------------------------
+
+GRANT SELECT ON tg_meta, tg_models, tg_rasters, tg_tiles TO PUBLIC;
+
+-- One ranked tile of the exact top-k aggregate.
+CREATE TYPE tg_hit AS (tile_id bigint, score real);
+
+CREATE FUNCTION tg_version() RETURNS text
+    AS 'MODULE_PATHNAME', 'tg_version_pg' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION tg_distance_m(lon1 double precision, lat1 double precision,
+                              lon2 double precision, lat2 double precision)
+    RETURNS double precision
+    AS 'MODULE_PATHNAME', 'tg_distance_m_pg' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Geodesic distance between two points (or polygons: the centroid of the
+-- exterior ring, as mod_transgeo's tg_distance_m) in EPSG:4326.
+CREATE FUNCTION tg_distance_m(a geometry, b geometry) RETURNS double precision
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $tg$
+DECLARE
+    pa geometry;
+    pb geometry;
+BEGIN
+    IF ST_SRID(a) <> 4326 OR ST_SRID(b) <> 4326 THEN
+        RAISE EXCEPTION 'tg_distance_m(): geometries in EPSG:4326 expected, got SRID % and % (use ST_Transform(geom, 4326))',
+            ST_SRID(a), ST_SRID(b) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    pa := CASE GeometryType(a) WHEN 'POINT' THEN a
+                               WHEN 'POLYGON' THEN ST_Centroid(ST_ExteriorRing(a)) END;
+    pb := CASE GeometryType(b) WHEN 'POINT' THEN b
+                               WHEN 'POLYGON' THEN ST_Centroid(ST_ExteriorRing(b)) END;
+    IF pa IS NULL OR pb IS NULL THEN
+        RAISE EXCEPTION 'tg_distance_m(): a POINT or POLYGON expected, got % and % (use ST_Centroid)',
+            GeometryType(a), GeometryType(b) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN tg_distance_m(ST_X(pa), ST_Y(pa), ST_X(pb), ST_Y(pb));
+END
+$tg$;
+
+-- Inner product of two little-endian float32 embeddings. Shippable to shards.
+CREATE FUNCTION tg_score(embedding bytea, query bytea) RETURNS real
+    AS 'MODULE_PATHNAME', 'tg_score_pg' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- The exact top-k aggregate (pg/tg_topk.c), parallel: partial states are
+-- bounded heaps, combined and (de)serialised between workers.
+CREATE FUNCTION tg_topk_step(internal, bigint, bytea, bytea, integer) RETURNS internal
+    AS 'MODULE_PATHNAME', 'tg_topk_step' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION tg_topk_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'tg_topk_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION tg_topk_serialize(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'tg_topk_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION tg_topk_deserialize(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'tg_topk_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION tg_topk_final(internal) RETURNS tg_hit[]
+    AS 'MODULE_PATHNAME', 'tg_topk_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE tg_topk(id bigint, embedding bytea, query bytea, k integer) (
+    SFUNC = tg_topk_step,
+    STYPE = internal,
+    FINALFUNC = tg_topk_final,
+    COMBINEFUNC = tg_topk_combine,
+    SERIALFUNC = tg_topk_serialize,
+    DESERIALFUNC = tg_topk_deserialize,
+    PARALLEL = SAFE
+);
+
+-- Error radius of each of a ranked list of matches (the formula of
+-- transgeo-sql(7), ERROR ESTIMATE). Internal to tg_matches.
+CREATE FUNCTION tg__error_m(lon double precision[], lat double precision[],
+                            score double precision[], stride_m double precision[])
+    RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'tg_error_m_pg' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Embeddings with a registered model's encoders.
+CREATE FUNCTION tg_embed_ground(photo bytea, model text DEFAULT NULL) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'tg_embed_ground_pg' LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION tg_embed_aerial(image bytea, model text DEFAULT NULL) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'tg_embed_aerial_pg' LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+-- The query embedding of a photo or an embedding (internal).
+CREATE FUNCTION tg__query(photo bytea, model text,
+                          OUT model_id bigint, OUT model_name text, OUT query bytea,
+                          OUT is_embedding boolean)
+    AS 'MODULE_PATHNAME', 'tg_query_pg' LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+-- The k best tiles of model_id for a query embedding, best first, as
+-- tg_hit[]: one exact top-k per leaf partition of tg_tiles, merged. A local
+-- partition runs the parallel aggregate tg_topk; a foreign partition (a
+-- shard, postgres_fdw) gets its own ORDER BY tg_score(...) DESC, id LIMIT k,
+-- which postgres_fdw sends to the shard; the UNION ALL of foreign scans is an
+-- Append that runs them at once (async_capable). Candidates: with near, the
+-- tiles whose centre lies within radius_m metres (geodesic, PostGIS
+-- geography on the spheroid; 0 inside a polygon) of it, pre-filtered with
+-- the GiST index on the footprints.
+CREATE FUNCTION tg__topk(query bytea, model_id bigint, k integer,
+                         near geometry DEFAULT NULL, radius_m double precision DEFAULT 0)
+RETURNS tg_hit[] LANGUAGE plpgsql STABLE AS $tg$
+DECLARE
+    leaf record;
+    parts text[] := '{}';
+    cond text := 'model_id = $2';
+    box geometry;
+    maxlat double precision;
+    result tg_hit[];
+BEGIN
+    IF near IS NOT NULL THEN
+        IF ST_SRID(near) <> 4326 THEN
+            RAISE EXCEPTION 'tg_matches(): near_geom must be in EPSG:4326, got SRID % (use ST_Transform(geom, 4326))',
+                ST_SRID(near) USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        cond := cond || ' AND ST_DWithin(geography(ST_SetSRID(ST_MakePoint(center_lon, center_lat), 4326)), geography($4), $5)';
+        -- bounding box of the window, for the GiST index (skipped near the
+        -- poles and across the antimeridian, where a box in degrees misleads)
+        maxlat := greatest(abs(ST_YMin(near)), abs(ST_YMax(near)))
+                  + radius_m / 110574.0 * 1.01;
+        IF maxlat < 85 THEN
+            box := ST_Expand(near, radius_m / (111320.0 * cos(radians(maxlat))) * 1.01 + 1e-9,
+                             radius_m / 110574.0 * 1.01 + 1e-9);
+            IF ST_XMin(box) > -180 AND ST_XMax(box) < 180 THEN
+                cond := cond || ' AND geom && $6';
+            END IF;
+        END IF;
+    END IF;
+    FOR leaf IN
+        SELECT c.oid::regclass AS rel, c.relkind
+        FROM pg_partition_tree('tg_tiles'::regclass) p JOIN pg_class c ON c.oid = p.relid
+        WHERE p.isleaf ORDER BY c.relname
+    LOOP
+        IF leaf.relkind = 'f' THEN
+            parts := parts || format(
+                '(SELECT ROW(id, s)::tg_hit FROM (SELECT id, tg_score(embedding, $1) AS s FROM %s '
+                'WHERE %s ORDER BY tg_score(embedding, $1) DESC, id LIMIT %s) f)',
+                leaf.rel, cond, k);
+        ELSE
+            parts := parts || format(
+                '(SELECT unnest(tg_topk(id, embedding, $1, $3)) FROM ONLY %s WHERE %s)',
+                leaf.rel, cond);
+        END IF;
+    END LOOP;
+    IF cardinality(parts) = 0 THEN
+        RETURN '{}';
+    END IF;
+    EXECUTE format('SELECT coalesce(array_agg(h ORDER BY (h).score DESC, (h).tile_id), ''{}'') '
+                   'FROM (SELECT h FROM (%s) u(h) WHERE h IS NOT NULL '
+                   'ORDER BY (h).score DESC, (h).tile_id LIMIT $3) s',
+                   array_to_string(parts, ' UNION ALL '))
+        INTO result USING query, model_id, k, near, radius_m, box;
+    RETURN result;
+END
+$tg$;
+
+-- The ranked matches of a query embedding (internal: tg_matches and
+-- tg_locate embed the photo once, then call this).
+CREATE FUNCTION tg__matches(query bytea, model_id bigint, k integer,
+                            near geometry DEFAULT NULL, radius_m double precision DEFAULT 0)
+RETURNS TABLE (rank integer, tile_id bigint, raster_id bigint, score double precision,
+               lon double precision, lat double precision, error_m double precision,
+               geom geometry)
+LANGUAGE plpgsql STABLE AS $tg$
+DECLARE
+    hits tg_hit[];
+    ids bigint[];
+BEGIN
+    -- the error radius needs the best 10 (TG_STORE_ERROR_K) whatever k is
+    hits := tg__topk(query, model_id, greatest(k, 10), near, radius_m);
+    ids := ARRAY(SELECT (h).tile_id FROM unnest(hits) h);
+    RETURN QUERY
+    WITH h AS (
+        SELECT u.tile_id, u.score::double precision AS score, u.ord::integer AS ord
+        FROM unnest(hits) WITH ORDINALITY AS u(tile_id, score, ord)
+    ), t AS (
+        -- id = ANY(ids) goes to each shard as it is (a few rows back each)
+        SELECT tt.id, tt.raster_id, tt.center_lon, tt.center_lat, tt.geom
+        FROM tg_tiles tt WHERE tt.model_id = tg__matches.model_id AND tt.id = ANY (ids)
+    ), j AS (
+        SELECT h.ord, h.tile_id, t.raster_id, h.score, t.center_lon, t.center_lat, t.geom,
+               r.stride_m
+        FROM h JOIN t ON t.id = h.tile_id LEFT JOIN tg_rasters r ON r.id = t.raster_id
+    ), e AS (
+        SELECT tg__error_m(array_agg(j.center_lon ORDER BY j.ord), array_agg(j.center_lat ORDER BY j.ord),
+                           array_agg(j.score ORDER BY j.ord),
+                           array_agg(coalesce(j.stride_m, 0) ORDER BY j.ord)) AS em
+        FROM j
+    )
+    SELECT j.ord, j.tile_id, j.raster_id, j.score, j.center_lon, j.center_lat, e.em[j.ord], j.geom
+    FROM j, e WHERE j.ord <= k ORDER BY j.ord;
+END
+$tg$;
+
+-- The k best tiles for a photo (image bytes or an embedding), best first.
+CREATE FUNCTION tg_matches(photo bytea, k integer, near geometry DEFAULT NULL,
+                           radius_m double precision DEFAULT NULL, model text DEFAULT NULL)
+RETURNS TABLE (rank integer, tile_id bigint, raster_id bigint, score double precision,
+               lon double precision, lat double precision, error_m double precision,
+               geom geometry)
+LANGUAGE plpgsql STABLE AS $tg$
+DECLARE
+    q record;
+BEGIN
+    IF photo IS NULL OR k IS NULL THEN
+        RETURN;
+    END IF;
+    IF k < 1 OR k > 100000 THEN
+        RAISE EXCEPTION 'tg_matches(): k = %: expected 1 to 100000', k
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF radius_m IS NOT NULL AND NOT (radius_m >= 0 AND radius_m < 'Infinity') THEN
+        RAISE EXCEPTION 'tg_matches(): radius_m = %: expected a finite number of metres >= 0', radius_m
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    q := tg__query(photo, model);
+    RETURN QUERY SELECT * FROM tg__matches(q.query, q.model_id, k, near, coalesce(radius_m, 0));
+END
+$tg$;
+
+-- Where the photo was taken, as JSON (the members of mod_transgeo's
+-- tg_locate that do not need the locator: see transgeo-pg(7)).
+CREATE FUNCTION tg_locate(photo bytea, model text DEFAULT NULL) RETURNS json
+LANGUAGE plpgsql STABLE AS $tg$
+DECLARE
+    q record;
+    m record;
+BEGIN
+    IF photo IS NULL THEN
+        RETURN NULL;
+    END IF;
+    q := tg__query(photo, model);
+    SELECT * INTO m FROM tg__matches(q.query, q.model_id, 1) LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tg_locate(): model ''%'' has no tiles: index a raster with it first', q.model_name
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN json_build_object(
+        'tile_id', m.tile_id, 'lon', m.lon, 'lat', m.lat,
+        'tile_lon', m.lon, 'tile_lat', m.lat, 'footprint_wkt', ST_AsText(m.geom),
+        'score', m.score, 'error_m', m.error_m, 'prior', 'none', 'refined', '',
+        'model', q.model_name);
+END
+$tg$;
+
+-- Server-side files: the photo is read by pg_read_binary_file (its
+-- privilege applies), and PUBLIC may not execute these (SECURITY).
+CREATE FUNCTION tg_embed_ground(photo text, model text DEFAULT NULL) RETURNS bytea
+    LANGUAGE sql STABLE AS $$ SELECT tg_embed_ground(pg_read_binary_file(photo), model) $$;
+CREATE FUNCTION tg_embed_aerial(image text, model text DEFAULT NULL) RETURNS bytea
+    LANGUAGE sql STABLE AS $$ SELECT tg_embed_aerial(pg_read_binary_file(image), model) $$;
+CREATE FUNCTION tg_matches(photo text, k integer, near geometry DEFAULT NULL,
+                           radius_m double precision DEFAULT NULL, model text DEFAULT NULL)
+RETURNS TABLE (rank integer, tile_id bigint, raster_id bigint, score double precision,
+               lon double precision, lat double precision, error_m double precision,
+               geom geometry)
+    LANGUAGE sql STABLE AS $$ SELECT * FROM tg_matches(pg_read_binary_file(photo), k, near, radius_m, model) $$;
+CREATE FUNCTION tg_locate(photo text, model text DEFAULT NULL) RETURNS json
+    LANGUAGE sql STABLE AS $$ SELECT tg_locate(pg_read_binary_file(photo), model) $$;
+REVOKE EXECUTE ON FUNCTION tg_embed_ground(text, text), tg_embed_aerial(text, text),
+    tg_matches(text, integer, geometry, double precision, text), tg_locate(text, text) FROM PUBLIC;
