@@ -15,6 +15,18 @@
 -- ---------------------------------------------------------------------------
 
 GRANT SELECT ON tg_meta, tg_models, tg_rasters, tg_tiles TO PUBLIC;
+-- tg_matches reads each partition of tg_tiles by its own name (a top-k per
+-- partition: see tg__topk), which needs SELECT on the partition itself: a
+-- partition added later (a shard) is granted the same way (transgeo-pg(7)).
+DO $tg$
+DECLARE
+    leaf regclass;
+BEGIN
+    FOR leaf IN SELECT relid FROM pg_partition_tree('tg_tiles'::regclass) WHERE isleaf LOOP
+        EXECUTE format('GRANT SELECT ON %s TO PUBLIC', leaf);
+    END LOOP;
+END
+$tg$;
 
 -- One ranked tile of the exact top-k aggregate.
 CREATE TYPE tg_hit AS (tile_id bigint, score real);

@@ -1,0 +1,152 @@
+#!/bin/sh
+# tests/pg_ext.sh - the PostgreSQL extension transgeo on one private server,
+# against mod_transgeo (the SQLite extension) on the same data.
+#
+# The reference: the sqlite3 shell with mod_transgeo registers the tiny test
+# model and indexes the NAIP test raster (640 m tiles); its models, rasters
+# and tiles are copied into PostgreSQL as they are (same ids, embedding
+# bytes, centres, footprints). Then, for the embeddings of three photos
+# (tg_embed_ground, made by each side from the same JPEG bytes):
+#   - the embeddings are the same bytes;
+#   - tg_matches(embedding, k) gives the same tiles in the same order, score
+#     within 1e-6, error_m within 1e-6 m, with and without a near geometry;
+#   - tg_locate gives mod_transgeo's tile and score;
+#   - tg_distance_m equals mod_transgeo's;
+#   - the parallel aggregate: EXPLAIN shows Parallel Seq Scan + Partial
+#     Aggregate (parallel costs set to 0 on this small table), and its
+#     answer equals the serial plan's;
+# and the bad inputs: a schema of a newer version (refused, named), k out of
+# range, embeddings of two sizes, an ordinary role (reads tiles and
+# matches; may not read server files or change tg_models).
+set -u
+: "${TOP_SRCDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${TOP_BUILDDIR:=$(pwd)}"
+. "$TOP_SRCDIR/tests/sql_lib.sh"
+. "$TOP_SRCDIR/tests/pg_ext_lib.sh"
+tg_sql_init || exit 77
+wd="$TG_TMPDIR/pg_ext"
+rm -rf "$wd"
+mkdir -p "$wd"
+model=${TG_TEST_MODEL:-$TOP_SRCDIR/tests/golden/tiny/model.safetensors}
+naip=$TG_SHARED_DATA/rasters/m_4709963_se_14_1_20090818.tif
+tn=0
+ok() { tn=$((tn + 1)); if [ "$1" = 1 ]; then echo "ok $tn - $2"; else echo "not ok $tn - $2"; fi; }
+fail_all() { echo "not ok 1 - $1"; echo "1..1"; exit 1; }
+sq() { { tg_sql_preamble; printf '.headers off\n.mode list\n'; cat; } | tg_sqlite "$wd/ref.sqlite" 2>&1; }
+
+# ---- the SQLite reference --------------------------------------------------
+printf "SELECT tg_model_register('tiny', '%s');\nSELECT tg_index_raster('%s', 'tiny', 640);\n" \
+    "$model" "$naip" | sq > "$wd/index.out"
+[ "$(tail -n 1 "$wd/index.out")" -gt 10 ] 2>/dev/null || fail_all "mod_transgeo indexes the NAIP raster: $(cat "$wd/index.out")"
+photos="01 02 03"
+for p in $photos; do
+    printf "SELECT hex(tg_embed_ground('%s'));\n" "$TG_SHARED_DATA/photos/$p.jpg" | sq > "$wd/emb$p.sqlite"
+    od -An -v -tx1 "$TG_SHARED_DATA/photos/$p.jpg" | tr -d ' \n' > "$wd/photo$p.hex"
+done
+
+# ---- the server --------------------------------------------------------------
+pg_ext_install || fail_all "private PostgreSQL with the extension"
+pg_ext_start main || fail_all "server with CREATE EXTENSION transgeo"
+srvdir=$(pg_tmp_copy "$model") || fail_all "model copy for the server"
+pg_ext_sql_from_sqlite "$wd/ref.sqlite" "$srvdir/model.safetensors" > "$wd/load.sql"
+pg_psql main < "$wd/load.sql" > "$wd/load.out" 2>&1
+nt_sq=$(echo "SELECT count(*) FROM tg_tiles;" | sq)
+nt_pg=$(pg_val main 'SELECT count(*) FROM tg_tiles')
+ok "$([ "$nt_pg" = "$nt_sq" ] && echo 1)" "the $nt_sq tiles of mod_transgeo's database copied into PostgreSQL (got $nt_pg)"
+
+# ---- embeddings: same bytes ---------------------------------------------------
+for p in $photos; do
+    { printf '\\set img `cat %s`\n' "$wd/photo$p.hex"
+      printf "SELECT upper(encode(tg_embed_ground(decode(:'img', 'hex')), 'hex'));\n"; } |
+        pg_psql main -At > "$wd/emb$p.pg" 2>&1
+    ok "$(cmp -s "$wd/emb$p.pg" "$wd/emb$p.sqlite" && echo 1)" \
+        "tg_embed_ground(photo $p.jpg) is mod_transgeo's embedding, byte for byte"
+done
+
+# ---- matches: same tiles, scores, error radii -------------------------------
+# compare FILE_A FILE_B: rows "rank|tile_id|score|lon|lat|error_m": the same
+# ranks and tiles, |score| within 1e-6, centres within 1e-9 deg, error_m
+# within 1e-6 of itself. The scores differ at float rounding (mod_transgeo
+# sums in float with BLAS, tg_score in double, both round to float: measured
+# up to 3e-8), and error_m follows them through exp(20 s): measured up to
+# 6e-8 of itself (8e-5 m of 1410 m).
+compare() {
+    awk -F'|' 'NR == FNR { a[FNR] = $0; na = FNR; next }
+        { nb = FNR; split(a[FNR], x, "|")
+          if (x[1] != $1 || x[2] != $2) { print "row " FNR ": " a[FNR] " vs " $0; bad = 1; next }
+          d = x[3] - $3; if (d < 0) d = -d; if (d > 1e-6) { print "score " FNR ": " x[3] " vs " $3; bad = 1 }
+          d = x[4] - $4; if (d < 0) d = -d; e = x[5] - $5; if (e < 0) e = -e
+          if (d > 1e-9 || e > 1e-9) { print "centre " FNR; bad = 1 }
+          d = x[6] - $6; if (d < 0) d = -d; if (d > 1e-6 * x[6]) { print "error_m " FNR ": " x[6] " vs " $6; bad = 1 } }
+        END { if (na != nb || na == 0) { print "rows: " na " vs " nb; bad = 1 }; exit bad }' "$1" "$2"
+}
+for p in $photos; do
+    e=$(cat "$wd/emb$p.sqlite")
+    for near in "" "MakePoint(-99.17, 47.02, 4326), 1500"; do
+        if [ -n "$near" ]; then
+            pgnear=", ST_SetSRID(ST_MakePoint(-99.17, 47.02), 4326), 1500"; what="near a point"
+            sqnear=", $near"
+        else pgnear=""; sqnear=""; what="all tiles"; fi
+        printf "SELECT rank, tile_id, printf('%%.9f', score), printf('%%.12f', lon), printf('%%.12f', lat), printf('%%.9f', error_m) FROM tg_matches(x'%s', 12%s);\n" \
+            "$e" "$sqnear" | sq > "$wd/m$p.sqlite"
+        pg_psql main -At -F'|' -c "SELECT rank, tile_id, to_char(score, 'FM0.999999999'), round(lon::numeric, 12), round(lat::numeric, 12), round(error_m::numeric, 9) FROM tg_matches('\\x$e'::bytea, 12$pgnear)" \
+            > "$wd/m$p.pg" 2>&1
+        if out=$(compare "$wd/m$p.sqlite" "$wd/m$p.pg"); then r=1; else r=0; fi
+        ok "$r" "tg_matches(embedding of $p.jpg, 12), $what: mod_transgeo's tiles and ranks, score and error_m within 1e-6 (error_m: relative) ($(wc -l < "$wd/m$p.pg") rows)"
+        [ "$r" = 1 ] || { echo "$out" | sed 's/^/#   /'; sed 's/^/#   pg: /' "$wd/m$p.pg" | head -n 5; }
+    done
+    # tg_locate: the best tile and its score (mod_transgeo also refines the point)
+    sl=$(printf "SELECT json_extract(j, '\$.tile_id') || '|' || printf('%%.7f', json_extract(j, '\$.score')) || '|' || printf('%%.9f', json_extract(j, '\$.tile_lon')) FROM (SELECT tg_locate(x'%s') AS j);\n" "$e" | sq)
+    pl=$(pg_val main "SELECT (j->>'tile_id') || '|' || to_char((j->>'score')::float8, 'FM0.0000000') || '|' || round((j->>'tile_lon')::numeric, 9) FROM (SELECT tg_locate('\\x$e'::bytea) AS j) s" 2>&1 | head -n 1)
+    ok "$([ "$sl" = "$pl" ] && echo 1)" "tg_locate(embedding of $p.jpg): mod_transgeo's tile, score and tile centre ($pl vs $sl)"
+done
+
+# tg_matches on the photo itself: the photo is embedded once (north-up);
+# its best tile is the best tile of its embedding
+e=$(cat "$wd/emb01.sqlite")
+a=$( { printf '\\set img `cat %s`\n' "$wd/photo01.hex"
+       printf "SELECT string_agg(tile_id::text, ',' ORDER BY rank) FROM tg_matches(decode(:'img', 'hex'), 5);\n"; } | pg_psql main -At 2>&1 | head -n 1)
+b=$(pg_val main "SELECT string_agg(tile_id::text, ',' ORDER BY rank) FROM tg_matches('\\x$e'::bytea, 5)" 2>&1 | head -n 1)
+ok "$([ -n "$a" ] && [ "$a" = "$b" ] && echo 1)" "tg_matches(photo bytes, 5) ranks as tg_matches(its embedding, 5) ($a)"
+
+# ---- tg_distance_m --------------------------------------------------------------
+ds=$(echo "SELECT printf('%.6f', tg_distance_m(MakePoint(13.4002944, 52.5189167, 4326), MakePoint(13.4003889, 52.518925, 4326))) || '|' || printf('%.6f', tg_distance_m(MakePoint(-99.7, 47.1, 4326), MakePoint(100.3, -47.0, 4326)));" | sq)
+dp=$(pg_val main "SELECT round(tg_distance_m(13.4002944, 52.5189167, 13.4003889, 52.518925)::numeric, 6) || '|' || round(tg_distance_m(ST_SetSRID(ST_MakePoint(-99.7, 47.1), 4326), ST_SetSRID(ST_MakePoint(100.3, -47.0), 4326))::numeric, 6)")
+ok "$([ "$ds" = "$dp" ] && echo 1)" "tg_distance_m equals mod_transgeo's ($dp vs $ds)"
+
+# ---- the parallel aggregate ------------------------------------------------------
+par="SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2;"
+plan=$(pg_psql main -At -c "$par" -c "EXPLAIN (COSTS OFF) SELECT tg_topk(id, embedding, '\\x$e'::bytea, 10) FROM tg_tiles")
+echo "$plan" | sed 's/^/#   /'
+ok "$(echo "$plan" | grep -q 'Partial Aggregate' && echo "$plan" | grep -q 'Parallel Seq Scan' && echo "$plan" | grep -q 'Finalize Aggregate' && echo 1)" \
+    "EXPLAIN tg_topk: Finalize Aggregate over Gather of Partial Aggregate over Parallel Seq Scan"
+a=$(pg_psql main -At -c "$par" -c "SELECT tg_topk(id, embedding, '\\x$e'::bytea, 10)::text FROM tg_tiles")
+w=$(pg_psql main -At -c "$par" -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT tg_topk(id, embedding, '\\x$e'::bytea, 10) FROM tg_tiles" | sed -n 's/.*Workers Launched: \([0-9]*\).*/\1/p')
+b=$(pg_psql main -At -c "SET max_parallel_workers_per_gather = 0" -c "SELECT tg_topk(id, embedding, '\\x$e'::bytea, 10)::text FROM tg_tiles")
+ok "$([ -n "$a" ] && [ "$a" = "$b" ] && [ "${w:-0}" -ge 1 ] && echo 1)" "the parallel top-k ($w workers launched) equals the serial one"
+ob=$(pg_val main "SELECT string_agg(id::text, ',' ORDER BY s DESC, id) FROM (SELECT id, tg_score(embedding, '\\x$e'::bytea) s FROM tg_tiles ORDER BY s DESC, id LIMIT 10) t")
+ag=$(pg_val main "SELECT string_agg((h).tile_id::text, ',') FROM (SELECT unnest(tg_topk(id, embedding, '\\x$e'::bytea, 10)) h FROM tg_tiles) s")
+ok "$([ "$ob" = "$ag" ] && echo 1)" "tg_topk equals ORDER BY tg_score DESC LIMIT 10 ($ag)"
+
+# ---- bad input -------------------------------------------------------------------
+msg=$(pg_val main "SELECT tg_score('\\x0000803f'::bytea, '\\x0000803f0000803f'::bytea)" 2>&1 | head -n 1)
+ok "$(echo "$msg" | grep -q 'differ in size (1 and 2 floats)' && echo 1)" "tg_score of two sizes: $msg"
+msg=$(pg_val main "SELECT count(*) FROM tg_matches('\\x$e'::bytea, 0)" 2>&1 | head -n 1)
+ok "$(echo "$msg" | grep -q 'k = 0: expected 1 to 100000' && echo 1)" "tg_matches(k = 0): $msg"
+msg=$(pg_val main "SELECT count(*) FROM tg_matches('\\x0102'::bytea, 3)" 2>&1 | head -n 1)
+ok "$(echo "$msg" | grep -q 'tg_matches(): argument 1' && echo 1)" "tg_matches(not an image): $msg"
+msg=$(pg_val main "UPDATE tg_meta SET value = '2' WHERE key = 'schema_version'; SELECT count(*) FROM tg_matches('\\x$e'::bytea, 3)" 2>&1 | head -n 1)
+ok "$(echo "$msg" | grep -q "database 'transgeo' has transgeo schema_version 2, newer than this extension reads (1)" && echo 1)" \
+    "a newer schema is refused, named: $msg"
+pg_val main "UPDATE tg_meta SET value = '1' WHERE key = 'schema_version'" > /dev/null
+
+# an ordinary role: queries, but reads no server file and changes no model
+pg_val main "CREATE ROLE alice LOGIN" > /dev/null
+msg=$(pg_val main "SET ROLE alice; SELECT count(*) FROM tg_matches('\\x$e'::bytea, 3)" 2>&1 | head -n 1)
+ok "$([ "$msg" = 3 ] && echo 1)" "an ordinary role runs tg_matches ($msg)"
+msg=$(pg_val main "SET ROLE alice; SELECT tg_locate('$srvdir/model.safetensors'::text)" 2>&1 | head -n 1)
+ok "$(echo "$msg" | grep -q 'permission denied for function tg_locate' && echo 1)" "an ordinary role may not read server files: $msg"
+msg=$(pg_val main "SET ROLE alice; UPDATE tg_models SET path = '/etc/passwd'" 2>&1 | head -n 1)
+ok "$(echo "$msg" | grep -q 'permission denied for table tg_models' && echo 1)" "an ordinary role may not choose model files: $msg"
+
+echo "1..$tn"
