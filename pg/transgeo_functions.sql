@@ -117,33 +117,22 @@ CREATE FUNCTION tg__query(photo bytea, model text,
 -- tiles whose centre lies within radius_m metres (geodesic, PostGIS
 -- geography on the spheroid; 0 inside a polygon) of it, pre-filtered with
 -- the GiST index on the footprints.
-CREATE FUNCTION tg__topk(query bytea, model_id bigint, k integer,
-                         near geometry DEFAULT NULL, radius_m double precision DEFAULT 0)
-RETURNS tg_hit[] LANGUAGE plpgsql STABLE AS $tg$
+--
+-- tg__topk_sql(k, near) is the statement, with parameters $1 query bytea,
+-- $2 model_id bigint, $3 k integer, $4 near geometry, $5 radius_m float8,
+-- $6 the window's bounding box geometry (NULL: none): EXPLAIN it with
+-- PREPARE (transgeo-pg(7), SHARDING).
+CREATE FUNCTION tg__topk_sql(k integer, near boolean DEFAULT false, box boolean DEFAULT false)
+RETURNS text LANGUAGE plpgsql STABLE AS $tg$
 DECLARE
     leaf record;
     parts text[] := '{}';
     cond text := 'model_id = $2';
-    box geometry;
-    maxlat double precision;
-    result tg_hit[];
 BEGIN
-    IF near IS NOT NULL THEN
-        IF ST_SRID(near) <> 4326 THEN
-            RAISE EXCEPTION 'tg_matches(): near_geom must be in EPSG:4326, got SRID % (use ST_Transform(geom, 4326))',
-                ST_SRID(near) USING ERRCODE = 'invalid_parameter_value';
-        END IF;
+    IF near THEN
         cond := cond || ' AND ST_DWithin(geography(ST_SetSRID(ST_MakePoint(center_lon, center_lat), 4326)), geography($4), $5)';
-        -- bounding box of the window, for the GiST index (skipped near the
-        -- poles and across the antimeridian, where a box in degrees misleads)
-        maxlat := greatest(abs(ST_YMin(near)), abs(ST_YMax(near)))
-                  + radius_m / 110574.0 * 1.01;
-        IF maxlat < 85 THEN
-            box := ST_Expand(near, radius_m / (111320.0 * cos(radians(maxlat))) * 1.01 + 1e-9,
-                             radius_m / 110574.0 * 1.01 + 1e-9);
-            IF ST_XMin(box) > -180 AND ST_XMax(box) < 180 THEN
-                cond := cond || ' AND geom && $6';
-            END IF;
+        IF box THEN
+            cond := cond || ' AND geom && $6';
         END IF;
     END IF;
     FOR leaf IN
@@ -152,25 +141,79 @@ BEGIN
         WHERE p.isleaf ORDER BY c.relname
     LOOP
         IF leaf.relkind = 'f' THEN
+            -- plain columns: the Append's child is then the foreign scan
+            -- itself, which can run asynchronously
             parts := parts || format(
-                '(SELECT ROW(id, s)::tg_hit FROM (SELECT id, tg_score(embedding, $1) AS s FROM %s '
-                'WHERE %s ORDER BY tg_score(embedding, $1) DESC, id LIMIT %s) f)',
+                '(SELECT id, tg_score(embedding, $1) AS s FROM %s '
+                'WHERE %s ORDER BY tg_score(embedding, $1) DESC, id LIMIT %s)',
                 leaf.rel, cond, k);
         ELSE
             parts := parts || format(
-                '(SELECT unnest(tg_topk(id, embedding, $1, $3)) FROM ONLY %s WHERE %s)',
+                '(SELECT (h).tile_id, (h).score FROM (SELECT unnest(tg_topk(id, embedding, $1, $3)) AS h '
+                'FROM ONLY %s WHERE %s) l)',
                 leaf.rel, cond);
         END IF;
     END LOOP;
     IF cardinality(parts) = 0 THEN
+        RETURN NULL;
+    END IF;
+    -- The merge sorts inside the aggregate: an ORDER BY ... LIMIT here would
+    -- make the planner merge the sorted shard results with a Merge Append,
+    -- which waits for each shard in turn; an Append of foreign scans runs
+    -- them all at once (Async Foreign Scan).
+    RETURN format('SELECT coalesce((array_agg(ROW(id, s)::tg_hit ORDER BY s DESC, id))[1:$3], ''{}'') '
+                  'FROM (%s) u(id, s)',
+                  array_to_string(parts, ' UNION ALL '));
+END
+$tg$;
+
+CREATE FUNCTION tg__topk(query bytea, model_id bigint, k integer,
+                         near geometry DEFAULT NULL, radius_m double precision DEFAULT 0)
+RETURNS tg_hit[] LANGUAGE plpgsql STABLE AS $tg$
+DECLARE
+    box geometry;
+    maxlat double precision;
+    sql text;
+    result tg_hit[];
+BEGIN
+    IF near IS NOT NULL THEN
+        IF ST_SRID(near) <> 4326 THEN
+            RAISE EXCEPTION 'tg_matches(): near_geom must be in EPSG:4326, got SRID % (use ST_Transform(geom, 4326))',
+                ST_SRID(near) USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        -- bounding box of the window, for the GiST index (none near the
+        -- poles and across the antimeridian, where a box in degrees misleads)
+        maxlat := greatest(abs(ST_YMin(near)), abs(ST_YMax(near))) + radius_m / 110574.0 * 1.01;
+        IF maxlat < 85 THEN
+            box := ST_Expand(near, radius_m / (111320.0 * cos(radians(maxlat))) * 1.01 + 1e-9,
+                             radius_m / 110574.0 * 1.01 + 1e-9);
+            IF ST_XMin(box) <= -180 OR ST_XMax(box) >= 180 THEN
+                box := NULL;
+            END IF;
+        END IF;
+    END IF;
+    sql := tg__topk_sql(k, near IS NOT NULL, box IS NOT NULL);
+    IF sql IS NULL THEN
         RETURN '{}';
     END IF;
-    EXECUTE format('SELECT coalesce(array_agg(h ORDER BY (h).score DESC, (h).tile_id), ''{}'') '
-                   'FROM (SELECT h FROM (%s) u(h) WHERE h IS NOT NULL '
-                   'ORDER BY (h).score DESC, (h).tile_id LIMIT $3) s',
-                   array_to_string(parts, ' UNION ALL '))
-        INTO result USING query, model_id, k, near, radius_m, box;
+    EXECUTE sql INTO result USING query, model_id, k, near, radius_m, box;
     RETURN result;
+END
+$tg$;
+
+-- The plan of tg_matches' top-k (EXPLAIN VERBOSE, COSTS OFF), to check
+-- what each shard is sent (transgeo-pg(7), SHARDING).
+CREATE FUNCTION tg_matches_explain(photo bytea, k integer, near geometry DEFAULT NULL,
+                                   radius_m double precision DEFAULT NULL, model text DEFAULT NULL)
+RETURNS SETOF text LANGUAGE plpgsql VOLATILE AS $tg$
+DECLARE
+    q record;
+    sql text;
+BEGIN
+    q := tg__query(photo, model);
+    sql := tg__topk_sql(greatest(k, 10), near IS NOT NULL, false);
+    RETURN QUERY EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || sql
+        USING q.query, q.model_id, greatest(k, 10), near, coalesce(radius_m, 0), NULL::geometry;
 END
 $tg$;
 

@@ -28,21 +28,14 @@ wd="$TG_TMPDIR/pg_ext"
 rm -rf "$wd"
 mkdir -p "$wd"
 model=${TG_TEST_MODEL:-$TOP_SRCDIR/tests/golden/tiny/model.safetensors}
-naip=$TG_SHARED_DATA/rasters/m_4709963_se_14_1_20090818.tif
 tn=0
 ok() { tn=$((tn + 1)); if [ "$1" = 1 ]; then echo "ok $tn - $2"; else echo "not ok $tn - $2"; fi; }
 fail_all() { echo "not ok 1 - $1"; echo "1..1"; exit 1; }
-sq() { { tg_sql_preamble; printf '.headers off\n.mode list\n'; cat; } | tg_sqlite "$wd/ref.sqlite" 2>&1; }
+sq() { pg_ext_sq "$wd/ref.sqlite"; }
 
 # ---- the SQLite reference --------------------------------------------------
-printf "SELECT tg_model_register('tiny', '%s');\nSELECT tg_index_raster('%s', 'tiny', 640);\n" \
-    "$model" "$naip" | sq > "$wd/index.out"
-[ "$(tail -n 1 "$wd/index.out")" -gt 10 ] 2>/dev/null || fail_all "mod_transgeo indexes the NAIP raster: $(cat "$wd/index.out")"
+pg_ext_reference "$wd" || fail_all "mod_transgeo indexes the NAIP raster: $(cat "$wd/index.out")"
 photos="01 02 03"
-for p in $photos; do
-    printf "SELECT hex(tg_embed_ground('%s'));\n" "$TG_SHARED_DATA/photos/$p.jpg" | sq > "$wd/emb$p.sqlite"
-    od -An -v -tx1 "$TG_SHARED_DATA/photos/$p.jpg" | tr -d ' \n' > "$wd/photo$p.hex"
-done
 
 # ---- the server --------------------------------------------------------------
 pg_ext_install || fail_all "private PostgreSQL with the extension"
@@ -64,35 +57,16 @@ for p in $photos; do
 done
 
 # ---- matches: same tiles, scores, error radii -------------------------------
-# compare FILE_A FILE_B: rows "rank|tile_id|score|lon|lat|error_m": the same
-# ranks and tiles, |score| within 1e-6, centres within 1e-9 deg, error_m
-# within 1e-6 of itself. The scores differ at float rounding (mod_transgeo
-# sums in float with BLAS, tg_score in double, both round to float: measured
-# up to 3e-8), and error_m follows them through exp(20 s): measured up to
-# 6e-8 of itself (8e-5 m of 1410 m).
-compare() {
-    awk -F'|' 'NR == FNR { a[FNR] = $0; na = FNR; next }
-        { nb = FNR; split(a[FNR], x, "|")
-          if (x[1] != $1 || x[2] != $2) { print "row " FNR ": " a[FNR] " vs " $0; bad = 1; next }
-          d = x[3] - $3; if (d < 0) d = -d; if (d > 1e-6) { print "score " FNR ": " x[3] " vs " $3; bad = 1 }
-          d = x[4] - $4; if (d < 0) d = -d; e = x[5] - $5; if (e < 0) e = -e
-          if (d > 1e-9 || e > 1e-9) { print "centre " FNR; bad = 1 }
-          d = x[6] - $6; if (d < 0) d = -d; if (d > 1e-6 * x[6]) { print "error_m " FNR ": " x[6] " vs " $6; bad = 1 } }
-        END { if (na != nb || na == 0) { print "rows: " na " vs " nb; bad = 1 }; exit bad }' "$1" "$2"
-}
 for p in $photos; do
     e=$(cat "$wd/emb$p.sqlite")
-    for near in "" "MakePoint(-99.17, 47.02, 4326), 1500"; do
-        if [ -n "$near" ]; then
-            pgnear=", ST_SetSRID(ST_MakePoint(-99.17, 47.02), 4326), 1500"; what="near a point"
-            sqnear=", $near"
-        else pgnear=""; sqnear=""; what="all tiles"; fi
-        printf "SELECT rank, tile_id, printf('%%.9f', score), printf('%%.12f', lon), printf('%%.12f', lat), printf('%%.9f', error_m) FROM tg_matches(x'%s', 12%s);\n" \
-            "$e" "$sqnear" | sq > "$wd/m$p.sqlite"
-        pg_psql main -At -F'|' -c "SELECT rank, tile_id, to_char(score, 'FM0.999999999'), round(lon::numeric, 12), round(lat::numeric, 12), round(error_m::numeric, 9) FROM tg_matches('\\x$e'::bytea, 12$pgnear)" \
-            > "$wd/m$p.pg" 2>&1
-        if out=$(compare "$wd/m$p.sqlite" "$wd/m$p.pg"); then r=1; else r=0; fi
-        ok "$r" "tg_matches(embedding of $p.jpg, 12), $what: mod_transgeo's tiles and ranks, score and error_m within 1e-6 (error_m: relative) ($(wc -l < "$wd/m$p.pg") rows)"
+    for near in "" "-99.17 47.02 1500"; do
+        what="all tiles"; [ -n "$near" ] && what="within 1500 m of a point"
+        # shellcheck disable=SC2086
+        pg_ext_matches_sq "$wd/ref.sqlite" "$e" 12 $near > "$wd/m$p.sqlite"
+        # shellcheck disable=SC2086
+        pg_ext_matches_pg main "$e" 12 $near > "$wd/m$p.pg"
+        if out=$(pg_ext_compare "$wd/m$p.sqlite" "$wd/m$p.pg"); then r=1; else r=0; fi
+        ok "$r" "tg_matches(embedding of $p.jpg, 12), $what: mod_transgeo's tiles and ranks, score within 1e-6, error_m within 1e-6 of itself ($(wc -l < "$wd/m$p.pg") rows)"
         [ "$r" = 1 ] || { echo "$out" | sed 's/^/#   /'; sed 's/^/#   pg: /' "$wd/m$p.pg" | head -n 5; }
     done
     # tg_locate: the best tile and its score (mod_transgeo also refines the point)

@@ -105,3 +105,57 @@ SELECT 'SELECT setval(''tg_tiles_id_seq'', ' || max(id) || ');' FROM tg_tiles;
 SQL
     } | tg_sqlite "$1" 2>&1
 }
+
+# pg_ext_sq DB: the sqlite3 shell with mod_transgeo on DB, SQL on stdin, list mode.
+pg_ext_sq() {
+    { tg_sql_preamble; printf '.headers off\n.mode list\n'; cat; } | tg_sqlite "$1" 2>&1
+}
+
+# pg_ext_reference DIR: the SQLite reference of the PostgreSQL tests: DIR/ref.sqlite
+# with the tiny test model registered and the NAIP test raster indexed in
+# 640 m tiles by mod_transgeo; DIR/embNN.sqlite the hex of
+# tg_embed_ground(photos/NN.jpg) and DIR/photoNN.hex the photo's bytes in
+# hex, for NN = 01 02 03. Returns non-zero when indexing failed (DIR/index.out).
+pg_ext_reference() {
+    printf "SELECT tg_model_register('tiny', '%s');\nSELECT tg_index_raster('%s', 'tiny', 640);\n" \
+        "${TG_TEST_MODEL:-$TOP_SRCDIR/tests/golden/tiny/model.safetensors}" \
+        "$TG_SHARED_DATA/rasters/m_4709963_se_14_1_20090818.tif" | pg_ext_sq "$1/ref.sqlite" > "$1/index.out"
+    [ "$(tail -n 1 "$1/index.out")" -gt 10 ] 2>/dev/null || return 1
+    for pgr_p in 01 02 03; do
+        printf "SELECT hex(tg_embed_ground('%s'));\n" "$TG_SHARED_DATA/photos/$pgr_p.jpg" |
+            pg_ext_sq "$1/ref.sqlite" > "$1/emb$pgr_p.sqlite"
+        od -An -v -tx1 "$TG_SHARED_DATA/photos/$pgr_p.jpg" | tr -d ' \n' > "$1/photo$pgr_p.hex"
+    done
+}
+
+# pg_ext_compare FILE_A FILE_B: rows "rank|tile_id|score|lon|lat|error_m" of
+# mod_transgeo and of PostgreSQL: the same ranks and tiles, |score| within
+# 1e-6, centres within 1e-9 deg, error_m within 1e-6 of itself. The scores
+# differ at float rounding (mod_transgeo sums in float with BLAS, tg_score in
+# double, both round to float: measured up to 3e-8), and error_m follows
+# them through exp(20 s): measured up to 6e-8 of itself (8e-5 m of 1410 m).
+# Prints the differences; returns non-zero when there are any.
+pg_ext_compare() {
+    awk -F'|' 'NR == FNR { a[FNR] = $0; na = FNR; next }
+        { nb = FNR; split(a[FNR], x, "|")
+          if (x[1] != $1 || x[2] != $2) { print "row " FNR ": " a[FNR] " vs " $0; bad = 1; next }
+          d = x[3] - $3; if (d < 0) d = -d; if (d > 1e-6) { print "score " FNR ": " x[3] " vs " $3; bad = 1 }
+          d = x[4] - $4; if (d < 0) d = -d; e = x[5] - $5; if (e < 0) e = -e
+          if (d > 1e-9 || e > 1e-9) { print "centre " FNR; bad = 1 }
+          d = x[6] - $6; if (d < 0) d = -d; if (d > 1e-6 * x[6]) { print "error_m " FNR ": " x[6] " vs " $6; bad = 1 } }
+        END { if (na != nb || na == 0) { print "rows: " na " vs " nb; bad = 1 }; exit bad }' "$1" "$2"
+}
+
+# pg_ext_matches_sq DB EMB_HEX K [NEAR_LON NEAR_LAT RADIUS_M] and
+# pg_ext_matches_pg NAME EMB_HEX K [...]: the rows pg_ext_compare reads.
+pg_ext_matches_sq() {
+    pgm_near=""
+    [ $# -ge 6 ] && pgm_near=", MakePoint($4, $5, 4326), $6"
+    printf "SELECT rank, tile_id, printf('%%.9f', score), printf('%%.12f', lon), printf('%%.12f', lat), printf('%%.9f', error_m) FROM tg_matches(x'%s', %s%s);\n" \
+        "$2" "$3" "$pgm_near" | pg_ext_sq "$1"
+}
+pg_ext_matches_pg() {
+    pgm_near=""
+    [ $# -ge 6 ] && pgm_near=", ST_SetSRID(ST_MakePoint($4, $5), 4326), $6"
+    pg_psql "$1" -At -F'|' -c "SELECT rank, tile_id, to_char(score, 'FM0.999999999'), round(lon::numeric, 12), round(lat::numeric, 12), round(error_m::numeric, 9) FROM tg_matches('\\x$2'::bytea, $3$pgm_near)" 2>&1
+}
