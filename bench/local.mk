@@ -36,3 +36,4 @@ EXTRA_DIST += bench/heading.sh
 bench-heading: transgeo$(EXEEXT)
 	$(SHELL) $(srcdir)/bench/heading.sh '$(abs_top_builddir)'
 .PHONY: bench-heading
+

@@ -71,12 +71,17 @@ pg_ext_cleanup() {
 # pg_ext_start NAME: a cluster (pg_start) whose database transgeo has the
 # extension; the traps of pg_cluster.sh are widened to delete PGX too.
 pg_ext_start() {
+    pg_ext_cluster "$1" || return 1
+    pg_psql "$1" -c 'CREATE EXTENSION transgeo' >/dev/null
+}
+
+# pg_ext_cluster NAME: the same without CREATE EXTENSION transgeo.
+pg_ext_cluster() {
     pg_start "$1" || return 1
     trap 'pg_ext_cleanup' EXIT
     trap 'pg_ext_cleanup; trap - EXIT; exit 130' INT
     trap 'pg_ext_cleanup; trap - EXIT; exit 143' TERM
     trap 'pg_ext_cleanup; trap - EXIT; exit 129' HUP
-    pg_psql "$1" -c 'CREATE EXTENSION transgeo' >/dev/null
 }
 
 # pg_val NAME SQL: one value, unaligned (psql -At).
@@ -101,7 +106,7 @@ SELECT printf('INSERT INTO tg_rasters (id, path, sha256, crs, tile_m, stride_m, 
               id, path, sha256, crs, tile_m, stride_m, gsd_m, model_id, complete, n_tiles) FROM tg_rasters;
 SELECT printf('INSERT INTO tg_tiles (id, raster_id, model_id, col, "row", center_lon, center_lat, win_x, win_y, win_w, win_h, crs, embedding, geom) VALUES (%d, %d, %d, %d, %d, %.17g, %.17g, %d, %d, %d, %d, %Q, ''\\x%s''::bytea, ST_GeomFromWKB(''\\x%s''::bytea, 4326));',
               id, raster_id, model_id, col, row, center_lon, center_lat, win_x, win_y, win_w, win_h, crs, hex(embedding), hex(AsBinary(geom))) FROM tg_tiles ORDER BY id;
-SELECT 'SELECT setval(''tg_tiles_id_seq'', ' || max(id) || ');' FROM tg_tiles;
+SELECT 'DO \$\$ BEGIN PERFORM setval(''tg_tiles_id_seq'', ' || max(id) || '); END \$\$;' FROM tg_tiles;
 SQL
     } | tg_sqlite "$1" 2>&1
 }
