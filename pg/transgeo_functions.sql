@@ -108,20 +108,24 @@ CREATE FUNCTION tg__query(photo bytea, model text,
                           OUT is_embedding boolean)
     AS 'MODULE_PATHNAME', 'tg_query_pg' LANGUAGE C STABLE PARALLEL RESTRICTED;
 
--- The k best tiles of model_id for a query embedding, best first, as
--- tg_hit[]: one exact top-k per leaf partition of tg_tiles, merged. A local
--- partition runs the parallel aggregate tg_topk; a foreign partition (a
--- shard, postgres_fdw) gets its own ORDER BY tg_score(...) DESC, id LIMIT k,
--- which postgres_fdw sends to the shard; the UNION ALL of foreign scans is an
--- Append that runs them at once (async_capable). Candidates: with near, the
--- tiles whose centre lies within radius_m metres (geodesic, PostGIS
--- geography on the spheroid; 0 inside a polygon) of it, pre-filtered with
--- the GiST index on the footprints.
+-- The top-k of tg_matches, as one statement: one exact top-k per leaf
+-- partition of tg_tiles, merged. A local partition runs the parallel
+-- aggregate tg_topk and looks its k tiles up by id; a foreign partition (a
+-- shard, postgres_fdw) gets its own
+--   SELECT id, tg_score(embedding, q), raster_id, centre, geom ...
+--   ORDER BY tg_score(embedding, q) DESC, id LIMIT k
+-- which postgres_fdw sends to the shard whole (Remote SQL), so a shard
+-- returns k rows, centres and footprints included: one round trip. The
+-- UNION ALL of foreign scans is an Append, which runs them all at once
+-- (Async Foreign Scan, with async_capable). Candidates: with near, the tiles
+-- whose centre lies within radius_m metres (geodesic, PostGIS geography on
+-- the spheroid; 0 inside a polygon) of it, pre-filtered by the GiST index
+-- on the footprints with a bounding box.
 --
--- tg__topk_sql(k, near) is the statement, with parameters $1 query bytea,
--- $2 model_id bigint, $3 k integer, $4 near geometry, $5 radius_m float8,
--- $6 the window's bounding box geometry (NULL: none): EXPLAIN it with
--- PREPARE (transgeo-pg(7), SHARDING).
+-- Parameters of the statement: $1 query bytea, $2 model_id bigint,
+-- $3 k integer, $4 near geometry, $5 radius_m float8, $6 the box geometry
+-- (used when box). Rows: id, s (score, real), raster_id, lon, lat, geom,
+-- the k best, in no particular order. tg_matches_explain shows its plan.
 CREATE FUNCTION tg__topk_sql(k integer, near boolean DEFAULT false, box boolean DEFAULT false)
 RETURNS text LANGUAGE plpgsql STABLE AS $tg$
 DECLARE
@@ -136,68 +140,37 @@ BEGIN
         END IF;
     END IF;
     FOR leaf IN
-        SELECT c.oid::regclass AS rel, c.relkind
+        SELECT c.oid::regclass AS rel, c.relkind, c.reltuples
         FROM pg_partition_tree('tg_tiles'::regclass) p JOIN pg_class c ON c.oid = p.relid
         WHERE p.isleaf ORDER BY c.relname
     LOOP
         IF leaf.relkind = 'f' THEN
-            -- plain columns: the Append's child is then the foreign scan
-            -- itself, which can run asynchronously
+            IF leaf.reltuples < 0 THEN
+                -- the planner would guess a few rows and sort them here
+                RAISE WARNING 'tg_matches(): foreign partition % has no statistics: its tiles are sorted on this server instead of on the shard; run ANALYZE tg_tiles', leaf.rel;
+            END IF;
             parts := parts || format(
-                '(SELECT id, tg_score(embedding, $1) AS s FROM %s '
+                '(SELECT id, tg_score(embedding, $1) AS s, raster_id, center_lon, center_lat, geom FROM %s '
                 'WHERE %s ORDER BY tg_score(embedding, $1) DESC, id LIMIT %s)',
                 leaf.rel, cond, k);
         ELSE
             parts := parts || format(
-                '(SELECT (h).tile_id, (h).score FROM (SELECT unnest(tg_topk(id, embedding, $1, $3)) AS h '
-                'FROM ONLY %s WHERE %s) l)',
-                leaf.rel, cond);
+                '(SELECT t.id, (x.h).score AS s, t.raster_id, t.center_lon, t.center_lat, t.geom '
+                'FROM (SELECT unnest(tg_topk(id, embedding, $1, $3)) AS h FROM ONLY %s WHERE %s) x '
+                'JOIN ONLY %s t ON t.model_id = $2 AND t.id = (x.h).tile_id)',
+                leaf.rel, cond, leaf.rel);
         END IF;
     END LOOP;
     IF cardinality(parts) = 0 THEN
         RETURN NULL;
     END IF;
-    -- The merge sorts inside the aggregate: an ORDER BY ... LIMIT here would
-    -- make the planner merge the sorted shard results with a Merge Append,
-    -- which waits for each shard in turn; an Append of foreign scans runs
-    -- them all at once (Async Foreign Scan).
-    RETURN format('SELECT coalesce((array_agg(ROW(id, s)::tg_hit ORDER BY s DESC, id))[1:$3], ''{}'') '
-                  'FROM (%s) u(id, s)',
+    -- ORDER BY -s, not s DESC: the shards' rows come sorted by s, and an
+    -- ORDER BY on the same key makes the planner merge them with a Merge
+    -- Append, which waits for each shard in turn; sorting the few rows of
+    -- an Append afterwards keeps the shards running at once.
+    RETURN format('SELECT id, s, raster_id, center_lon, center_lat, geom FROM (%s) u '
+                  'ORDER BY -s, id LIMIT $3',
                   array_to_string(parts, ' UNION ALL '));
-END
-$tg$;
-
-CREATE FUNCTION tg__topk(query bytea, model_id bigint, k integer,
-                         near geometry DEFAULT NULL, radius_m double precision DEFAULT 0)
-RETURNS tg_hit[] LANGUAGE plpgsql STABLE AS $tg$
-DECLARE
-    box geometry;
-    maxlat double precision;
-    sql text;
-    result tg_hit[];
-BEGIN
-    IF near IS NOT NULL THEN
-        IF ST_SRID(near) <> 4326 THEN
-            RAISE EXCEPTION 'tg_matches(): near_geom must be in EPSG:4326, got SRID % (use ST_Transform(geom, 4326))',
-                ST_SRID(near) USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        -- bounding box of the window, for the GiST index (none near the
-        -- poles and across the antimeridian, where a box in degrees misleads)
-        maxlat := greatest(abs(ST_YMin(near)), abs(ST_YMax(near))) + radius_m / 110574.0 * 1.01;
-        IF maxlat < 85 THEN
-            box := ST_Expand(near, radius_m / (111320.0 * cos(radians(maxlat))) * 1.01 + 1e-9,
-                             radius_m / 110574.0 * 1.01 + 1e-9);
-            IF ST_XMin(box) <= -180 OR ST_XMax(box) >= 180 THEN
-                box := NULL;
-            END IF;
-        END IF;
-    END IF;
-    sql := tg__topk_sql(k, near IS NOT NULL, box IS NOT NULL);
-    IF sql IS NULL THEN
-        RETURN '{}';
-    END IF;
-    EXECUTE sql INTO result USING query, model_id, k, near, radius_m, box;
-    RETURN result;
 END
 $tg$;
 
@@ -218,7 +191,8 @@ END
 $tg$;
 
 -- The ranked matches of a query embedding (internal: tg_matches and
--- tg_locate embed the photo once, then call this).
+-- tg_locate embed the photo once, then call this). The error radius needs
+-- the best 10 (TG_STORE_ERROR_K) whatever k is.
 CREATE FUNCTION tg__matches(query bytea, model_id bigint, k integer,
                             near geometry DEFAULT NULL, radius_m double precision DEFAULT 0)
 RETURNS TABLE (rank integer, tile_id bigint, raster_id bigint, score double precision,
@@ -226,32 +200,44 @@ RETURNS TABLE (rank integer, tile_id bigint, raster_id bigint, score double prec
                geom geometry)
 LANGUAGE plpgsql STABLE AS $tg$
 DECLARE
-    hits tg_hit[];
-    ids bigint[];
+    box geometry;
+    maxlat double precision;
+    sql text;
 BEGIN
-    -- the error radius needs the best 10 (TG_STORE_ERROR_K) whatever k is
-    hits := tg__topk(query, model_id, greatest(k, 10), near, radius_m);
-    ids := ARRAY(SELECT (h).tile_id FROM unnest(hits) h);
-    RETURN QUERY
-    WITH h AS (
-        SELECT u.tile_id, u.score::double precision AS score, u.ord::integer AS ord
-        FROM unnest(hits) WITH ORDINALITY AS u(tile_id, score, ord)
-    ), t AS (
-        -- id = ANY(ids) goes to each shard as it is (a few rows back each)
-        SELECT tt.id, tt.raster_id, tt.center_lon, tt.center_lat, tt.geom
-        FROM tg_tiles tt WHERE tt.model_id = tg__matches.model_id AND tt.id = ANY (ids)
-    ), j AS (
-        SELECT h.ord, h.tile_id, t.raster_id, h.score, t.center_lon, t.center_lat, t.geom,
-               r.stride_m
-        FROM h JOIN t ON t.id = h.tile_id LEFT JOIN tg_rasters r ON r.id = t.raster_id
-    ), e AS (
-        SELECT tg__error_m(array_agg(j.center_lon ORDER BY j.ord), array_agg(j.center_lat ORDER BY j.ord),
-                           array_agg(j.score ORDER BY j.ord),
-                           array_agg(coalesce(j.stride_m, 0) ORDER BY j.ord)) AS em
-        FROM j
-    )
-    SELECT j.ord, j.tile_id, j.raster_id, j.score, j.center_lon, j.center_lat, e.em[j.ord], j.geom
-    FROM j, e WHERE j.ord <= k ORDER BY j.ord;
+    IF near IS NOT NULL THEN
+        IF ST_SRID(near) <> 4326 THEN
+            RAISE EXCEPTION 'tg_matches(): near_geom must be in EPSG:4326, got SRID % (use ST_Transform(geom, 4326))',
+                ST_SRID(near) USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        -- the window's bounding box, for the GiST index (none near the poles
+        -- and across the antimeridian, where a box in degrees misleads)
+        maxlat := greatest(abs(ST_YMin(near)), abs(ST_YMax(near))) + radius_m / 110574.0 * 1.01;
+        IF maxlat < 85 THEN
+            box := ST_Expand(near, radius_m / (111320.0 * cos(radians(maxlat))) * 1.01 + 1e-9,
+                             radius_m / 110574.0 * 1.01 + 1e-9);
+            IF ST_XMin(box) <= -180 OR ST_XMax(box) >= 180 THEN
+                box := NULL;
+            END IF;
+        END IF;
+    END IF;
+    sql := tg__topk_sql(greatest(k, 10), near IS NOT NULL, box IS NOT NULL);
+    IF sql IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        WITH m AS MATERIALIZED (%s),
+        j AS (
+            SELECT m.*, (row_number() OVER (ORDER BY m.s DESC, m.id))::integer AS ord, r.stride_m
+            FROM m LEFT JOIN tg_rasters r ON r.id = m.raster_id
+        ), e AS (
+            SELECT tg__error_m(array_agg(j.center_lon ORDER BY j.ord), array_agg(j.center_lat ORDER BY j.ord),
+                               array_agg(j.s::double precision ORDER BY j.ord),
+                               array_agg(coalesce(j.stride_m, 0) ORDER BY j.ord)) AS em
+            FROM j
+        )
+        SELECT j.ord, j.id, j.raster_id, j.s::double precision, j.center_lon, j.center_lat, e.em[j.ord], j.geom
+        FROM j, e WHERE j.ord <= $7 ORDER BY j.ord$q$, sql)
+        USING query, model_id, greatest(k, 10), near, radius_m, box, k;
 END
 $tg$;
 

@@ -100,7 +100,7 @@ for s in shard1 shard2; do
     ok "$(grep -A2 "Foreign Scan on public.tg_tiles_$s\$" "$wd/plan.txt" | grep 'Remote SQL:' | grep -q 'ORDER BY public.tg_score(embedding, .*) DESC NULLS FIRST, id ASC NULLS LAST LIMIT 10::bigint$' && echo 1)" \
         "$s is sent its own top-k: ORDER BY tg_score(...) DESC, id LIMIT 10 in its Remote SQL"
 done
-ok "$(grep -q '^  ->  Append$' "$wd/plan.txt" && ! grep -q 'Merge Append' "$wd/plan.txt" && echo 1)" "the shards' results meet in an Append (not a Merge Append, which would wait for each in turn)"
+ok "$(grep -q '^ *->  Append$' "$wd/plan.txt" && ! grep -q 'Merge Append' "$wd/plan.txt" && echo 1)" "the shards' results meet in an Append (not a Merge Append, which would wait for each in turn)"
 
 # ---- a shard down -----------------------------------------------------------------
 before=$(pg_val coord "SELECT string_agg(tile_id::text, ',' ORDER BY rank) FROM tg_matches('\\x$e'::bytea, 5)" 2>&1)
