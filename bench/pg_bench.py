@@ -4,7 +4,7 @@
     pg_bench.py load-sqlite DB MOD_SPATIALITE MOD_TG MODEL N DIM
     pg_bench.py load-pg PORT MODEL_PATH_ON_SERVER SHA256 N DIM [via-staging]
     pg_bench.py time-sqlite DB MOD_SPATIALITE MOD_TG DIM K RUNS
-    pg_bench.py time-pg PORT DIM K RUNS
+    pg_bench.py time-pg PORT DIM K RUNS [serial]
 
 The tiles are synthetic: N unit vectors of DIM float32 (numpy, seed 1) on a
 grid of 36.48 m around 99.2 W 47.0 N with square footprints, the same rows
@@ -125,10 +125,12 @@ def time_sqlite(db, spatialite, modtg, dim, k, runs):
     timed(lambda: c.execute("SELECT * FROM tg_matches(?, ?)", (q, k)).fetchall(), runs)
 
 
-def time_pg(port, dim, k, runs):
+def time_pg(port, dim, k, runs, serial):
     c = pg_connect(port)
     c.autocommit = True
     cur = c.cursor()
+    if serial:
+        cur.execute("SET max_parallel_workers_per_gather = 0")
     q = query(dim)
 
     def run():
@@ -145,7 +147,7 @@ def main(a):
     elif a[0] == "time-sqlite":
         time_sqlite(a[1], a[2], a[3], int(a[4]), int(a[5]), int(a[6]))
     elif a[0] == "time-pg":
-        time_pg(a[1], int(a[2]), int(a[3]), int(a[4]))
+        time_pg(a[1], int(a[2]), int(a[3]), int(a[4]), len(a) > 5 and a[5] == "serial")
     else:
         print(__doc__)
         return 2

@@ -6,9 +6,9 @@
 # `make install` does not install it: PGXS installs into PostgreSQL's own
 # directories (pg_config --sharedir, --pkglibdir), outside the prefix, so
 # that is a separate, explicit step as root: `make install-pg`.
-TG_PG_SOURCES = pg/Makefile pg/transgeo.control pg/transgeo_functions.sql pg/tgpg.h \
-	pg/transgeo.c pg/tg_topk.c pg/tg_embed.c
-EXTRA_DIST += $(TG_PG_SOURCES) tests/pg_cluster.sh tests/pg_ext_lib.sh tests/pg_ext.sh tests/pg_ext_example.py \
+TG_PG_FILES = pg/Makefile pg/transgeo.control pg/transgeo_functions.sql pg/tgpg.h \
+	pg/transgeo.c pg/transgeo_scan.c pg/tg_embed.c
+EXTRA_DIST += $(TG_PG_FILES) tests/pg_cluster.sh tests/pg_ext_lib.sh tests/pg_ext.sh tests/pg_ext_example.py \
 	tests/pg_ext_shards.sh bench/pg.sh bench/pg_bench.py
 
 if HAVE_PGXS
@@ -16,15 +16,11 @@ PG_MAKE = $(MAKE) -C pg -f '$(abs_top_srcdir)/pg/Makefile' PG_CONFIG='$(PG_CONFI
 	TG_SRCDIR='$(abs_top_srcdir)' TG_BUILDDIR='$(abs_top_builddir)' TG_RPATH='$(libdir)'
 
 all-local: pg-extension
-pg-extension: libtransgeo.la $(TG_PG_SOURCES:%=$(srcdir)/%) $(srcdir)/src/store/schema_pg.sql
+pg-extension: libtransgeo.la $(TG_PG_FILES:%=$(srcdir)/%) $(srcdir)/src/store/schema_pg.sql
 	@$(MKDIR_P) pg
 	+@$(PG_MAKE) -s all
 install-pg: pg-extension
 	+$(PG_MAKE) install
-clean-local: pg-clean
-pg-clean:
-	+-test ! -d pg || $(PG_MAKE) -s clean
-.PHONY: pg-extension install-pg pg-clean
 
 # The tests start private clusters (tests/pg_cluster.sh) on a relocated copy
 # of the server that finds the extension (tests/pg_ext_lib.sh).
@@ -35,5 +31,10 @@ TG_TESTS += tests/pg_ext.sh tests/pg_ext_shards.sh
 # starts four servers).
 bench-pg: mod_transgeo.la pg-extension
 	PYTHON3='$(PYTHON3)' $(SHELL) $(srcdir)/bench/pg.sh '$(abs_top_builddir)'
-.PHONY: bench-pg
+else
+PG_MAKE = :
 endif
+clean-local: pg-clean
+pg-clean:
+	+-test ! -d pg || $(PG_MAKE) -s clean
+.PHONY: pg-extension install-pg pg-clean bench-pg

@@ -11,7 +11,8 @@
  *   => SELECT tg__error_m('{-97.1,-97.1001}', '{47.1,47.1}', '{0.9,0.8}', '{320,320}');
  *
  * SQL declarations: pg/transgeo_functions.sql; the reference: man transgeo-pg(7).
- * tg_score and the exact top-k aggregate: tg_topk.c; models and embeddings:
+ * tg_score and the exact top-k aggregate: transgeo_scan.c (a module of its
+ * own, for parallel workers and shards); models and embeddings:
  * tg_embed.c.
  */
 #include "tgpg.h"

@@ -64,21 +64,30 @@ END
 $tg$;
 
 -- Inner product of two little-endian float32 embeddings. Shippable to shards.
+-- (Default COST: with a higher one the planner keeps a shard's LIMIT on the
+-- coordinator, measured; tg_topk_step below carries the cost of scoring.)
 CREATE FUNCTION tg_score(embedding bytea, query bytea) RETURNS real
-    AS 'MODULE_PATHNAME', 'tg_score_pg' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/transgeo_scan', 'tg_score_pg' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
--- The exact top-k aggregate (pg/tg_topk.c), parallel: partial states are
--- bounded heaps, combined and (de)serialised between workers.
+-- The exact top-k aggregate (pg/transgeo_scan.c), parallel: partial states
+-- are bounded heaps, combined and (de)serialised between workers. tg_score
+-- and tg_topk live in the light module transgeo_scan, which parallel workers
+-- and shards load in well under a millisecond (transgeo.so loads GDAL & co.).
 CREATE FUNCTION tg_topk_step(internal, bigint, bytea, bytea, integer) RETURNS internal
-    AS 'MODULE_PATHNAME', 'tg_topk_step' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+    AS '$libdir/transgeo_scan', 'tg_topk_step' LANGUAGE C IMMUTABLE PARALLEL SAFE COST 25;
+-- COST 25 (units of cpu_operator_cost): a dot product of 1000 floats takes
+-- about 1 us, some 25 times a built-in operator. With the default of 1 the
+-- planner takes a scan of the tiles for pure I/O and never splits it over
+-- parallel workers (a parallel seq scan divides only the CPU part of its
+-- cost); with 25 it does from about 10^5 tiles (bench/pg.sh).
 CREATE FUNCTION tg_topk_combine(internal, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'tg_topk_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+    AS '$libdir/transgeo_scan', 'tg_topk_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION tg_topk_serialize(internal) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'tg_topk_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/transgeo_scan', 'tg_topk_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION tg_topk_deserialize(bytea, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'tg_topk_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS '$libdir/transgeo_scan', 'tg_topk_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION tg_topk_final(internal) RETURNS tg_hit[]
-    AS 'MODULE_PATHNAME', 'tg_topk_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+    AS '$libdir/transgeo_scan', 'tg_topk_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE AGGREGATE tg_topk(id bigint, embedding bytea, query bytea, k integer) (
     SFUNC = tg_topk_step,
     STYPE = internal,

@@ -13,7 +13,8 @@
 # own executable (the path of the real file: a symbolic link would point
 # back to /usr), so PGX holds
 #   lib/postgresql/15/bin/   copies of postgres, initdb, pg_ctl, psql
-#   lib/postgresql/15/lib/   links to the system's modules + transgeo.so (copy)
+#   lib/postgresql/15/lib/   links to the system's modules + transgeo.so and
+#                            transgeo_scan.so (copies)
 #   share/postgresql/15/     links to the system's files, extension/ a
 #                            directory of links + transgeo.control and
 #                            transgeo--VERSION.sql (copies)
@@ -47,8 +48,8 @@ pg_ext_install() {
     for f in "$pkglibdir"/*; do ln -s "$f" "$l/"; done
     for f in "$sharedir"/*; do [ "${f##*/}" = extension ] || ln -s "$f" "$s/"; done
     for f in "$sharedir"/extension/*; do ln -s "$f" "$s/extension/"; done
-    rm -f "$l/transgeo.so" "$s/extension"/transgeo[.-]*
-    cp "$ext/transgeo.so" "$l/" && cp "$TOP_SRCDIR/pg/transgeo.control" "$ext"/transgeo--*.sql "$s/extension/" &&
+    rm -f "$l/transgeo.so" "$l/transgeo_scan.so" "$s/extension"/transgeo[.-]*
+    cp "$ext/transgeo.so" "$ext/transgeo_scan.so" "$l/" && cp "$TOP_SRCDIR/pg/transgeo.control" "$ext"/transgeo--*.sql "$s/extension/" &&
         cp "$lib" "$PGX/lib/${lib##*/}" || return 1
     ln -s "${lib##*/}" "$PGX/lib/libtransgeo.so.0" 2>/dev/null
     chmod -R a+rX "$PGX"
