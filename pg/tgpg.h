@@ -21,7 +21,53 @@
 #include "fmgr.h"
 
 #include "transgeo/core.h"
+#include "transgeo/geo.h"
+#include "transgeo/image.h"
 #include "transgeo/model.h"
+#include "transgeo/transgeo_model.h"
+
+/* libtransgeo's functions this extension calls, opened on first use
+ * (tg_lib.c says why). tgpg_lib() loads the library the first time and
+ * ereports when it cannot; the macros below make the calls read as the
+ * public API's. */
+#define TGPG_LIBNAME "libtransgeo.so.0"
+typedef struct tgpg_api {
+    int (*ctx_create)(tg_ctx **out);
+    int (*ctx_threads)(const tg_ctx *ctx);
+    int (*ctx_set_threads)(tg_ctx *ctx, int n);
+    void (*clear_error)(tg_ctx *ctx);
+    const char *(*errmsg)(const tg_ctx *ctx);
+    const char *(*strerror)(int code);
+    const char *(*version)(void);
+    int (*geo_distance_m)(tg_ctx *ctx, double lon1, double lat1, double lon2, double lat2,
+                          double *dist_m);
+    int (*model_load)(tg_ctx *ctx, const char *path, tg_model **out);
+    int (*model_verify)(tg_ctx *ctx, const tg_model *model, char hex[65]);
+    void (*model_free)(tg_model *model);
+    const tg_model_config *(*model_config_get)(const tg_model *model);
+    int (*image_load_mem)(tg_ctx *ctx, const void *buf, size_t n, tg_image **out);
+    void (*image_free)(tg_image *img);
+    int (*model_embed_ground)(tg_ctx *ctx, const tg_model *m, const tg_image *img, float *emb);
+    int (*model_embed_aerial)(tg_ctx *ctx, const tg_model *m, const tg_image *img, float *emb);
+} tgpg_api;
+const tgpg_api *tgpg_lib(void);
+
+#define tg_ctx_create(...) (tgpg_lib()->ctx_create(__VA_ARGS__))
+#define tg_ctx_threads(...) (tgpg_lib()->ctx_threads(__VA_ARGS__))
+#define tg_ctx_set_threads(...) (tgpg_lib()->ctx_set_threads(__VA_ARGS__))
+#define tg_clear_error(...) (tgpg_lib()->clear_error(__VA_ARGS__))
+#define tg_errmsg(...) (tgpg_lib()->errmsg(__VA_ARGS__))
+#define tg_strerror(...) (tgpg_lib()->strerror(__VA_ARGS__))
+#define tg_version() (tgpg_lib()->version())
+#define tg_geo_distance_m(...) (tgpg_lib()->geo_distance_m(__VA_ARGS__))
+#define tg_model_load(...) (tgpg_lib()->model_load(__VA_ARGS__))
+#define tg_model_verify(...) (tgpg_lib()->model_verify(__VA_ARGS__))
+#define tg_model_free(...) (tgpg_lib()->model_free(__VA_ARGS__))
+#define tg_model_config_get(...) (tgpg_lib()->model_config_get(__VA_ARGS__))
+#define tg_image_load_mem(...) (tgpg_lib()->image_load_mem(__VA_ARGS__))
+#define tg_image_free(...) (tgpg_lib()->image_free(__VA_ARGS__))
+#define tg_model_embed_ground(...) (tgpg_lib()->model_embed_ground(__VA_ARGS__))
+#define tg_model_embed_aerial(...) (tgpg_lib()->model_embed_aerial(__VA_ARGS__))
 
 /* The backend's context (created on first call; ereport ERROR on OOM). */
 tg_ctx *tgpg_ctx(void);
