@@ -36,6 +36,10 @@ tests_test_search_LDADD = $(TG_TEST_LIBS)
 tests_test_store_SOURCES = tests/test_store.c tests/tap.h tests/locate_path.h
 tests_test_store_LDADD = $(TG_TEST_LIBS)
 TG_TESTS += tests/test_search tests/test_store
+# The PostgreSQL backend against the SQLite one, on private clusters
+# (tests/pg_cluster.sh, shared with the extension's tests).
+TG_TESTS += tests/pg_store.sh
+EXTRA_DIST += tests/pg_cluster.sh tests/pg_store.sh
 
 # ---- benchmark (not built by `make`, not part of `make check`) -------------
 #   make bench-search      (TG_BENCH_SIZES, TG_BENCH_DIMS, ...: see bench/search.sh)
