@@ -264,11 +264,27 @@ static void present_cb(void *user, int col, int row)
     if (col >= 0 && row >= 0 && col < r->n_cols && row < r->n_rows) present_set(r, col, row);
 }
 
-/* Tile rows per piece of the job table: about PIECE_TILES grid tiles, at
- * least one row. Small enough that workers share a raster of a few rows and
- * a killed worker loses little; large enough that claiming costs nothing
- * next to embedding. */
-enum { PIECE_TILES = 64 };
+/* Tile rows per piece of the job table: about PIECE_TILES grid tiles, but
+ * at least PIECES_MIN pieces when the raster has the rows, and at least one
+ * row. Small enough that workers share even a small raster and a killed
+ * worker loses little; large enough that claiming a piece and warming the
+ * tiler up for it (index_pg: two extra tile rows warped at half-tile
+ * stride) cost little next to embedding its tiles. */
+enum { PIECE_TILES = 256, PIECES_MIN = 4 };
+
+static int warm_rows(const tg_tiler_info *inf)
+{
+    return (inf->tile_px + inf->stride_px - 1) / inf->stride_px;
+}
+
+static int rows_per_piece(const tg_tiler_info *inf)
+{
+    int rows = (PIECE_TILES + inf->n_cols - 1) / inf->n_cols;
+    if (rows < 2 * warm_rows(inf)) rows = 2 * warm_rows(inf); /* warm-up <= half the warps */
+    int cap = inf->n_rows / PIECES_MIN;
+    if (rows > cap) rows = cap;
+    return rows < 1 ? 1 : rows;
+}
 
 /* The PostgreSQL pipeline after the raster row exists: claim pieces until
  * every piece is done (schema_pg.sql, "Parallel indexing"). Each piece is
@@ -297,8 +313,7 @@ static int index_pg(index_run *r, tg_tiler *tiler)
          * the ceil(tile_px / stride_px) rows before it. Warping those rows
          * first (their tiles are not kept) gives every tile the bits of one
          * uninterrupted run, whichever worker cuts it. */
-        const tg_tiler_info *inf = tg_tiler_get_info(tiler);
-        int warm = (inf->tile_px + inf->stride_px - 1) / inf->stride_px;
+        int warm = warm_rows(tg_tiler_get_info(tiler));
         r->row_min = b;
         if (!rc) rc = tg_tiles_run_rows(ctx, tiler, b > warm ? b - warm : 0, e, on_tile, r, NULL, NULL);
         if (!rc) rc = flush_group(r);
@@ -448,10 +463,10 @@ int tg_store_index_raster(tg_ctx *ctx, tg_store *st, const char *path,
         int complete = 0;
         double gsd = inf->gsd_m;
         long long n_tiles = 0;
-        int rows_per_piece = (PIECE_TILES + inf->n_cols - 1) / inf->n_cols;
         rc = tgpg_raster_row(ctx, st, path, sha, r.crs[0] ? r.crs : r.crs_wkt, inf->tile_m,
                              inf->stride_m, inf->gsd_m, m.id, inf->n_cols, inf->n_rows,
-                             rows_per_piece, &r.raster_id, &complete, &gsd, &n_tiles);
+                             rows_per_piece(inf), &r.raster_id, &complete,
+                             &gsd, &n_tiles);
         if (rc) goto fail;
         if (fabs(gsd - inf->gsd_m) > 1e-9 * gsd) {
             rc = tg_set_error(ctx, TG_EINVAL,

@@ -165,12 +165,16 @@ static int lpq_run(tg_ctx *ctx, void *conn, const char *sql, int n, const tg_pg_
 {
     lpq_conn *c = conn;
     if (rows) *rows = NULL;
-    enum { MAXP = 32 };
-    if (n > MAXP) return tg_set_error(ctx, TG_EINTERNAL, "PostgreSQL: %d parameters (max %d)", n, MAXP);
-    const char *vals[MAXP];
-    int lens[MAXP], fmts[MAXP];
-    Oid types[MAXP];
-    char num[MAXP][32];
+    if (n < 0 || n > 65535) return tg_set_error(ctx, TG_EINTERNAL, "PostgreSQL: %d parameters", n);
+    /* One block for the parameter arrays (a multi-row INSERT has hundreds). */
+    size_t per = sizeof(char *) + 2 * sizeof(int) + sizeof(Oid) + 32;
+    unsigned char *mem = n > 0 ? malloc((size_t)n * per) : NULL;
+    if (n > 0 && !mem) return tg_set_error(ctx, TG_ENOMEM, "PostgreSQL: out of memory");
+    const char **vals = (const char **)mem;
+    int *lens = (int *)(mem + (size_t)n * sizeof(char *));
+    int *fmts = lens + n;
+    Oid *types = (Oid *)(fmts + n);
+    char(*num)[32] = (char(*)[32])(types + n);
     for (int i = 0; i < n; i++) {
         lens[i] = 0;
         fmts[i] = 0;
@@ -191,19 +195,25 @@ static int lpq_run(tg_ctx *ctx, void *conn, const char *sql, int n, const tg_pg_
             break;
         case TG_PG_TEXT: vals[i] = p[i].s; break;
         case TG_PG_BYTES:
-            if (p[i].n > INT32_MAX) return tg_set_error(ctx, TG_EINVAL, "PostgreSQL: parameter too large");
+            if (p[i].n > INT32_MAX) {
+                free(mem);
+                return tg_set_error(ctx, TG_EINVAL, "PostgreSQL: parameter too large");
+            }
             vals[i] = p[i].b ? (const char *)p[i].b : "";
             lens[i] = (int)p[i].n;
             fmts[i] = 1;
             types[i] = OID_BYTEA;
             break;
-        default: return tg_set_error(ctx, TG_EINTERNAL, "PostgreSQL: parameter %d of kind %d", i + 1, p[i].kind);
+        default:
+            free(mem);
+            return tg_set_error(ctx, TG_EINTERNAL, "PostgreSQL: parameter %d of kind %d", i + 1, p[i].kind);
         }
     }
     /* Without parameters or rows the simple protocol runs several
      * statements at once (the schema file); else the extended one, binary. */
     PGresult *res = n == 0 && !rows ? PQexec(c->pg, sql)
                                     : PQexecParams(c->pg, sql, n, types, vals, lens, fmts, 1);
+    free(mem);
     ExecStatusType s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
         int code = code_of(c->pg, res);

@@ -162,30 +162,60 @@ static void footprint_wkb(const double c[4][2], unsigned char out[93])
         }
 }
 
+/* Tiles per INSERT statement: one round trip for a batch (13 parameters a
+ * tile; PostgreSQL takes up to 65535). */
+enum { INSERT_ROWS = 64, TILE_PARAMS = 13 };
+
 int tgpg_insert_tiles(tg_ctx *ctx, tg_store *st, int64_t raster_id, int64_t model_id,
                       const char *crs, int out_dim, const tgst_pending *t, int n,
                       long long *added)
 {
     *added = 0;
-    for (int i = 0; i < n; i++) {
-        unsigned char wkb[93];
-        footprint_wkb(t[i].corners, wkb);
-        tg_pg_value p[13] = {PG_I(raster_id), PG_I(model_id), PG_I(t[i].col), PG_I(t[i].row),
-                             PG_D(t[i].lon), PG_D(t[i].lat), PG_I(t[i].win[0]), PG_I(t[i].win[1]),
-                             PG_I(t[i].win[2]), PG_I(t[i].win[3]), PG_T(crs),
-                             PG_B(t[i].emb, (size_t)out_dim * sizeof(float)), PG_B(wkb, sizeof wkb)};
+    static const char head[] =
+        "INSERT INTO tg_tiles (raster_id, model_id, col, \"row\", center_lon, center_lat, win_x, "
+        "win_y, win_w, win_h, crs, embedding, geom) VALUES ";
+    static const char tail[] = " ON CONFLICT DO NOTHING RETURNING 1";
+    enum { ROW_SQL = 160 }; /* one "($1, ..., ST_GeomFromWKB($13, 4326))," is < 160 bytes */
+    char *sql = malloc(sizeof head + sizeof tail + (size_t)INSERT_ROWS * ROW_SQL);
+    tg_pg_value *p = malloc((size_t)INSERT_ROWS * TILE_PARAMS * sizeof *p);
+    unsigned char(*wkb)[93] = malloc((size_t)INSERT_ROWS * sizeof *wkb);
+    int rc = TG_OK;
+    if (!sql || !p || !wkb) {
+        rc = tg_set_error(ctx, TG_ENOMEM, "inserting tiles: out of memory");
+        goto done;
+    }
+    for (int at = 0; at < n; at += INSERT_ROWS) {
+        int m = n - at < INSERT_ROWS ? n - at : INSERT_ROWS;
+        size_t len = 0;
+        memcpy(sql, head, sizeof head - 1);
+        len = sizeof head - 1;
+        for (int i = 0; i < m; i++) {
+            const tgst_pending *x = &t[at + i];
+            int b = i * TILE_PARAMS;
+            footprint_wkb(x->corners, wkb[i]);
+            tg_pg_value v[TILE_PARAMS] = {
+                PG_I(raster_id), PG_I(model_id), PG_I(x->col), PG_I(x->row), PG_D(x->lon),
+                PG_D(x->lat), PG_I(x->win[0]), PG_I(x->win[1]), PG_I(x->win[2]), PG_I(x->win[3]),
+                PG_T(crs), PG_B(x->emb, (size_t)out_dim * sizeof(float)), PG_B(wkb[i], 93)};
+            memcpy(p + b, v, sizeof v);
+            len += (size_t)snprintf(sql + len, ROW_SQL,
+                                    "%s($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,"
+                                    "ST_GeomFromWKB($%d,4326))",
+                                    i ? "," : "", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7,
+                                    b + 8, b + 9, b + 10, b + 11, b + 12, b + 13);
+        }
+        memcpy(sql + len, tail, sizeof tail);
         tg_pg_rows *r = NULL;
-        int rc = tgpg_run(ctx, st,
-                          "INSERT INTO tg_tiles (raster_id, model_id, col, \"row\", center_lon, "
-                          "center_lat, win_x, win_y, win_w, win_h, crs, embedding, geom) VALUES "
-                          "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-                          "ST_GeomFromWKB($13, 4326)) ON CONFLICT DO NOTHING RETURNING 1",
-                          13, p, &r);
-        if (rc) return rc;
+        rc = tgpg_run(ctx, st, sql, m * TILE_PARAMS, p, &r);
+        if (rc) break;
         *added += tgpg_n(st, r);
         tgpg_free(st, r);
     }
-    return TG_OK;
+done:
+    free(sql);
+    free(p);
+    free(wkb);
+    return rc;
 }
 
 int tgpg_piece_done(tg_ctx *ctx, tg_store *st, int64_t raster_id, int row_begin,
