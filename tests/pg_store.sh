@@ -125,8 +125,11 @@ for db in "$W/town.sqlite" "$URI"; do
     run "$TG" locate "$W/town/panos/0000.jpg" --db "$db" --near "$NLON,$NLAT" --radius 150 -k 1000 \
         --refine off -o "$W/near.gpkg" -q
     sqlite3 -batch -noheader "$W/near.gpkg" "SELECT tile_id FROM matched_tiles ORDER BY tile_id" >"$W/near_ids.$(basename "$db")"
+    sql "$W/near.gpkg" "SELECT tile_id, printf('%.9f %.9f %.9f %.9f', MbrMinX(g), MbrMinY(g), MbrMaxX(g), MbrMaxY(g)), NumPoints(ExteriorRing(g)) FROM (SELECT tile_id, GeomFromGPB(geom) AS g FROM matched_tiles) ORDER BY tile_id" >"$W/near_geom.$(basename "$db")"
     rm -f "$W/near.gpkg"
 done
+check "  ... and the matched tiles' footprints in the GeoPackage are the same polygons" \
+    sh -c "test -s '$W/near_geom.town.sqlite' && cmp -s '$W/near_geom.town.sqlite' '$W/near_geom.transgeo'"
 check "--near 150 m: $(wc -l <"$W/ref_ids") tiles, PostgreSQL = SQLite = geod" \
     sh -c "cmp -s '$W/ref_ids' '$W/near_ids.town.sqlite' && cmp -s '$W/ref_ids' '$W/near_ids.transgeo'"
 

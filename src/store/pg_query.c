@@ -282,7 +282,8 @@ int tgpg_tile_wkt(tg_ctx *ctx, tg_store *st, int64_t tile_id, char **wkt)
 {
     tg_pg_rows *r = NULL;
     tg_pg_value p[1] = {PG_I(tile_id)};
-    int rc = tgpg_run(ctx, st, "SELECT ST_AsText(geom) FROM tg_tiles WHERE id = $1", 1, p, &r);
+    /* 6 decimals (0.1 m), as SpatiaLite's AsText gives them on SQLite. */
+    int rc = tgpg_run(ctx, st, "SELECT ST_AsText(geom, 6) FROM tg_tiles WHERE id = $1", 1, p, &r);
     if (rc) return rc;
     if (tgpg_n(st, r) < 1) {
         rc = tg_set_error(ctx, TG_ENOTFOUND, "tile %lld not found", (long long)tile_id);
