@@ -10,12 +10,12 @@
 # assertions).
 #
 #   bench/pg_index.sh BUILDDIR            (make bench-pg-index)
-#   TG_BENCH_SIZE_M=640 TG_BENCH_ROUNDS=3 TG_BENCH_WORKERS="1 2" TG_BENCH_THREADS=1
+#   TG_BENCH_SIZE_M=2000 TG_BENCH_ROUNDS=3 TG_BENCH_WORKERS="1 2" TG_BENCH_THREADS=1
 set -eu
 B=${1:?usage: bench/pg_index.sh BUILDDIR}
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 TG="$B/transgeo"
-SIZE=${TG_BENCH_SIZE_M:-640}
+SIZE=${TG_BENCH_SIZE_M:-2000}
 ROUNDS=${TG_BENCH_ROUNDS:-3}
 WORKERS=${TG_BENCH_WORKERS:-"1 2"}
 THREADS=${TG_BENCH_THREADS:-1}
