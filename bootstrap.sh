@@ -33,7 +33,8 @@ libgdal-dev libproj-dev libspatialite-dev libsqlite3-dev libopenblas-dev libtiff
 gdal-bin proj-bin sqlite3 libsqlite3-mod-spatialite
 python3 python3-torch python3-numpy python3-gdal python3-pil
 libimage-exiftool-perl man-db groff-base geographiclib-tools
-python3-qgis qgis-providers qgis xvfb bc time clang libclang-rt-14-dev"
+python3-qgis qgis-providers qgis xvfb bc time clang libclang-rt-14-dev
+libpq-dev postgresql-15 postgresql-15-postgis-3 postgresql-server-dev-15 iproute2"
 
 if [ "$apt" = yes ]; then
     missing=""

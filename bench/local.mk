@@ -22,7 +22,7 @@ bench-tiles: transgeo$(EXEEXT)
 	TG_SHARED_DATA='$(TG_SHARED_DATA)' $(SHELL) $(srcdir)/bench/tilecache.sh '$(abs_top_builddir)'
 .PHONY: bench-tiles
 
-bench: bench-image bench-search bench-engine bench-tiles bench-index bench-heading
+bench: bench-image bench-search bench-engine bench-tiles bench-index bench-heading bench-pg-index
 .PHONY: bench
 
 # `transgeo index` tiles/s, one tile per encoder pass vs a group (bench/index.sh).
@@ -37,3 +37,9 @@ bench-heading: transgeo$(EXEEXT)
 	$(SHELL) $(srcdir)/bench/heading.sh '$(abs_top_builddir)'
 .PHONY: bench-heading
 
+# `transgeo index` tiles/s into SQLite and into PostgreSQL with 1 and 2
+# parallel workers, on a private cluster (bench/pg_index.sh).
+EXTRA_DIST += bench/pg_index.sh
+bench-pg-index: transgeo$(EXEEXT)
+	$(SHELL) $(srcdir)/bench/pg_index.sh '$(abs_top_builddir)'
+.PHONY: bench-pg-index

@@ -3,7 +3,10 @@
  * models, the indexed rasters and their tiles (footprint polygon + TransGeo
  * embedding), and the in-memory search over those tiles. Used by the SQL
  * extension (sql/, over the user's own connection) and by the CLI (which
- * opens the file itself).
+ * opens the file itself). The same interface runs on PostgreSQL/PostGIS:
+ * tg_store_open with a "postgresql://" URI (store_pg.h; schema
+ * src/store/schema_pg.sql), where indexing may run in many processes at once
+ * (pieces of tile rows claimed from tg_jobs).
  *
  *     tg_store *st = NULL;
  *     if (tg_store_open(ctx, "town.sqlite", TG_STORE_CREATE, &st)) goto fail;
@@ -112,7 +115,9 @@ enum {
     TG_STORE_CREATE = 2    /* create the file if missing and the schema if absent */
 };
 
-/* Open (or create) the database file at path for the CLI and library users:
+/* Open (or create) the database file at path for the CLI and library users
+ * (a PostgreSQL URI instead: store_pg.h; the errors then name the server:
+ * TG_EIO cannot connect, TG_EDB PostGIS missing or a newer schema):
  * opens it with SQLite, loads SpatiaLite (sqlite3_load_extension of
  * "mod_spatialite", or of $TG_MOD_SPATIALITE when set), sets a 10 s busy
  * timeout and WAL mode (when writable), and with TG_STORE_CREATE creates the

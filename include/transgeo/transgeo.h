@@ -8,7 +8,8 @@
  *   image.h, exif.h    photo decoding, resizing as PIL does; GPS/heading metadata
  *   geo.h              PROJ: geodesic distances, CRS transforms, UTM zones
  *   tilecache.h        cutting a georeferenced raster into north-up tiles
- *   store.h            the SpatiaLite store: models, rasters, tiles, locate
+ *   store.h            the store: models, rasters, tiles (SpatiaLite or PostgreSQL)
+ *   store_pg.h         the store on PostgreSQL/PostGIS: the executor, tg_store_open_pg
  *   batch.h            a folder of photos -> GeoPackage / CSV, evaluation
  *   transgeo_model.h   the engine (model.h: the file; search.h: top-k)
  * The C API reference is libtransgeo(3).
@@ -27,6 +28,7 @@
 #include "geo.h"
 #include "tilecache.h"
 #include "store.h"
+#include "store_pg.h"
 #include "locate.h"
 #include "batch.h"
 #include "transgeo_model.h" /* and model.h: the engine */

@@ -36,6 +36,7 @@
 
 #include "base/gdal.h"
 #include "transgeo/store.h"
+#include "transgeo/store_pg.h"
 
 /* ======================================================================== */
 /* the batch: locate and evaluate                                           */
@@ -186,7 +187,7 @@ static int run_open(tg_ctx *ctx, run *r, const char *db_path, const tg_batch_opt
     pthread_mutex_init(&r->sh.mu, NULL);
     if (!db_path || !*db_path) return tg_set_error(ctx, TG_EINVAL, "no database given (--db DB)");
     struct stat sb;
-    if (stat(db_path, &sb) != 0)
+    if (!tg_store_is_pg(db_path) && stat(db_path, &sb) != 0)
         return tg_set_error(ctx, TG_EIO, "database '%s': %s (index rasters into it first: "
                             "transgeo index RASTER --db %s)", db_path, strerror(errno), db_path);
     int rc = tg_store_open(ctx, db_path, TG_STORE_READONLY, &r->st);

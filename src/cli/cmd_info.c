@@ -11,6 +11,7 @@
 #include "transgeo/model.h"
 #include "transgeo/transgeo_model.h"
 #include "transgeo/store.h"
+#include "transgeo/store_pg.h"
 
 
 #include <errno.h>
@@ -196,8 +197,9 @@ static int show_database(const char *path, const struct info_opts *o)
         goto done;
     }
     if (tg_store_has_schema(ctx, st) <= 0) {
-        cli_error(CMD, "'%s' is an SQLite database without transgeo tables (index a raster "
-                       "into it with transgeo index)", path);
+        cli_error(CMD, "'%s' is a%s database without transgeo tables (index a raster "
+                       "into it with transgeo index)", tg_store_label(st),
+                  tg_store_on_pg(st) ? " PostgreSQL" : "n SQLite");
         goto done;
     }
     root = json_object();
@@ -280,6 +282,7 @@ static const struct kind kinds[] = {
 
 static int show_file(const char *path, const struct info_opts *o)
 {
+    if (tg_store_is_pg(path)) return show_database(path, o); /* postgresql://... */
     unsigned char head[64];
     FILE *f = fopen(path, "rb");
     if (!f) {

@@ -26,15 +26,8 @@ void tg_store_index_opts_default(tg_store_index_opts *o)
     o->embed_group = 1;
 }
 
-/* One embedded tile waiting for its batch to be written. */
-typedef struct pending_tile {
-    int col, row;
-    double lon, lat;
-    int win[4];
-    unsigned char *geom;
-    int geom_size;
-    float *emb;
-} pending_tile;
+/* One embedded tile waiting for its batch to be written (store_int.h). */
+typedef tgst_pending pending_tile;
 
 /* Tiles embedded together: consecutive tiles of one grid row with the same
  * col / embed_group (a fixed group, whatever a previous run stored), so a
@@ -69,6 +62,8 @@ typedef struct index_run {
     int n_group;              /* tiles in the current group */
     int group_row, group_key; /* its grid row and col / group_n */
     float *group_emb;         /* group_n x out_dim */
+    long long piece_added;    /* PostgreSQL: tiles inserted in the open piece */
+    int row_min;              /* tiles of rows above it are warm-up, not kept (index_pg) */
 } index_run;
 
 static int present_get(const index_run *r, int col, int row)
@@ -92,10 +87,21 @@ static void pending_clear(index_run *r)
     r->n_pending = 0;
 }
 
-/* Write the pending tiles in one transaction. */
+/* Write the pending tiles in one transaction (PostgreSQL: into the open
+ * transaction of the claimed piece, committed with it: index_pg). */
 static int flush_pending(index_run *r)
 {
     if (r->n_pending == 0) return TG_OK;
+    if (r->st->pg) {
+        long long added = 0;
+        int rc = tgpg_insert_tiles(r->ctx, r->st, r->raster_id, r->model_id,
+                                   r->crs[0] ? r->crs : r->crs_wkt, r->out_dim, r->pending,
+                                   r->n_pending, &added);
+        if (rc) return rc;
+        r->piece_added += added;
+        pending_clear(r);
+        return TG_OK;
+    }
     sqlite3 *db = r->st->db;
     txn t;
     int rc = tgst_txn_begin(r->ctx, db, &t, "tg_index_batch");
@@ -150,7 +156,8 @@ static int add_pending(index_run *r, const tg_tile *tile, const float *emb)
     pending_tile *p = &r->pending[r->n_pending];
     memcpy(p->emb, emb, sizeof(float) * (size_t)r->out_dim);
     if (!tgst_little_endian()) tgst_swap_floats(p->emb, r->out_dim);
-    if (tgst_footprint_blob(tile->corners_lonlat, &p->geom, &p->geom_size))
+    memcpy(p->corners, tile->corners_lonlat, sizeof p->corners);
+    if (!r->st->pg && tgst_footprint_blob(tile->corners_lonlat, &p->geom, &p->geom_size))
         return tg_set_error(r->ctx, TG_ENOMEM, "tile footprint: out of memory");
     p->col = tile->col;
     p->row = tile->row;
@@ -208,6 +215,7 @@ static void group_free(index_run *r)
 static int on_tile(const tg_tile *tile, void *user)
 {
     index_run *r = user;
+    if (tile->row < r->row_min) return 0;
     if (tile->col < 0 || tile->row < 0 || tile->col >= r->n_cols || tile->row >= r->n_rows)
         return tg_set_error(r->ctx, TG_EINTERNAL, "tile (%d, %d) outside the %d x %d grid",
                             tile->col, tile->row, r->n_cols, r->n_rows);
@@ -250,6 +258,85 @@ static void fill_crs(index_run *r, const tg_tiler_info *inf)
     else r->crs_wkt = inf->work_wkt;
 }
 
+static void present_cb(void *user, int col, int row)
+{
+    index_run *r = user;
+    if (col >= 0 && row >= 0 && col < r->n_cols && row < r->n_rows) present_set(r, col, row);
+}
+
+/* Tile rows per piece of the job table: about PIECE_TILES grid tiles, but
+ * at least PIECES_MIN pieces when the raster has the rows, and at least one
+ * row. Small enough that workers share even a small raster and a killed
+ * worker loses little; large enough that claiming a piece and warming the
+ * tiler up for it (index_pg: two extra tile rows warped at half-tile
+ * stride) cost little next to embedding its tiles. */
+enum { PIECE_TILES = 256, PIECES_MIN = 4 };
+
+static int warm_rows(const tg_tiler_info *inf)
+{
+    return (inf->tile_px + inf->stride_px - 1) / inf->stride_px;
+}
+
+static int rows_per_piece(const tg_tiler_info *inf)
+{
+    int rows = (PIECE_TILES + inf->n_cols - 1) / inf->n_cols;
+    if (rows < 2 * warm_rows(inf)) rows = 2 * warm_rows(inf); /* warm-up <= half the warps */
+    int cap = inf->n_rows / PIECES_MIN;
+    if (rows > cap) rows = cap;
+    return rows < 1 ? 1 : rows;
+}
+
+/* The PostgreSQL pipeline after the raster row exists: claim pieces until
+ * every piece is done (schema_pg.sql, "Parallel indexing"). Each piece is
+ * one transaction: claimed, its rows tiled and embedded, its tiles inserted
+ * and the piece marked done, committed together. */
+static int index_pg(index_run *r, tg_tiler *tiler)
+{
+    tg_ctx *ctx = r->ctx;
+    int wait = 0, rc = TG_OK;
+    double grid_total = (double)r->n_cols * r->n_rows;
+    for (;;) {
+        int b = 0, e = 0;
+        long long n_left = 0;
+        int got = tgpg_claim(ctx, r->st, r->raster_id, wait, &b, &e, &n_left);
+        if (got < 0) return got;
+        if (!got) {
+            if (n_left == 0) break; /* every piece done */
+            wait = 1;               /* the rest is held by other workers: wait for them */
+            continue;
+        }
+        wait = 0;
+        r->piece_added = 0;
+        rc = tgpg_present(ctx, r->st, r->raster_id, b, e, present_cb, r);
+        /* The tiler reuses the rows a tile row shares with the previous one
+         * (tilecache.h, "Streaming"): a strip's pixels depend on the warps of
+         * the ceil(tile_px / stride_px) rows before it. Warping those rows
+         * first (their tiles are not kept) gives every tile the bits of one
+         * uninterrupted run, whichever worker cuts it. */
+        int warm = warm_rows(tg_tiler_get_info(tiler));
+        r->row_min = b;
+        if (!rc) rc = tg_tiles_run_rows(ctx, tiler, b > warm ? b - warm : 0, e, on_tile, r, NULL, NULL);
+        if (!rc) rc = flush_group(r);
+        if (!rc) rc = flush_pending(r);
+        if (!rc) rc = tgpg_piece_done(ctx, r->st, r->raster_id, b, r->piece_added);
+        if (rc) {
+            tgpg_rollback(r->st); /* the piece goes back to the table */
+            pending_clear(r);
+            r->n_group = 0;
+            return rc;
+        }
+        r->n_added += r->piece_added;
+        if (r->opts->progress) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "%lld tiles added (rows %d-%d)", r->n_added, b, e - 1);
+            double done = (double)e * r->n_cols;
+            if (!r->opts->progress(done, grid_total, msg, r->opts->progress_user))
+                return tg_set_error(ctx, TG_ECANCEL, "indexing cancelled");
+        }
+    }
+    return tgpg_raster_complete(ctx, r->st, r->raster_id);
+}
+
 int tg_store_index_raster(tg_ctx *ctx, tg_store *st, const char *path,
                           const tg_store_index_opts *opts_in, tg_store_index_result *res)
 {
@@ -275,7 +362,8 @@ int tg_store_index_raster(tg_ctx *ctx, tg_store *st, const char *path,
     tg_tiler *tiler = NULL;
     sqlite3_stmt *s = NULL;
     char sha[65];
-    int rc = tgst_check_writable(ctx, db, "index a raster");
+    int rc = st->pg ? tgpg_check_writable(ctx, st, "index a raster")
+                    : tgst_check_writable(ctx, db, "index a raster");
     if (rc) return rc;
     rc = tg_store_ensure_schema(ctx, st);
     if (rc) return rc;
@@ -291,22 +379,28 @@ int tg_store_index_raster(tg_ctx *ctx, tg_store *st, const char *path,
     if (m.out_dim > 0 && m.out_dim != r.out_dim) return tgst_model_row_mismatch(ctx, st, &m, r.model);
     /* Tiles of this model already stored must have its size: embeddings of
      * two sizes never mix (tg_store_tileset would refuse them all). */
-    rc = tgst_prepare(ctx, db, "SELECT length(embedding) FROM tg_tiles WHERE model_id = ?1 LIMIT 1", &s);
-    if (rc) return rc;
-    sqlite3_bind_int64(s, 1, m.id);
     {
-        int step = sqlite3_step(s);
-        long long have = step == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
-        sqlite3_finalize(s);
-        s = NULL;
-        if (step != SQLITE_ROW && step != SQLITE_DONE) return tgst_fail(ctx, db, "reading the tiles");
+        long long have = -1;
+        if (st->pg) {
+            rc = tgpg_embedding_bytes(ctx, st, m.id, &have);
+            if (rc) return rc;
+        } else {
+            rc = tgst_prepare(ctx, db, "SELECT length(embedding) FROM tg_tiles WHERE model_id = ?1 LIMIT 1", &s);
+            if (rc) return rc;
+            sqlite3_bind_int64(s, 1, m.id);
+            int step = sqlite3_step(s);
+            have = step == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+            sqlite3_finalize(s);
+            s = NULL;
+            if (step != SQLITE_ROW && step != SQLITE_DONE) return tgst_fail(ctx, db, "reading the tiles");
+        }
         if (have >= 0 && have != (long long)r.out_dim * (long long)sizeof(float))
             return tg_set_error(ctx, TG_EMODEL,
                                 "model '%s' makes %d-float embeddings but its tiles in '%s' have "
                                 "%lld bytes (%lld floats): they were made with another "
                                 "configuration; register this file under another name and index "
                                 "with it",
-                                m.name, r.out_dim, tgst_label(db), have, have / 4);
+                                m.name, r.out_dim, tg_store_label(st), have, have / 4);
     }
 
     tg_tile_options to = tg_tile_options_default();
@@ -364,6 +458,26 @@ int tg_store_index_raster(tg_ctx *ctx, tg_store *st, const char *path,
         goto fail;
     }
 
+    if (st->pg) {
+        /* The raster row and its pieces, then the pieces (index_pg). */
+        int complete = 0;
+        double gsd = inf->gsd_m;
+        long long n_tiles = 0;
+        rc = tgpg_raster_row(ctx, st, path, sha, r.crs[0] ? r.crs : r.crs_wkt, inf->tile_m,
+                             inf->stride_m, inf->gsd_m, m.id, inf->n_cols, inf->n_rows,
+                             rows_per_piece(inf), &r.raster_id, &complete,
+                             &gsd, &n_tiles);
+        if (rc) goto fail;
+        if (fabs(gsd - inf->gsd_m) > 1e-9 * gsd) {
+            rc = tg_set_error(ctx, TG_EINVAL,
+                              "raster '%s' is already indexed with model '%s' at %g m per "
+                              "pixel, not %g: use the same gsd_m, or another tile size",
+                              path, m.name, gsd, inf->gsd_m);
+            goto fail;
+        }
+        if (!complete) rc = index_pg(&r, tiler);
+        goto fail; /* the common exit fills res */
+    }
     /* The raster row: find it, or insert it in its own short transaction. */
     for (int attempt = 0; attempt < 2 && !r.raster_id; attempt++) {
         rc = tgst_prepare(ctx, db,
@@ -505,7 +619,11 @@ fail:
         res->n_added = r.n_added;
         res->n_present = r.n_present;
         res->complete = rc == TG_OK;
-        if (r.raster_id) {
+        if (r.raster_id && st->pg) {
+            long long cnt = 0;
+            if (tgpg_raster_count(NULL, st, r.raster_id, &cnt) == TG_OK) res->n_tiles = cnt;
+            res->n_present = res->n_tiles - r.n_added;
+        } else if (r.raster_id) {
             sqlite3_stmt *c = NULL;
             if (sqlite3_prepare_v2(db, "SELECT count(*) FROM tg_tiles WHERE raster_id = ?1", -1, &c,
                                    NULL) == SQLITE_OK) {

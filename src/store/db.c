@@ -2,6 +2,7 @@
  * footprints (see include/transgeo/store.h; the layer's files: store_int.h). */
 #include "config.h"
 #include "transgeo/store.h"
+#include "transgeo/store_pg.h"
 #include "store_int.h"
 
 #include <errno.h>
@@ -198,6 +199,7 @@ int tg_store_open(tg_ctx *ctx, const char *path, int flags, tg_store **out)
 {
     if (!out || !path || !*path) return tg_set_error(ctx, TG_EINVAL, "tg_store_open: no database path");
     *out = NULL;
+    if (tg_store_is_pg(path)) return tgpg_open_uri(ctx, path, flags, out);
     int oflags = (flags & TG_STORE_READONLY) ? SQLITE_OPEN_READONLY
                  : (flags & TG_STORE_CREATE) ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
                                              : SQLITE_OPEN_READWRITE;
@@ -271,13 +273,18 @@ void tg_store_close(tg_store *st)
         n = t->next;
         tgst_tileset_free(t);
     }
-    if (st->owns_db) sqlite3_close(st->db);
+    if (st->owns_db && st->db) sqlite3_close(st->db);
+    tgpg_close(st);
     tgst_files_clear(st);
     free(st);
 }
 
 sqlite3 *tg_store_db(const tg_store *st) { return st ? st->db : NULL; }
-const char *tg_store_label(const tg_store *st) { return st ? tgst_label(st->db) : ":memory:"; }
+const char *tg_store_label(const tg_store *st)
+{
+    if (st && st->pg) return st->pg->label;
+    return st ? tgst_label(st->db) : ":memory:";
+}
 
 /* ---- schema ------------------------------------------------------------- */
 
@@ -310,6 +317,7 @@ static int schema_missing(tg_ctx *ctx, sqlite3 *db, int *n_missing)
 int tg_store_has_schema(tg_ctx *ctx, tg_store *st)
 {
     if (!st) return tg_set_error(ctx, TG_EINVAL, "tg_store_has_schema: store is NULL");
+    if (st->pg) return tgpg_has_schema(ctx, st);
     sqlite3_stmt *s = NULL;
     int rc = tgst_prepare(ctx, st->db,
                      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'tg_tiles'",
@@ -360,6 +368,7 @@ static int run_schema(tg_ctx *ctx, sqlite3 *db)
 int tg_store_ensure_schema(tg_ctx *ctx, tg_store *st)
 {
     if (!st) return tg_set_error(ctx, TG_EINVAL, "tg_store_ensure_schema: store is NULL");
+    if (st->pg) return tgpg_ensure_schema(ctx, st);
     sqlite3 *db = st->db;
     int missing = 0;
     int rc = schema_missing(ctx, db, &missing);
@@ -452,6 +461,7 @@ int tg_store_tile_wkt(tg_ctx *ctx, tg_store *st, int64_t tile_id, char **wkt)
 {
     if (!st || !wkt) return tg_set_error(ctx, TG_EINVAL, "tg_store_tile_wkt: NULL argument");
     *wkt = NULL;
+    if (st->pg) return tgpg_tile_wkt(ctx, st, tile_id, wkt);
     sqlite3_stmt *s = NULL;
     int rc = tgst_prepare(ctx, st->db, "SELECT AsText(geom) FROM tg_tiles WHERE id = ?1", &s);
     if (rc) return rc;
@@ -475,6 +485,7 @@ int tg_store_tile_geom(tg_ctx *ctx, tg_store *st, int64_t tile_id, void **blob, 
     if (!st || !blob || !size) return tg_set_error(ctx, TG_EINVAL, "tg_store_tile_geom: NULL argument");
     *blob = NULL;
     *size = 0;
+    if (st->pg) return tgpg_tile_geom(ctx, st, tile_id, blob, size);
     sqlite3_stmt *s = NULL;
     int rc = tgst_prepare(ctx, st->db, "SELECT geom FROM tg_tiles WHERE id = ?1", &s);
     if (rc) return rc;
@@ -503,6 +514,7 @@ int tg_store_tile_covers(tg_ctx *ctx, tg_store *st, int64_t tile_id, double lon,
 {
     if (!st || !hit) return tg_set_error(ctx, TG_EINVAL, "tg_store_tile_covers: NULL argument");
     *hit = 0;
+    if (st->pg) return tgpg_tile_covers(ctx, st, tile_id, lon, lat, hit);
     sqlite3_stmt *s = NULL;
     int rc = tgst_prepare(ctx, st->db,
                      "SELECT ST_Covers(geom, MakePoint(?2, ?3, 4326)) FROM tg_tiles WHERE id = ?1",
@@ -527,6 +539,7 @@ int tg_store_raster_list(tg_ctx *ctx, tg_store *st, tg_store_raster **list, size
     if (!st || !list || !n) return tg_set_error(ctx, TG_EINVAL, "tg_store_raster_list: NULL argument");
     *list = NULL;
     *n = 0;
+    if (st->pg) return tgpg_raster_list(ctx, st, list, n);
     sqlite3_stmt *s = NULL;
     int rc = tgst_prepare(ctx, st->db,
                           "SELECT r.id, r.path, r.crs, m.name, r.tile_m, r.stride_m, r.gsd_m, "
@@ -576,6 +589,7 @@ int tg_store_extent(tg_ctx *ctx, tg_store *st, long long *n_tiles, double *min_l
                     double *max_lon, double *max_lat)
 {
     if (!st) return tg_set_error(ctx, TG_EINVAL, "tg_store_extent: NULL argument");
+    if (st->pg) return tgpg_extent(ctx, st, n_tiles, min_lon, min_lat, max_lon, max_lat);
     sqlite3_stmt *s = NULL;
     int rc = tgst_prepare(ctx, st->db,
                           "SELECT COUNT(*), MIN(center_lon), MIN(center_lat), MAX(center_lon), "

@@ -5,12 +5,23 @@ libtgcore_la_SOURCES += src/store/db.c src/store/registry.c src/store/files.c sr
 	src/store/tileset.c src/store/prior.c src/store/rasters.c src/store/search.c src/store/store_int.h \
 	include/transgeo/store.h include/transgeo/search.h
 tginclude_HEADERS += include/transgeo/search.h include/transgeo/store.h
+# The PostgreSQL/PostGIS backend (libpq), behind the same public functions.
+libtgcore_la_SOURCES += src/store/pg.c src/store/pg_registry.c src/store/pg_query.c \
+	src/store/pg_index.c include/transgeo/store_pg.h
+tginclude_HEADERS += include/transgeo/store_pg.h
 
 # src/store/schema.sql is the one source of truth of the schema; it is
 # compiled in as the C string tg_schema_sql_text (run by tg_store_ensure_schema).
-nodist_libtgcore_la_SOURCES = src/store/schema_sql.c
-CLEANFILES += src/store/schema_sql.c
-EXTRA_DIST += src/store/schema.sql
+nodist_libtgcore_la_SOURCES = src/store/schema_sql.c src/store/schema_pg_sql.c
+CLEANFILES += src/store/schema_sql.c src/store/schema_pg_sql.c
+EXTRA_DIST += src/store/schema.sql src/store/schema_pg.sql
+src/store/schema_pg_sql.c: $(srcdir)/src/store/schema_pg.sql $(srcdir)/src/store/local.mk
+	$(AM_V_GEN)$(MKDIR_P) src/store && { \
+	  echo '/* Generated from src/store/schema_pg.sql by src/store/local.mk: do not edit. */'; \
+	  echo 'extern const char tg_schema_pg_sql_text[];'; \
+	  echo 'const char tg_schema_pg_sql_text[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $(srcdir)/src/store/schema_pg.sql; \
+	  echo '    ;'; } > $@-t && mv $@-t $@
 src/store/schema_sql.c: $(srcdir)/src/store/schema.sql $(srcdir)/src/store/local.mk
 	$(AM_V_GEN)$(MKDIR_P) src/store && { \
 	  echo '/* Generated from src/store/schema.sql by src/store/local.mk: do not edit. */'; \
@@ -25,6 +36,10 @@ tests_test_search_LDADD = $(TG_TEST_LIBS)
 tests_test_store_SOURCES = tests/test_store.c tests/tap.h tests/locate_path.h
 tests_test_store_LDADD = $(TG_TEST_LIBS)
 TG_TESTS += tests/test_search tests/test_store
+# The PostgreSQL backend against the SQLite one, on private clusters
+# (tests/pg_cluster.sh, shared with the extension's tests).
+TG_TESTS += tests/pg_store.sh
+EXTRA_DIST += tests/pg_cluster.sh tests/pg_store.sh
 
 # ---- benchmark (not built by `make`, not part of `make check`) -------------
 #   make bench-search      (TG_BENCH_SIZES, TG_BENCH_DIMS, ...: see bench/search.sh)

@@ -14,6 +14,45 @@
 
 /* ---- spatial prior ------------------------------------------------------ */
 
+void tgst_prior_frame(double minx, double miny, double maxx, double maxy, double radius_m,
+                      double *xlo_out, double *xhi_out, double *lat_lo_out, double *lat_hi_out,
+                      double *wlo_out, double *whi_out)
+{
+    /* Search frame: the geometry's box grown by radius_m. A degree of
+     * latitude is >= 110574 m and a degree of longitude >= 111319 m * cos(lat)
+     * on WGS84, so these margins (with 0.1 % to spare) contain the circle. */
+    double r = radius_m * 1.001;
+    double dlat = r / 110574.0;
+    double lat_lo = miny - dlat, lat_hi = maxy + dlat;
+    double maxlat = fmax(fabs(lat_lo), fabs(lat_hi));
+    double xlo = -180, xhi = 180;
+    if (maxlat < 89.9) {
+        double dlon = r / (111319.0 * cos(maxlat * M_PI / 180));
+        xlo = minx - dlon;
+        xhi = maxx + dlon;
+    }
+    /* Across the antimeridian the box wraps: a box past 180 E also holds
+     * [-180, xhi - 360], one past 180 W also [xlo + 360, 180] (footprints
+     * are stored in [-180, 180]; ST_Distance measures across the line). */
+    double wlo = 1, whi = 0; /* the wrapped part, empty unless set */
+    if (xhi - xlo >= 360) {
+        xlo = -180;
+        xhi = 180;
+    } else if (xhi > 180) {
+        wlo = -180;
+        whi = xhi - 360;
+    } else if (xlo < -180) {
+        wlo = xlo + 360;
+        whi = 180;
+    }
+    *xlo_out = xlo;
+    *xhi_out = xhi;
+    *lat_lo_out = lat_lo;
+    *lat_hi_out = lat_hi;
+    *wlo_out = wlo;
+    *whi_out = whi;
+}
+
 int tg_store_candidates(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
                         const tg_store_prior *prior, int64_t **ids, size_t *n)
 {
@@ -57,32 +96,21 @@ int tg_store_candidates(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
                             "ST_Transform(geom, 4326)",
                             srid);
     }
-    /* Search frame: the geometry's box grown by radius_m. A degree of
-     * latitude is >= 110574 m and a degree of longitude >= 111319 m * cos(lat)
-     * on WGS84, so these margins (with 0.1 % to spare) contain the circle. */
-    double r = prior->radius_m * 1.001;
-    double dlat = r / 110574.0;
-    double lat_lo = miny - dlat, lat_hi = maxy + dlat;
-    double maxlat = fmax(fabs(lat_lo), fabs(lat_hi));
-    double xlo = -180, xhi = 180;
-    if (maxlat < 89.9) {
-        double dlon = r / (111319.0 * cos(maxlat * M_PI / 180));
-        xlo = minx - dlon;
-        xhi = maxx + dlon;
-    }
-    /* Across the antimeridian the box wraps: a box past 180 E also holds
-     * [-180, xhi - 360], one past 180 W also [xlo + 360, 180] (footprints
-     * are stored in [-180, 180]; ST_Distance measures across the line). */
-    double wlo = 1, whi = 0; /* the wrapped part, empty unless set */
-    if (xhi - xlo >= 360) {
-        xlo = -180;
-        xhi = 180;
-    } else if (xhi > 180) {
-        wlo = -180;
-        whi = xhi - 360;
-    } else if (xlo < -180) {
-        wlo = xlo + 360;
-        whi = 180;
+    double xlo, xhi, lat_lo, lat_hi, wlo, whi;
+    tgst_prior_frame(minx, miny, maxx, maxy, prior->radius_m, &xlo, &xhi, &lat_lo, &lat_hi, &wlo,
+                     &whi);
+    if (st->pg) { /* pg_query.c: the same rule in PostGIS, the geometry as WKB */
+        gaiaGeomCollPtr gw = gaiaFromSpatiaLiteBlobWkb(blob, (unsigned int)size);
+        unsigned char *wkb = NULL;
+        int wkb_size = 0;
+        if (gw) gaiaToWkb(gw, &wkb, &wkb_size);
+        gaiaFreeGeomColl(gw);
+        free(own);
+        if (!wkb) return tg_set_error(ctx, TG_ENOMEM, "prior: out of memory");
+        double frame[6] = {xlo, xhi, lat_lo, lat_hi, wlo, whi};
+        int rc = tgpg_candidates(ctx, st, m, wkb, (size_t)wkb_size, frame, prior->radius_m, ids, n);
+        free(wkb);
+        return rc;
     }
     sqlite3_stmt *s = NULL;
     int64_t *out = NULL;

@@ -3,6 +3,7 @@
  * below the tile stride cuts new tiles from. */
 #include "config.h"
 #include "transgeo/store.h"
+#include "store_int.h"
 
 #include <pthread.h>
 #include <sys/stat.h>
@@ -76,6 +77,14 @@ int tg_store_rasters(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int che
     if (out) *out = NULL;
     if (n) *n = 0;
     if (!st || !m || !out || !n) return tg_set_error(ctx, TG_EINVAL, "tg_store_rasters: NULL argument");
+    tg_store_raster *arr = NULL;
+    size_t cnt = 0;
+    int rc = TG_OK;
+    if (st->pg) {
+        rc = tgpg_rasters(ctx, st, m, &arr, &cnt); /* pg_query.c */
+        if (rc) return rc;
+        goto check;
+    }
     sqlite3 *db = tg_store_db(st);
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(db,
@@ -85,9 +94,8 @@ int tg_store_rasters(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int che
         return tg_set_error(ctx, TG_EDB, "%s: reading the rasters: %s", tg_store_label(st),
                             sqlite3_errmsg(db));
     sqlite3_bind_int64(s, 1, m->id);
-    tg_store_raster *arr = NULL;
-    size_t cnt = 0, cap = 0;
-    int rc = TG_OK, step;
+    size_t cap = 0;
+    int step;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         if (cnt == cap) {
             cap = cap ? cap * 2 : 4;
@@ -113,6 +121,7 @@ int tg_store_rasters(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int che
         rc = tg_set_error(ctx, TG_EDB, "%s: reading the rasters: %s", tg_store_label(st),
                           sqlite3_errmsg(db));
     sqlite3_finalize(s);
+check:
     for (size_t i = 0; !rc && check && i < cnt; i++) {
         /* The file as it is now: a moved (missing) or rewritten (other sha256)
          * raster would cut tiles of another place or another picture. */

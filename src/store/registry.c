@@ -65,7 +65,7 @@ done:
 }
 
 /* Numbers of interest from config_json. */
-static void parse_config(const char *json, tg_store_model *m)
+void tgst_parse_config(const char *json, tg_store_model *m)
 {
     json_error_t jerr;
     json_t *o = json ? json_loads(json, 0, &jerr) : NULL;
@@ -94,7 +94,7 @@ static void model_from_row(sqlite3_stmt *s, tg_store_model *m)
     copy_str(m->name, sizeof m->name, sqlite3_column_text(s, 1));
     copy_str(m->path, sizeof m->path, sqlite3_column_text(s, 2));
     copy_str(m->sha256, sizeof m->sha256, sqlite3_column_text(s, 3));
-    parse_config((const char *)sqlite3_column_text(s, 4), m);
+    tgst_parse_config((const char *)sqlite3_column_text(s, 4), m);
     m->n_tiles = sqlite3_column_int64(s, 5);
 }
 
@@ -150,14 +150,14 @@ int tgst_model_row_mismatch(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
                         "tg_models was edited): register the file again (tg_model_register('%s', "
                         "'%s')), or under a new name if its tiles were made with another "
                         "configuration",
-                        m->name, tgst_label(st->db), m->out_dim, m->tile_m, m->gsd_m, m->path,
+                        m->name, tg_store_label(st), m->out_dim, m->tile_m, m->gsd_m, m->path,
                         c->out_dim, c->aerial_tile_m, c->aerial_gsd_m, m->name, m->path);
 }
 
 /* Keys of two metadata objects (config_json) that differ, ignoring the
  * descriptive ones (source, preset) and sha256 (compared by the caller), as
  * "key 'a' -> 'b', ..." in buf. Returns how many differ. */
-static int config_diff(const char *old_json, const char *new_json, char *buf, size_t cap)
+int tgst_config_diff(const char *old_json, const char *new_json, char *buf, size_t cap)
 {
     static const char *const ignored[] = {"source", "preset", "sha256"};
     json_error_t jerr;
@@ -217,7 +217,7 @@ static int register_lookup(tg_ctx *ctx, tg_store *st, const char *name, const ch
                               "another name",
                               name, old.sha256, old.n_tiles, path, sha);
         } else if (old.n_tiles > 0 &&
-                   config_diff((const char *)sqlite3_column_text(s, 4), json, diff, sizeof diff) > 0) {
+                   tgst_config_diff((const char *)sqlite3_column_text(s, 4), json, diff, sizeof diff) > 0) {
             /* The same weights under another configuration (out_dim, input
              * sizes, tile geometry...) make other embeddings: the stored
              * tiles would no longer match the model, or not even have its
@@ -250,7 +250,8 @@ int tg_store_model_register(tg_ctx *ctx, tg_store *st, const char *name, const c
     txn t = {0, 0, NULL};
     int in_txn = 0;
     int64_t id = 0;
-    int rc = tgst_check_writable(ctx, st->db, "register a model");
+    int rc = st->pg ? tgpg_check_writable(ctx, st, "register a model")
+                    : tgst_check_writable(ctx, st->db, "register a model");
     if (rc) return rc;
     rc = tg_model_load(ctx, path, &model);
     if (rc) return rc;
@@ -266,7 +267,8 @@ int tg_store_model_register(tg_ctx *ctx, tg_store *st, const char *name, const c
     if (rc) goto fail;
     /* A name taken by another model is refused before the data are hashed
      * (and again below, inside the write transaction). */
-    rc = register_lookup(ctx, st, name, path, m.sha256, json, &id);
+    rc = st->pg ? tgpg_model_write(ctx, st, name, path, m.sha256, json, 1, &id)
+                : register_lookup(ctx, st, name, path, m.sha256, json, &id);
     if (rc) goto fail;
     if (cfg_sha && *cfg_sha) {
         /* The weights must be the ones the file says: a flipped bit in the
@@ -278,6 +280,11 @@ int tg_store_model_register(tg_ctx *ctx, tg_store *st, const char *name, const c
                                  "again)", name);
             goto fail;
         }
+    }
+    if (st->pg) {
+        rc = tgpg_model_write(ctx, st, name, path, m.sha256, json, 0, &id);
+        if (rc) goto fail;
+        goto registered;
     }
     rc = tgst_txn_begin(ctx, st->db, &t, "tg_register");
     if (rc) goto fail;
@@ -310,6 +317,7 @@ int tg_store_model_register(tg_ctx *ctx, tg_store *st, const char *name, const c
     rc = tgst_txn_commit(ctx, st->db, &t);
     if (rc) goto fail;
     in_txn = 0;
+registered:
     model_cache_drop(st, id);
     rc = model_cache_put(ctx, st, id, m.sha256, model);
     if (rc) goto fail;
@@ -351,6 +359,7 @@ static void model_names(sqlite3 *db, char *buf, size_t cap)
 int tg_store_model_find(tg_ctx *ctx, tg_store *st, const char *name, tg_store_model *out)
 {
     if (!st || !out) return tg_set_error(ctx, TG_EINVAL, "tg_store_model_find: NULL argument");
+    if (st->pg) return tgpg_model_find(ctx, st, name, out);
     int has = tg_store_has_schema(ctx, st);
     if (has < 0) return has;
     if (!has)
@@ -436,7 +445,7 @@ int tg_store_model_get(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const
     if (rc) {
         tg_append_error(ctx, "(model '%s' as registered in '%s'; register it again with its "
                              "new path if the file moved)",
-                        m->name, tgst_label(st->db));
+                        m->name, tg_store_label(st));
         return rc;
     }
     {
@@ -472,6 +481,7 @@ fail:
 int tg_store_model_list(tg_ctx *ctx, tg_store *st, tg_store_model **list, size_t *n)
 {
     if (!st || !list || !n) return tg_set_error(ctx, TG_EINVAL, "tg_store_model_list: NULL argument");
+    if (st->pg) return tgpg_model_list(ctx, st, list, n);
     *list = NULL;
     *n = 0;
     char sql[512];

@@ -163,6 +163,7 @@ END
 $tg$;
 
 CREATE INDEX IF NOT EXISTS tg_tiles_model ON tg_tiles (model_id, id);
+CREATE INDEX IF NOT EXISTS tg_tiles_id ON tg_tiles (id);
 CREATE INDEX IF NOT EXISTS tg_tiles_geom ON tg_tiles USING gist (geom);
 
 CREATE OR REPLACE FUNCTION tg_tiles_removed() RETURNS trigger LANGUAGE plpgsql AS $tg$

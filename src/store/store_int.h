@@ -18,6 +18,7 @@
 #include "transgeo/model.h"
 #include "transgeo/search.h"
 #include "transgeo/store.h"
+#include "transgeo/store_pg.h"
 
 /* A loaded model, cached by tg_models.id. */
 typedef struct model_entry {
@@ -35,13 +36,24 @@ struct tg_tileset {
     double *stride_m;         /* raster stride per row, metres */
     int64_t *raster_id;       /* per row */
     size_t cap;               /* allocated rows of the arrays above */
-    long long seen_inserted;  /* tg_models.n_inserted when last loaded */
-    long long seen_removed;   /* tg_models.n_removed when last loaded */
+    long long seen_inserted;  /* tg_models.n_inserted when last loaded (PostgreSQL:
+                                 the model's tile count) */
+    long long seen_removed;   /* tg_models.n_removed when last loaded (PostgreSQL:
+                                 tg_meta 'tiles_removed') */
     struct tg_tileset *next;
 };
 
+/* The PostgreSQL side of a store (pg.c). */
+typedef struct tgpg {
+    tg_pg_executor ex;        /* what runs the SQL (libpq, or the extension's SPI) */
+    char label[512];          /* "user@host:port/db" for messages: never a password */
+    int readonly;             /* opened TG_STORE_READONLY */
+    int owned;                /* ex.conn is a libpq connection of ours (tgpg_close frees it) */
+} tgpg;
+
 struct tg_store {
-    sqlite3 *db;
+    sqlite3 *db;              /* NULL on PostgreSQL */
+    tgpg *pg;                 /* non-NULL on PostgreSQL: every public call dispatches to pg*.c */
     int owns_db;              /* 1: opened by tg_store_open, closed by tg_store_close */
     model_entry *models;
     model_entry *retired;     /* replaced in the cache: callers may still hold them
@@ -112,5 +124,104 @@ void CPL_SHA256Final(cpl_sha256_ctx *sc, unsigned char hash[32]);
 
 /* Free a tileset (its index and arrays). */
 void tgst_tileset_free(tg_tileset *ts);
+
+/* Registry helpers shared by both backends (registry.c). */
+void tgst_parse_config(const char *json, tg_store_model *m);
+int tgst_config_diff(const char *old_json, const char *new_json, char *buf, size_t cap);
+/* The search frame of a prior (prior.c): the geometry's box grown by
+ * radius_m, [xlo, xhi] x [lat_lo, lat_hi], plus a wrapped longitude range
+ * [wlo, whi] across the antimeridian (empty when wlo > whi). */
+void tgst_prior_frame(double minx, double miny, double maxx, double maxy, double radius_m,
+                      double *xlo, double *xhi, double *lat_lo, double *lat_hi, double *wlo,
+                      double *whi);
+
+/* ---- PostgreSQL (pg.c and the pg_*.c files) ---------------------------- */
+
+int tgpg_open_uri(tg_ctx *ctx, const char *uri, int flags, tg_store **out);
+void tgpg_close(tg_store *st);
+int tgpg_run(tg_ctx *ctx, tg_store *st, const char *sql, int n, const tg_pg_value *p,
+             tg_pg_rows **rows);
+long tgpg_n(const tg_store *st, const tg_pg_rows *r);
+int64_t tgpg_i(const tg_store *st, const tg_pg_rows *r, long row, int col);
+double tgpg_d(const tg_store *st, const tg_pg_rows *r, long row, int col);
+const char *tgpg_s(const tg_store *st, const tg_pg_rows *r, long row, int col); /* NULL: null */
+const void *tgpg_b(const tg_store *st, const tg_pg_rows *r, long row, int col, size_t *n);
+int tgpg_null(const tg_store *st, const tg_pg_rows *r, long row, int col);
+void tgpg_free(const tg_store *st, tg_pg_rows *r);
+/* BEGIN [mode] / COMMIT / ROLLBACK; nothing when the executor runs inside
+ * the caller's transaction. */
+int tgpg_begin(tg_ctx *ctx, tg_store *st, const char *mode);
+int tgpg_commit(tg_ctx *ctx, tg_store *st);
+void tgpg_rollback(tg_store *st);
+int tgpg_check_writable(tg_ctx *ctx, tg_store *st, const char *what);
+int tgpg_has_schema(tg_ctx *ctx, tg_store *st);
+int tgpg_ensure_schema(tg_ctx *ctx, tg_store *st);
+/* Parameter constructors. */
+#define PG_I(x) ((tg_pg_value){.kind = TG_PG_INT64, .i = (x)})
+#define PG_D(x) ((tg_pg_value){.kind = TG_PG_DOUBLE, .d = (x)})
+#define PG_T(x) ((tg_pg_value){.kind = TG_PG_TEXT, .s = (x)})
+#define PG_B(p, len) ((tg_pg_value){.kind = TG_PG_BYTES, .b = (p), .n = (len)})
+
+/* One embedded tile waiting to be written (src/index/index.c). */
+typedef struct tgst_pending {
+    int col, row;
+    double lon, lat;          /* centre, degrees */
+    int win[4];               /* source window x, y, w, h, pixels */
+    double corners[4][2];     /* UL, UR, LR, LL lon/lat (PostgreSQL footprint) */
+    unsigned char *geom;      /* SpatiaLite footprint BLOB (SQLite only) */
+    int geom_size;
+    float *emb;               /* out_dim floats, already little-endian */
+} tgst_pending;
+
+/* pg_index.c: the PostgreSQL steps of tg_store_index_raster (index.c
+ * drives them; see schema_pg.sql, "Parallel indexing"). */
+/* Bytes of the model's stored embeddings (-1: no tile yet). */
+int tgpg_embedding_bytes(tg_ctx *ctx, tg_store *st, int64_t model_id, long long *bytes);
+/* Find the raster row, or insert it with its pieces (rows_per_piece rows
+ * each) in one transaction. [out] *id, *complete, *gsd_m, *n_tiles. */
+int tgpg_raster_row(tg_ctx *ctx, tg_store *st, const char *path, const char *sha,
+                    const char *crs, double tile_m, double stride_m, double gsd_m,
+                    int64_t model_id, int n_cols, int n_rows, int rows_per_piece, int64_t *id,
+                    int *complete, double *gsd_out, long long *n_tiles);
+/* Open a transaction and claim a piece not done: first one nobody holds
+ * (SKIP LOCKED); when all left are held, wait (wait = 1) for the first.
+ * Returns 1 with the transaction open and [out] *row_begin, *row_end; 0 when
+ * every piece is done or (wait = 0) held by others (no transaction open);
+ * negative on error (rolled back). [out] *n_left: pieces not done. */
+int tgpg_claim(tg_ctx *ctx, tg_store *st, int64_t raster_id, int wait, int *row_begin,
+               int *row_end, long long *n_left);
+/* The tiles already stored in rows [row_begin, row_end): calls set(col, row). */
+int tgpg_present(tg_ctx *ctx, tg_store *st, int64_t raster_id, int row_begin, int row_end,
+                 void (*set)(void *user, int col, int row), void *user);
+/* INSERT ... ON CONFLICT DO NOTHING of n tiles, in the open transaction.
+ * [out] *added. */
+int tgpg_insert_tiles(tg_ctx *ctx, tg_store *st, int64_t raster_id, int64_t model_id,
+                      const char *crs, int out_dim, const tgst_pending *t, int n,
+                      long long *added);
+/* Mark the claimed piece done and COMMIT. */
+int tgpg_piece_done(tg_ctx *ctx, tg_store *st, int64_t raster_id, int row_begin,
+                    long long n_added);
+int tgpg_raster_complete(tg_ctx *ctx, tg_store *st, int64_t raster_id);
+int tgpg_raster_count(tg_ctx *ctx, tg_store *st, int64_t raster_id, long long *n);
+
+/* pg_registry.c: the registry rows (the model loading is registry.c's). */
+int tgpg_model_write(tg_ctx *ctx, tg_store *st, const char *name, const char *path,
+                     const char *sha, const char *json, int check_only, int64_t *id);
+int tgpg_model_find(tg_ctx *ctx, tg_store *st, const char *name, tg_store_model *out);
+int tgpg_model_list(tg_ctx *ctx, tg_store *st, tg_store_model **list, size_t *n);
+/* pg_query.c: the read side. */
+int tgpg_tileset(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int dim,
+                 const tg_tileset **out);
+int tgpg_candidates(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const void *wkb,
+                    size_t wkb_size, const double frame[6], double radius_m, int64_t **ids,
+                    size_t *n);
+int tgpg_rasters(tg_ctx *ctx, tg_store *st, const tg_store_model *m, tg_store_raster **out,
+                 size_t *n);
+int tgpg_raster_list(tg_ctx *ctx, tg_store *st, tg_store_raster **list, size_t *n);
+int tgpg_extent(tg_ctx *ctx, tg_store *st, long long *n_tiles, double *min_lon, double *min_lat,
+                double *max_lon, double *max_lat);
+int tgpg_tile_wkt(tg_ctx *ctx, tg_store *st, int64_t tile_id, char **wkt);
+int tgpg_tile_geom(tg_ctx *ctx, tg_store *st, int64_t tile_id, void **blob, int *size);
+int tgpg_tile_covers(tg_ctx *ctx, tg_store *st, int64_t tile_id, double lon, double lat, int *hit);
 
 #endif /* TG_STORE_INT_H */

@@ -138,6 +138,7 @@ int tg_store_tileset(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const t
         if (rc) return rc;
         dim = tg_model_config_get(model)->out_dim;
     }
+    if (st->pg) return tgpg_tileset(ctx, st, m, dim, out); /* pg_query.c */
     tg_tileset *ts = st->tilesets;
     while (ts && ts->model_id != m->id) ts = ts->next;
     if (ts && ts->dim != dim) { /* the model was re-registered with another size */

@@ -1,0 +1,344 @@
+/* pg_query.c - the read side of the store on PostgreSQL: a model's tiles in
+ * memory (tg_store_tileset), the spatial prior (tg_store_candidates), the
+ * rasters, footprints and extent. Same answers as the SQLite files
+ * (tileset.c, prior.c, rasters.c, db.c), from the tables of schema_pg.sql. */
+#include "config.h"
+#include "store_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Rows per SELECT when loading tiles: memory stays bounded (one page of
+ * embeddings in the result) whatever the tileset's size. */
+enum { LOAD_PAGE = 16384 };
+
+static int grow(tg_ctx *ctx, tg_tileset *ts, size_t n)
+{
+    if (n <= ts->cap) return TG_OK;
+    size_t cap = ts->cap ? ts->cap : 1024;
+    while (cap < n) cap += cap / 2;
+    double *lon = realloc(ts->lon, cap * sizeof *lon);
+    if (lon) ts->lon = lon;
+    double *lat = realloc(ts->lat, cap * sizeof *lat);
+    if (lat) ts->lat = lat;
+    double *stride = realloc(ts->stride_m, cap * sizeof *stride);
+    if (stride) ts->stride_m = stride;
+    int64_t *rid = realloc(ts->raster_id, cap * sizeof *rid);
+    if (rid) ts->raster_id = rid;
+    if (!lon || !lat || !stride || !rid)
+        return tg_set_error(ctx, TG_ENOMEM, "tiles: out of memory for %zu tiles", n);
+    ts->cap = cap;
+    return tg_index_reserve(ctx, ts->ix, cap);
+}
+
+/* Append the model's tiles with id > after_id, ascending. [out] *n_loaded. */
+static int load_after(tg_ctx *ctx, tg_store *st, tg_tileset *ts, int64_t after_id,
+                      long long *n_loaded)
+{
+    *n_loaded = 0;
+    size_t bytes = (size_t)ts->dim * sizeof(float);
+    float *tmp = tgst_little_endian() ? NULL : malloc(bytes);
+    int rc = TG_OK;
+    for (;;) {
+        tg_pg_rows *r = NULL;
+        tg_pg_value p[3] = {PG_I(ts->model_id), PG_I(after_id), PG_I(LOAD_PAGE)};
+        rc = tgpg_run(ctx, st,
+                      "SELECT t.id, t.center_lon, t.center_lat, t.raster_id, r.stride_m, t.embedding "
+                      "FROM tg_tiles t JOIN tg_rasters r ON r.id = t.raster_id "
+                      "WHERE t.model_id = $1 AND t.id > $2 ORDER BY t.id LIMIT $3",
+                      3, p, &r);
+        if (rc) break;
+        long n = tgpg_n(st, r);
+        rc = grow(ctx, ts, tg_index_count(ts->ix) + (size_t)n);
+        for (long i = 0; !rc && i < n; i++) {
+            int64_t id = tgpg_i(st, r, i, 0);
+            size_t nb = 0;
+            const void *emb = tgpg_b(st, r, i, 5, &nb);
+            if (nb != bytes || !emb) {
+                rc = tg_set_error(ctx, TG_EMODEL,
+                                  "tile %lld: its embedding has %zu bytes, the model makes %d "
+                                  "floats (%zu bytes): the tile was made by another model or is "
+                                  "damaged; delete it and index its raster again",
+                                  (long long)id, nb, ts->dim, bytes);
+                break;
+            }
+            if (tmp) {
+                memcpy(tmp, emb, bytes);
+                tgst_swap_floats(tmp, ts->dim);
+                emb = tmp;
+            }
+            size_t row = tg_index_count(ts->ix);
+            rc = tg_index_add(ctx, ts->ix, id, emb);
+            if (rc) break;
+            ts->lon[row] = tgpg_d(st, r, i, 1);
+            ts->lat[row] = tgpg_d(st, r, i, 2);
+            ts->raster_id[row] = tgpg_i(st, r, i, 3);
+            ts->stride_m[row] = tgpg_d(st, r, i, 4);
+            (*n_loaded)++;
+            after_id = id;
+        }
+        tgpg_free(st, r);
+        if (rc || n < LOAD_PAGE) break;
+    }
+    free(tmp);
+    return rc;
+}
+
+int tgpg_tileset(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int dim,
+                 const tg_tileset **out)
+{
+    tg_tileset *ts = st->tilesets;
+    while (ts && ts->model_id != m->id) ts = ts->next;
+    if (ts && ts->dim != dim) { /* the model was re-registered with another size */
+        tg_tileset **p = &st->tilesets;
+        while (*p != ts) p = &(*p)->next;
+        *p = ts->next;
+        tgst_tileset_free(ts);
+        ts = NULL;
+    }
+    if (!ts) {
+        ts = calloc(1, sizeof *ts);
+        if (!ts) return tg_set_error(ctx, TG_ENOMEM, "tiles: out of memory");
+        ts->model_id = m->id;
+        ts->dim = dim;
+        ts->seen_inserted = ts->seen_removed = -1;
+        int rc = tg_index_create(ctx, dim, &ts->ix);
+        if (rc) {
+            free(ts);
+            return rc;
+        }
+        ts->next = st->tilesets;
+        st->tilesets = ts;
+    }
+    /* One snapshot for the counters and the rows (REPEATABLE READ). Rows of
+     * concurrent writers commit out of id order, so the count decides
+     * whether loading the ids above ours was enough (schema_pg.sql). */
+    int rc = tgpg_begin(ctx, st, "ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (rc) return rc;
+    tg_pg_rows *r = NULL;
+    tg_pg_value p[1] = {PG_I(m->id)};
+    rc = tgpg_run(ctx, st,
+                  "SELECT (SELECT count(*) FROM tg_models WHERE id = $1), "
+                  "(SELECT value::bigint FROM tg_meta WHERE key = 'tiles_removed'), "
+                  "(SELECT count(*) FROM tg_tiles WHERE model_id = $1)",
+                  1, p, &r);
+    if (rc) goto done;
+    int exists = tgpg_i(st, r, 0, 0) > 0;
+    long long n_removed = tgpg_i(st, r, 0, 1), n_tiles = tgpg_i(st, r, 0, 2);
+    tgpg_free(st, r);
+    if (!exists) {
+        rc = tg_set_error(ctx, TG_ENOTFOUND, "model '%s' is no longer registered", m->name);
+        goto done;
+    }
+    if (n_removed == ts->seen_removed && n_tiles == ts->seen_inserted) goto done; /* up to date */
+    long long loaded = 0;
+    if (ts->seen_inserted >= 0 && n_removed == ts->seen_removed && n_tiles > ts->seen_inserted) {
+        rc = load_after(ctx, st, ts, tg_index_max_id(ts->ix), &loaded);
+        if (rc) goto reset;
+        if (loaded == n_tiles - ts->seen_inserted) {
+            ts->seen_inserted = n_tiles;
+            goto done;
+        }
+        /* rows committed below the largest id: reload everything */
+    }
+    tg_index_clear(ts->ix);
+    rc = load_after(ctx, st, ts, INT64_MIN, &loaded);
+    if (rc) goto reset;
+    ts->seen_inserted = n_tiles; /* tiles without a raster row are not loaded */
+    ts->seen_removed = n_removed;
+    goto done;
+reset:
+    tg_index_clear(ts->ix);
+    ts->seen_inserted = ts->seen_removed = -1;
+done:
+    if (rc) tgpg_rollback(st);
+    else rc = tgpg_commit(ctx, st);
+    if (!rc) *out = ts;
+    return rc;
+}
+
+int tgpg_candidates(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const void *wkb,
+                    size_t wkb_size, const double f[6], double radius_m, int64_t **ids, size_t *n)
+{
+    /* The same rule as SQLite (prior.c): footprints meeting the search frame
+     * (the GiST index), then the centre within radius_m of the geometry,
+     * geodesic on the WGS 84 ellipsoid (geography, use_spheroid). */
+    tg_pg_rows *r = NULL;
+    tg_pg_value p[9] = {PG_I(m->id), PG_D(f[0]), PG_D(f[1]), PG_D(f[2]), PG_D(f[3]),
+                        PG_D(f[4]), PG_D(f[5]), PG_B(wkb, wkb_size), PG_D(radius_m)};
+    int rc = tgpg_run(ctx, st,
+                      "SELECT t.id FROM tg_tiles t WHERE t.model_id = $1 AND "
+                      "(t.geom && ST_MakeEnvelope($2, $4, $3, $5, 4326) OR "
+                      "($6 <= $7 AND t.geom && ST_MakeEnvelope($6, $4, $7, $5, 4326))) AND "
+                      "ST_DWithin(ST_SetSRID(ST_MakePoint(t.center_lon, t.center_lat), "
+                      "4326)::geography, ST_GeomFromWKB($8, 4326)::geography, $9, true) "
+                      "ORDER BY t.id",
+                      9, p, &r);
+    if (rc) return rc;
+    long cnt = tgpg_n(st, r);
+    int64_t *out = cnt > 0 ? malloc((size_t)cnt * sizeof *out) : NULL;
+    if (cnt > 0 && !out) {
+        tgpg_free(st, r);
+        return tg_set_error(ctx, TG_ENOMEM, "prior: out of memory");
+    }
+    for (long i = 0; i < cnt; i++) out[i] = tgpg_i(st, r, i, 0);
+    tgpg_free(st, r);
+    *ids = out;
+    *n = (size_t)cnt;
+    return TG_OK;
+}
+
+static void copy(char *dst, size_t cap, const char *src) { snprintf(dst, cap, "%s", src ? src : ""); }
+
+int tgpg_rasters(tg_ctx *ctx, tg_store *st, const tg_store_model *m, tg_store_raster **out,
+                 size_t *n)
+{
+    tg_pg_rows *r = NULL;
+    tg_pg_value p[1] = {PG_I(m->id)};
+    int rc = tgpg_run(ctx, st,
+                      "SELECT id, path, sha256, crs, tile_m, stride_m, gsd_m FROM tg_rasters "
+                      "WHERE model_id = $1 ORDER BY id",
+                      1, p, &r);
+    if (rc) return rc;
+    long cnt = tgpg_n(st, r);
+    tg_store_raster *arr = cnt > 0 ? calloc((size_t)cnt, sizeof *arr) : NULL;
+    if (cnt > 0 && !arr) {
+        tgpg_free(st, r);
+        return tg_set_error(ctx, TG_ENOMEM, "rasters: out of memory");
+    }
+    for (long i = 0; i < cnt; i++) {
+        tg_store_raster *x = &arr[i];
+        x->id = tgpg_i(st, r, i, 0);
+        copy(x->path, sizeof x->path, tgpg_s(st, r, i, 1));
+        copy(x->sha256, sizeof x->sha256, tgpg_s(st, r, i, 2));
+        copy(x->crs, sizeof x->crs, tgpg_s(st, r, i, 3));
+        x->tile_m = tgpg_d(st, r, i, 4);
+        x->stride_m = tgpg_d(st, r, i, 5);
+        x->gsd_m = tgpg_d(st, r, i, 6);
+        x->status = TG_RASTER_UNCHECKED;
+    }
+    tgpg_free(st, r);
+    *out = arr;
+    *n = (size_t)cnt;
+    return TG_OK;
+}
+
+int tgpg_raster_list(tg_ctx *ctx, tg_store *st, tg_store_raster **list, size_t *n)
+{
+    int has = tgpg_has_schema(ctx, st);
+    if (has <= 0) return has;
+    tg_pg_rows *r = NULL;
+    int rc = tgpg_run(ctx, st,
+                      "SELECT r.id, r.path, r.crs, m.name, r.tile_m, r.stride_m, r.gsd_m, "
+                      "r.complete, (SELECT count(*) FROM tg_tiles t WHERE t.raster_id = r.id) "
+                      "FROM tg_rasters r LEFT JOIN tg_models m ON m.id = r.model_id ORDER BY r.id",
+                      0, NULL, &r);
+    if (rc) return rc;
+    long cnt = tgpg_n(st, r);
+    tg_store_raster *arr = cnt > 0 ? calloc((size_t)cnt, sizeof *arr) : NULL;
+    if (cnt > 0 && !arr) {
+        tgpg_free(st, r);
+        return tg_set_error(ctx, TG_ENOMEM, "listing rasters: out of memory");
+    }
+    for (long i = 0; i < cnt; i++) {
+        tg_store_raster *x = &arr[i];
+        x->id = tgpg_i(st, r, i, 0);
+        copy(x->path, sizeof x->path, tgpg_s(st, r, i, 1));
+        copy(x->crs, sizeof x->crs, tgpg_s(st, r, i, 2));
+        copy(x->model, sizeof x->model, tgpg_s(st, r, i, 3));
+        x->tile_m = tgpg_d(st, r, i, 4);
+        x->stride_m = tgpg_d(st, r, i, 5);
+        x->gsd_m = tgpg_d(st, r, i, 6);
+        x->complete = (int)tgpg_i(st, r, i, 7);
+        x->n_tiles = tgpg_i(st, r, i, 8);
+    }
+    tgpg_free(st, r);
+    *list = arr;
+    *n = (size_t)cnt;
+    return TG_OK;
+}
+
+int tgpg_extent(tg_ctx *ctx, tg_store *st, long long *n_tiles, double *min_lon, double *min_lat,
+                double *max_lon, double *max_lat)
+{
+    tg_pg_rows *r = NULL;
+    int rc = tgpg_run(ctx, st,
+                      "SELECT count(*), min(center_lon), min(center_lat), max(center_lon), "
+                      "max(center_lat) FROM tg_tiles",
+                      0, NULL, &r);
+    if (rc) return rc;
+    if (n_tiles) *n_tiles = tgpg_i(st, r, 0, 0);
+    if (min_lon) *min_lon = tgpg_d(st, r, 0, 1);
+    if (min_lat) *min_lat = tgpg_d(st, r, 0, 2);
+    if (max_lon) *max_lon = tgpg_d(st, r, 0, 3);
+    if (max_lat) *max_lat = tgpg_d(st, r, 0, 4);
+    tgpg_free(st, r);
+    return TG_OK;
+}
+
+int tgpg_tile_wkt(tg_ctx *ctx, tg_store *st, int64_t tile_id, char **wkt)
+{
+    tg_pg_rows *r = NULL;
+    tg_pg_value p[1] = {PG_I(tile_id)};
+    /* 6 decimals (0.1 m), as SpatiaLite's AsText gives them on SQLite. */
+    int rc = tgpg_run(ctx, st, "SELECT ST_AsText(geom, 6) FROM tg_tiles WHERE id = $1", 1, p, &r);
+    if (rc) return rc;
+    if (tgpg_n(st, r) < 1) {
+        rc = tg_set_error(ctx, TG_ENOTFOUND, "tile %lld not found", (long long)tile_id);
+    } else {
+        const char *t = tgpg_s(st, r, 0, 0);
+        *wkt = strdup(t ? t : "");
+        if (!*wkt) rc = tg_set_error(ctx, TG_ENOMEM, "out of memory");
+    }
+    tgpg_free(st, r);
+    return rc;
+}
+
+int tgpg_tile_geom(tg_ctx *ctx, tg_store *st, int64_t tile_id, void **blob, int *size)
+{
+    /* The footprint's four corners (ring order UL, LL, LR, UR as stored:
+     * pg_index.c), made into the SpatiaLite BLOB store.h promises. */
+    tg_pg_rows *r = NULL;
+    tg_pg_value p[1] = {PG_I(tile_id)};
+    int rc = tgpg_run(ctx, st,
+                      "SELECT ST_X(ST_PointN(ST_ExteriorRing(geom), i)), "
+                      "ST_Y(ST_PointN(ST_ExteriorRing(geom), i)) FROM tg_tiles, "
+                      "generate_series(1, 4) AS i WHERE id = $1 AND ST_NPoints(geom) = 5 ORDER BY i",
+                      1, p, &r);
+    if (rc) return rc;
+    if (tgpg_n(st, r) != 4) {
+        tgpg_free(st, r);
+        return tg_set_error(ctx, TG_ENOTFOUND, "tile %lld has no footprint", (long long)tile_id);
+    }
+    static const int corner[4] = {0, 3, 2, 1}; /* ring point i -> corner UL, UR, LR, LL */
+    double c[4][2];
+    for (int i = 0; i < 4; i++) {
+        c[corner[i]][0] = tgpg_d(st, r, i, 0);
+        c[corner[i]][1] = tgpg_d(st, r, i, 1);
+    }
+    tgpg_free(st, r);
+    unsigned char *b = NULL;
+    if (tgst_footprint_blob(c, &b, size)) return tg_set_error(ctx, TG_ENOMEM, "out of memory");
+    *blob = b;
+    return TG_OK;
+}
+
+int tgpg_tile_covers(tg_ctx *ctx, tg_store *st, int64_t tile_id, double lon, double lat, int *hit)
+{
+    tg_pg_rows *r = NULL;
+    tg_pg_value p[3] = {PG_I(tile_id), PG_D(lon), PG_D(lat)};
+    int rc = tgpg_run(ctx, st,
+                      "SELECT ST_Covers(geom, ST_SetSRID(ST_MakePoint($2, $3), 4326)) FROM "
+                      "tg_tiles WHERE id = $1",
+                      3, p, &r);
+    if (rc) return rc;
+    if (tgpg_n(st, r) != 1)
+        rc = tg_set_error(ctx, TG_EDB, "hit test on tile %lld failed: no such tile in '%s'",
+                          (long long)tile_id, st->pg->label);
+    else
+        *hit = tgpg_i(st, r, 0, 0) == 1;
+    tgpg_free(st, r);
+    return rc;
+}
