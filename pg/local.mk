@@ -7,7 +7,7 @@
 # directories (pg_config --sharedir, --pkglibdir), outside the prefix, so
 # that is a separate, explicit step as root: `make install-pg`.
 TG_PG_FILES = pg/Makefile pg/transgeo.control pg/transgeo_functions.sql pg/tgpg.h \
-	pg/transgeo.c pg/transgeo_scan.c pg/tg_embed.c pg/tg_lib.c
+	pg/transgeo.c pg/transgeo_scan.c pg/tg_embed.c pg/tg_lib.c pg/tg_locate.c
 EXTRA_DIST += $(TG_PG_FILES) tests/pg_cluster.sh tests/pg_ext_lib.sh tests/pg_ext.sh tests/pg_ext_example.py \
 	tests/pg_ext_shards.sh bench/pg.sh bench/pg_bench.py
 

@@ -258,10 +258,7 @@ Datum tg_embed_ground_pg(PG_FUNCTION_ARGS) { return embed(fcinfo, 0); }
 PGDLLEXPORT PG_FUNCTION_INFO_V1(tg_embed_aerial_pg);
 Datum tg_embed_aerial_pg(PG_FUNCTION_ARGS) { return embed(fcinfo, 1); }
 
-/* An embedding of dim floats: the bytea's size is 4 dim, every value finite,
- * unit length (as tg_embed_* return; an image file never looks like that:
- * its first bytes are NaN or huge as float32). The rule of mod_transgeo. */
-static bool is_embedding(bytea *b, int dim)
+bool tgpg_is_embedding(bytea *b, int dim)
 {
     Size n = VARSIZE_ANY_EXHDR(b);
     if (n != (Size)dim * 4) return false;
@@ -298,7 +295,7 @@ Datum tg_query_pg(PG_FUNCTION_ARGS)
     SPI_connect();
     tgpg_model_get(fn, name, &m);
     SPI_finish();
-    bool emb = is_embedding(photo, m.out_dim);
+    bool emb = tgpg_is_embedding(photo, m.out_dim);
     bytea *q;
     if (emb) {
         q = palloc(VARHDRSZ + VARSIZE_ANY_EXHDR(photo));

@@ -25,6 +25,9 @@
 #include "transgeo/image.h"
 #include "transgeo/model.h"
 #include "transgeo/transgeo_model.h"
+#include "transgeo/camera.h"
+#include "transgeo/locate.h"
+#include "transgeo/store_pg.h"
 
 /* libtransgeo's functions this extension calls, opened on first use
  * (tg_lib.c says why). tgpg_lib() loads the library the first time and
@@ -49,6 +52,20 @@ typedef struct tgpg_api {
     void (*image_free)(tg_image *img);
     int (*model_embed_ground)(tg_ctx *ctx, const tg_model *m, const tg_image *img, float *emb);
     int (*model_embed_aerial)(tg_ctx *ctx, const tg_model *m, const tg_image *img, float *emb);
+    int (*set_error)(tg_ctx *ctx, int code, const char *fmt, ...);
+    int (*store_open_pg)(tg_ctx *ctx, const tg_pg_executor *ex, int flags, tg_store **out);
+    void (*locate_opts_default)(tg_locate_opts *o);
+    int (*locator_open)(tg_ctx *ctx, tg_store *st, const tg_locate_opts *o, tg_locator **out);
+    int (*locator_run)(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in,
+                       tg_locate_answer *ans);
+    void (*locator_free)(tg_locator *loc);
+    int (*locator_dim)(const tg_locator *loc);
+    int (*locator_tile_wkt)(const tg_locator *loc, tg_ctx *ctx, int64_t tile_id, char **wkt);
+    const tg_store_model *(*locator_model)(const tg_locator *loc);
+    void (*locate_answer_clear)(tg_locate_answer *ans);
+    const char *(*prior_name)(int prior);
+    const char *(*heading_source_name)(int source);
+    const char *(*camera_source_name)(int source);
 } tgpg_api;
 const tgpg_api *tgpg_lib(void);
 
@@ -68,6 +85,19 @@ const tgpg_api *tgpg_lib(void);
 #define tg_image_free(...) (tgpg_lib()->image_free(__VA_ARGS__))
 #define tg_model_embed_ground(...) (tgpg_lib()->model_embed_ground(__VA_ARGS__))
 #define tg_model_embed_aerial(...) (tgpg_lib()->model_embed_aerial(__VA_ARGS__))
+#define tg_set_error(...) (tgpg_lib()->set_error(__VA_ARGS__))
+#define tg_store_open_pg(...) (tgpg_lib()->store_open_pg(__VA_ARGS__))
+#define tg_locate_opts_default(...) (tgpg_lib()->locate_opts_default(__VA_ARGS__))
+#define tg_locator_open(...) (tgpg_lib()->locator_open(__VA_ARGS__))
+#define tg_locator_run(...) (tgpg_lib()->locator_run(__VA_ARGS__))
+#define tg_locator_free(...) (tgpg_lib()->locator_free(__VA_ARGS__))
+#define tg_locator_dim(...) (tgpg_lib()->locator_dim(__VA_ARGS__))
+#define tg_locator_tile_wkt(...) (tgpg_lib()->locator_tile_wkt(__VA_ARGS__))
+#define tg_locator_model(...) (tgpg_lib()->locator_model(__VA_ARGS__))
+#define tg_locate_answer_clear(...) (tgpg_lib()->locate_answer_clear(__VA_ARGS__))
+#define tg_prior_name(...) (tgpg_lib()->prior_name(__VA_ARGS__))
+#define tg_heading_source_name(...) (tgpg_lib()->heading_source_name(__VA_ARGS__))
+#define tg_camera_source_name(...) (tgpg_lib()->camera_source_name(__VA_ARGS__))
 
 /* The backend's context (created on first call; ereport ERROR on OOM). */
 tg_ctx *tgpg_ctx(void);
@@ -94,6 +124,11 @@ void tgpg_model_get(const char *fn, const char *name, tgpg_model *out);
 /* Refuse (ereport) a database whose tg_meta schema_version is newer than
  * this extension knows (TG_PG_SCHEMA_VERSION). Connected to SPI. */
 void tgpg_check_schema(const char *fn);
+
+/* 1 when b holds an embedding of dim floats: 4 dim bytes, every value
+ * finite, unit length (tg_embed_* return such; an image file never looks
+ * like that: its first bytes are NaN or huge as float32). mod_transgeo's rule. */
+bool tgpg_is_embedding(bytea *b, int dim);
 
 /* The schema version this extension reads (src/store/schema_pg.sql). */
 #define TG_PG_SCHEMA_VERSION 1

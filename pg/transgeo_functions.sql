@@ -276,30 +276,12 @@ BEGIN
 END
 $tg$;
 
--- Where the photo was taken, as JSON (the members of mod_transgeo's
--- tg_locate that do not need the locator: see transgeo-pg(7)).
-CREATE FUNCTION tg_locate(photo bytea, model text DEFAULT NULL) RETURNS json
-LANGUAGE plpgsql STABLE AS $tg$
-DECLARE
-    q record;
-    m record;
-BEGIN
-    IF photo IS NULL THEN
-        RETURN NULL;
-    END IF;
-    q := tg__query(photo, model);
-    SELECT * INTO m FROM tg__matches(q.query, q.model_id, 1) LIMIT 1;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'tg_locate(): model ''%'' has no tiles: index a raster with it first', q.model_name
-            USING ERRCODE = 'no_data_found';
-    END IF;
-    RETURN json_build_object(
-        'tile_id', m.tile_id, 'lon', m.lon, 'lat', m.lat,
-        'tile_lon', m.lon, 'tile_lat', m.lat, 'footprint_wkt', ST_AsText(m.geom),
-        'score', m.score, 'error_m', m.error_m, 'prior', 'none', 'refined', '',
-        'model', q.model_name);
-END
-$tg$;
+-- Where the photo was taken, as JSON: the one locator (locate.h) run in
+-- the server over the store's SPI executor (pg/tg_locate.c); the members of
+-- mod_transgeo's tg_locate, in its order.
+CREATE FUNCTION tg_locate(photo bytea, model text DEFAULT NULL, fov_deg double precision DEFAULT NULL,
+                          heading_search integer DEFAULT NULL, prior text DEFAULT NULL)
+    RETURNS json AS 'MODULE_PATHNAME', 'tg_locate_pg' LANGUAGE C STABLE PARALLEL RESTRICTED;
 
 -- Server-side files: the photo is read by pg_read_binary_file (its
 -- privilege applies), and PUBLIC may not execute these (SECURITY).
@@ -313,7 +295,9 @@ RETURNS TABLE (rank integer, tile_id bigint, raster_id bigint, score double prec
                lon double precision, lat double precision, error_m double precision,
                geom geometry)
     LANGUAGE sql STABLE AS $$ SELECT * FROM tg_matches(pg_read_binary_file(photo), k, near, radius_m, model) $$;
-CREATE FUNCTION tg_locate(photo text, model text DEFAULT NULL) RETURNS json
-    LANGUAGE sql STABLE AS $$ SELECT tg_locate(pg_read_binary_file(photo), model) $$;
+CREATE FUNCTION tg_locate(photo text, model text DEFAULT NULL, fov_deg double precision DEFAULT NULL,
+                          heading_search integer DEFAULT NULL, prior text DEFAULT NULL) RETURNS json
+    LANGUAGE sql STABLE AS $$ SELECT tg_locate(pg_read_binary_file(photo), model, fov_deg, heading_search, prior) $$;
 REVOKE EXECUTE ON FUNCTION tg_embed_ground(text, text), tg_embed_aerial(text, text),
-    tg_matches(text, integer, geometry, double precision, text), tg_locate(text, text) FROM PUBLIC;
+    tg_matches(text, integer, geometry, double precision, text),
+    tg_locate(text, text, double precision, integer, text) FROM PUBLIC;

@@ -21,6 +21,7 @@
 set -u
 : "${TOP_SRCDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${TOP_BUILDDIR:=$(pwd)}"
+: "${PYTHON3:=/usr/bin/python3}"
 . "$TOP_SRCDIR/tests/sql_lib.sh"
 . "$TOP_SRCDIR/tests/pg_ext_lib.sh"
 tg_sql_init || exit 77
@@ -40,8 +41,9 @@ photos="01 02 03"
 # ---- the server --------------------------------------------------------------
 pg_ext_install || fail_all "private PostgreSQL with the extension"
 pg_ext_start main || fail_all "server with CREATE EXTENSION transgeo"
-srvdir=$(pg_tmp_copy "$model") || fail_all "model copy for the server"
-pg_ext_sql_from_sqlite "$wd/ref.sqlite" "$srvdir/model.safetensors" > "$wd/load.sql"
+srvdir=$(pg_tmp_copy "$model" "$TG_SHARED_DATA/rasters/m_4709963_se_14_1_20090818.tif") ||
+    fail_all "model and raster copies for the server"
+pg_ext_sql_from_sqlite "$wd/ref.sqlite" "$srvdir/model.safetensors" "$srvdir" > "$wd/load.sql"
 pg_psql main < "$wd/load.sql" > "$wd/load.out" 2>&1
 nt_sq=$(echo "SELECT count(*) FROM tg_tiles;" | sq)
 nt_pg=$(pg_val main 'SELECT count(*) FROM tg_tiles')
@@ -82,6 +84,35 @@ a=$( { printf '\\set img `cat %s`\n' "$wd/photo01.hex"
        printf "SELECT string_agg(tile_id::text, ',' ORDER BY rank) FROM tg_matches(decode(:'img', 'hex'), 5);\n"; } | pg_psql main -At 2>&1 | head -n 1)
 b=$(pg_val main "SELECT string_agg(tile_id::text, ',' ORDER BY rank) FROM tg_matches('\\x$e'::bytea, 5)" 2>&1 | head -n 1)
 ok "$(echo "$a" | grep -qx "[0-9,]*[0-9]" && [ "$a" = "$b" ] && echo 1)" "tg_matches(photo bytes, 5) ranks as tg_matches(its embedding, 5) ($a)"
+
+# tg_locate on the photos themselves: the one locator on both sides (camera,
+# heading search, refinement from the raster): the same answer
+for p in $photos; do
+    jq='tile_id score lon lat error_m heading_deg heading_source n_headings fov_deg camera_source refined refine_tiles prior model'
+    printf "SELECT tg_locate('%s');\n" "$TG_SHARED_DATA/photos/$p.jpg" | sq > "$wd/loc$p.sqlite.json"
+    { printf '\\set img `cat %s`\n' "$wd/photo$p.hex"
+      printf "SELECT tg_locate(decode(:'img', 'hex'));\n"; } | pg_psql main -At > "$wd/loc$p.pg.json" 2>&1
+    if why=$("$PYTHON3" - "$wd/loc$p.sqlite.json" "$wd/loc$p.pg.json" $jq <<'PY'
+import json, sys
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+bad = []
+for k in sys.argv[3:]:
+    x, y = a.get(k), b.get(k)
+    if isinstance(x, float) or isinstance(y, float):
+        tol = 1e-6 if k == "score" else 1e-6 * max(1.0, abs(x or 0))
+        ok = x is not None and y is not None and abs(x - y) <= tol
+    else:
+        ok = x == y
+    if not ok:
+        bad.append("%s: %r vs %r" % (k, x, y))
+print("; ".join(bad) if bad else "%s at %.6f %.6f, heading %s (%s), refined %s" % (
+    b["tile_id"], b["lon"], b["lat"], b.get("heading_deg"), b.get("heading_source"), b.get("refined")))
+sys.exit(1 if bad else 0)
+PY
+    ); then r=1; else r=0; fi
+    ok "$r" "tg_locate(photo $p.jpg): mod_transgeo's answer (tile, score, refined point, error_m, heading): $why"
+    [ "$r" = 1 ] || sed 's/^/#   pg: /' "$wd/loc$p.pg.json" | head -n 3
+done
 
 # ---- tg_distance_m --------------------------------------------------------------
 ds=$(echo "SELECT printf('%.6f', tg_distance_m(MakePoint(13.4002944, 52.5189167, 4326), MakePoint(13.4003889, 52.518925, 4326))) || '|' || printf('%.6f', tg_distance_m(MakePoint(-99.7, 47.1, 4326), MakePoint(100.3, -47.0, 4326)));" | sq)

@@ -91,20 +91,23 @@ pg_val() {
     pg_psql "$pgv_name" -At -c "$@"
 }
 
-# pg_ext_sql_from_sqlite SQLITE_DB MODEL_PATH: SQL that copies the models,
-# rasters and tiles of a mod_transgeo database (same ids, bytes and
-# footprints) into a transgeo PostgreSQL database, each model's path set to
-# MODEL_PATH (a copy the server can read). Tiles inserted through a
-# coordinator go to the shard their hash partition names. Needs tg_sql_init
-# (tests/sql_lib.sh).
+# pg_ext_sql_from_sqlite SQLITE_DB MODEL_PATH [RASTER_DIR]: SQL that copies
+# the models, rasters and tiles of a mod_transgeo database (same ids, bytes
+# and footprints) into a transgeo PostgreSQL database, each model's path set
+# to MODEL_PATH (a copy the server can read), each raster's to RASTER_DIR/its
+# file name when given (a copy: the locator refines from it). Tiles inserted
+# through a coordinator go to the shard their hash partition names. Needs
+# tg_sql_init (tests/sql_lib.sh).
 pg_ext_sql_from_sqlite() {
+    set -- "$1" "$2" "${3:-}"
     { tg_sql_preamble; cat <<SQL
 .headers off
 .mode list
 SELECT printf('INSERT INTO tg_models (id, name, path, sha256, config_json) VALUES (%d, %Q, %Q, %Q, %Q);',
               id, name, '$2', sha256, config_json) FROM tg_models;
 SELECT printf('INSERT INTO tg_rasters (id, path, sha256, crs, tile_m, stride_m, gsd_m, model_id, complete, n_tiles) VALUES (%d, %Q, %Q, %Q, %.17g, %.17g, %.17g, %d, %d, %d);',
-              id, path, sha256, crs, tile_m, stride_m, gsd_m, model_id, complete, n_tiles) FROM tg_rasters;
+              id, CASE WHEN '$3' = '' THEN path ELSE '$3/' || replace(path, rtrim(path, replace(path, '/', '')), '') END,
+              sha256, crs, tile_m, stride_m, gsd_m, model_id, complete, n_tiles) FROM tg_rasters;
 SELECT printf('INSERT INTO tg_tiles (id, raster_id, model_id, col, "row", center_lon, center_lat, win_x, win_y, win_w, win_h, crs, embedding, geom) VALUES (%d, %d, %d, %d, %d, %.17g, %.17g, %d, %d, %d, %d, %Q, ''\\x%s''::bytea, ST_GeomFromWKB(''\\x%s''::bytea, 4326));',
               id, raster_id, model_id, col, row, center_lon, center_lat, win_x, win_y, win_w, win_h, crs, hex(embedding), hex(AsBinary(geom))) FROM tg_tiles ORDER BY id;
 SELECT 'DO \$\$ BEGIN PERFORM setval(''tg_tiles_id_seq'', ' || max(id) || '); END \$\$;' FROM tg_tiles;
