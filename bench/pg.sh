@@ -11,7 +11,10 @@
 #   - one PostgreSQL server (private, tests/pg_ext_lib.sh) and
 #   - a coordinator with two shards on this machine (the set-up of
 #     transgeo-pg(7), SHARDING), loaded through the coordinator.
-# Query: SELECT * FROM tg_matches(q, 10) for one query embedding q, timed by
+# Query: SELECT * FROM tg_search(q, 10) (PostgreSQL: a top-k per partition,
+# the shards' sent to them) and tg_matches(q, 10) (mod_transgeo; and the
+# PostgreSQL locator, which holds the tiles in the backend's memory after
+# its first query) for one query embedding q, timed by
 # the client (Python: sqlite3 / psycopg2): RUNS (default 15) queries after 2
 # warm-ups, the median. Printed: each median in ms and the ratios
 #   2 shards / 1 server   (target: at most 1.5; the single server's faster
@@ -74,23 +77,26 @@ for s in shard1 shard2; do pg_psql $s -c 'VACUUM ANALYZE tg_tiles' >/dev/null; d
 echo "  loaded the coordinator and shards in $(( $(date +%s) - t0 )) s ($(pg_val shard1 'SELECT count(*) FROM tg_tiles') + $(pg_val shard2 'SELECT count(*) FROM tg_tiles') tiles)"
 
 # the answers agree before anything is timed
-q1=$(pg_val single "SELECT string_agg(tile_id::text, ',' ORDER BY rank) FROM tg_matches((SELECT embedding FROM tg_tiles WHERE id = 4242), 10)")
-q2=$(pg_val coord "SELECT string_agg(tile_id::text, ',' ORDER BY rank) FROM tg_matches((SELECT embedding FROM tg_tiles WHERE id = 4242), 10)")
+q1=$(pg_val single "SELECT string_agg(tile_id::text, ',' ORDER BY rank) FROM tg_search((SELECT embedding FROM tg_tiles WHERE id = 4242), 10)")
+q2=$(pg_val coord "SELECT string_agg(tile_id::text, ',' ORDER BY rank) FROM tg_search((SELECT embedding FROM tg_tiles WHERE id = 4242), 10)")
 [ -n "$q1" ] && [ "$q1" = "$q2" ] || { echo "bench/pg.sh: the single server and the shards disagree: $q1 vs $q2" >&2; exit 1; }
 
 sq=$($py time-sqlite "$wd/bench.sqlite" "$MOD_SPATIALITE" "$MOD_TG.so" "$dim" 10 "$runs") || exit 1
 one=$($py time-pg "$PG_single_PORT" "$dim" 10 "$runs") || exit 1
 ones=$($py time-pg "$PG_single_PORT" "$dim" 10 "$runs" serial) || exit 1
 two=$($py time-pg "$PG_coord_PORT" "$dim" 10 "$runs") || exit 1
-plan=$(pg_val single "SELECT * FROM tg_matches_explain((SELECT embedding FROM tg_tiles WHERE id = 1), 10)" | grep -c 'Partial Aggregate')
-cplan=$(pg_val coord "SELECT * FROM tg_matches_explain((SELECT embedding FROM tg_tiles WHERE id = 1), 10)")
+loc=$($py time-pg "$PG_single_PORT" "$dim" 10 "$runs" locator) || exit 1
+plan=$(pg_val single "SELECT * FROM tg_search_explain((SELECT embedding FROM tg_tiles WHERE id = 1), 10)" | grep -c 'Partial Aggregate')
+cplan=$(pg_val coord "SELECT * FROM tg_search_explain((SELECT embedding FROM tg_tiles WHERE id = 1), 10)")
 nasync=$(echo "$cplan" | grep -c 'Async Foreign Scan')
 nlimit=$(echo "$cplan" | grep -c 'Remote SQL: .* ORDER BY public.tg_score(.*LIMIT 10::bigint$')
 echo "  coordinator plan: $nasync Async Foreign Scans, $nlimit Remote SQL with ORDER BY tg_score ... LIMIT 10"
-echo "  mod_transgeo                 median ${sq% *} ms (min ${sq#* })"
+echo "  tg_search (a top-k per partition):"
+echo "  mod_transgeo (tg_matches)    median ${sq% *} ms (min ${sq#* })"
 echo "  1 server, parallel workers   median ${one% *} ms (min ${one#* })  [Partial Aggregate in its plan: $plan]"
 echo "  1 server, no parallel worker median ${ones% *} ms (min ${ones#* })"
 echo "  coordinator + 2 shards       median ${two% *} ms (min ${two#* })"
+echo "  1 server, tg_matches (the locator, tiles in the backend's memory) median ${loc% *} ms (min ${loc#* })"
 # the distribution's overhead against the faster of the two single-server runs
 awk -v a="${one% *}" -v a0="${ones% *}" -v b="${two% *}" -v s="${sq% *}" 'BEGIN {
     best = a < a0 ? a : a0

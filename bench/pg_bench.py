@@ -4,14 +4,16 @@
     pg_bench.py load-sqlite DB MOD_SPATIALITE MOD_TG MODEL N DIM
     pg_bench.py load-pg PORT MODEL_PATH_ON_SERVER SHA256 N DIM [via-staging]
     pg_bench.py time-sqlite DB MOD_SPATIALITE MOD_TG DIM K RUNS
-    pg_bench.py time-pg PORT DIM K RUNS [serial]
+    pg_bench.py time-pg PORT DIM K RUNS [serial] [locator]
 
 The tiles are synthetic: N unit vectors of DIM float32 (numpy, seed 1) on a
 grid of 36.48 m around 99.2 W 47.0 N with square footprints, the same rows
 (ids, bytes, centres) in every database. The query is one more unit vector
 (seed 2). Timing: RUNS queries after 2 warm-up queries, median wall time of
-the whole statement seen by the client (SELECT ... FROM tg_matches(q, K)),
-printed as "median_ms min_ms".
+the whole statement seen by the client (SELECT * FROM tg_search(q, K) on
+PostgreSQL: the per-partition top-k; with "locator", tg_matches: the
+locator over the tiles the backend holds in memory; mod_transgeo's
+tg_matches), printed as "median_ms min_ms".
 """
 import io
 import os
@@ -125,7 +127,7 @@ def time_sqlite(db, spatialite, modtg, dim, k, runs):
     timed(lambda: c.execute("SELECT * FROM tg_matches(?, ?)", (q, k)).fetchall(), runs)
 
 
-def time_pg(port, dim, k, runs, serial):
+def time_pg(port, dim, k, runs, serial, func):
     c = pg_connect(port)
     c.autocommit = True
     cur = c.cursor()
@@ -134,7 +136,7 @@ def time_pg(port, dim, k, runs, serial):
     q = query(dim)
 
     def run():
-        cur.execute("SELECT * FROM tg_matches(%s, %s)", (q, k))
+        cur.execute("SELECT * FROM %s(%%s, %%s)" % func, (q, k))
         cur.fetchall()
     timed(run, runs)
 
@@ -147,7 +149,8 @@ def main(a):
     elif a[0] == "time-sqlite":
         time_sqlite(a[1], a[2], a[3], int(a[4]), int(a[5]), int(a[6]))
     elif a[0] == "time-pg":
-        time_pg(a[1], int(a[2]), int(a[3]), int(a[4]), len(a) > 5 and a[5] == "serial")
+        time_pg(a[1], int(a[2]), int(a[3]), int(a[4]), "serial" in a[5:],
+                "tg_matches" if "locator" in a[5:] else "tg_search")
     else:
         print(__doc__)
         return 2

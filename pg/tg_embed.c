@@ -283,7 +283,7 @@ bool tgpg_is_embedding(bytea *b, int dim)
 PGDLLEXPORT PG_FUNCTION_INFO_V1(tg_query_pg);
 Datum tg_query_pg(PG_FUNCTION_ARGS)
 {
-    const char *fn = "tg_matches";
+    const char *fn = "tg_search";
     if (PG_ARGISNULL(0)) PG_RETURN_NULL();
     bytea *photo = PG_GETARG_BYTEA_PP(0);
     char *name = !PG_ARGISNULL(1) ? text_to_cstring(PG_GETARG_TEXT_PP(1)) : NULL;

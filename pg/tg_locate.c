@@ -33,6 +33,7 @@
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -346,4 +347,106 @@ Datum tg_locate_pg(PG_FUNCTION_ARGS)
     tg_locator_free(loc);
     SPI_finish();
     PG_RETURN_TEXT_P(cstring_to_text_with_len(s.data, s.len)); /* json: text's representation */
+}
+
+/* ---- tg_matches ------------------------------------------------------------- */
+
+/* tg__matches_locate(photo bytea, k int, near_lon, near_lat, radius_m float8,
+ * model text, fov_deg float8, heading_search int, prior text)
+ * -> setof (rank, tile_id, raster_id, score, lon, lat, error_m, heading_deg,
+ * heading_source): the k best tiles by the locator (the photo's headings,
+ * its GPS prior, or the window of radius_m around (near_lon, near_lat)).
+ * tg_matches (SQL) checks the arguments and adds the footprints. */
+PGDLLEXPORT PG_FUNCTION_INFO_V1(tg_matches_locate_pg);
+Datum tg_matches_locate_pg(PG_FUNCTION_ARGS)
+{
+    const char *fn = "tg_matches";
+    ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) PG_RETURN_NULL();
+    bytea *photo = PG_GETARG_BYTEA_PP(0);
+    int k = PG_GETARG_INT32(1);
+    if (VARSIZE_ANY_EXHDR(photo) == 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("%s(): argument 1: empty bytea (expected the bytes of an image file "
+                               "or an embedding)", fn)));
+    tg_locate_opts o;
+    tg_locate_opts_default(&o);
+    o.k = k;
+    tg_store_prior prior;
+    memset(&prior, 0, sizeof prior);
+    if (!PG_ARGISNULL(2) && !PG_ARGISNULL(3)) {
+        prior.lon = PG_GETARG_FLOAT8(2);
+        prior.lat = PG_GETARG_FLOAT8(3);
+        prior.radius_m = PG_ARGISNULL(4) ? 0 : PG_GETARG_FLOAT8(4);
+        o.prior = &prior;
+    }
+    o.model = !PG_ARGISNULL(5) ? text_to_cstring(PG_GETARG_TEXT_PP(5)) : NULL;
+    if (!PG_ARGISNULL(6)) o.fov_deg = PG_GETARG_FLOAT8(6);
+    if (!PG_ARGISNULL(7)) {
+        int32 h = PG_GETARG_INT32(7);
+        if (h < 0 || h > 360)
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("%s(): heading_search: 0..360 expected, got %d", fn, h)));
+        o.heading_search = h;
+    }
+    if (!PG_ARGISNULL(8)) parse_prior(fn, text_to_cstring(PG_GETARG_TEXT_PP(8)), &o);
+
+    InitMaterializedSRF(fcinfo, 0);
+    MemoryContext callerctx = CurrentMemoryContext;
+    SPI_connect();
+    tgpg_check_schema(fn);
+    tg_store *st = store_get(fn);
+    tg_ctx *ctx = tgpg_ctx();
+    tg_locator *loc = NULL;
+    tg_locate_answer ans;
+    memset(&ans, 0, sizeof ans);
+    int rc = tg_locator_open(ctx, st, &o, &loc);
+    if (!rc) {
+        int dim = tg_locator_dim(loc);
+        tg_locate_input in;
+        memset(&in, 0, sizeof in);
+        if (tgpg_is_embedding(photo, dim)) {
+            float *emb = palloc(sizeof(float) * dim);
+            tgpg_floats_from_le(VARDATA_ANY(photo), dim, emb);
+            in.embedding = emb;
+            in.embedding_dim = dim;
+        } else {
+            in.bytes = VARDATA_ANY(photo);
+            in.n_bytes = VARSIZE_ANY_EXHDR(photo);
+        }
+        rc = tg_locator_run(loc, ctx, &in, &ans);
+    }
+    if (rc) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", tg_errmsg(ctx));
+        tg_locate_answer_clear(&ans);
+        tg_locator_free(loc);
+        ereport(ERROR, (errcode(rc == TG_ENOMEM ? ERRCODE_OUT_OF_MEMORY
+                                : rc == TG_ENOTFOUND ? ERRCODE_UNDEFINED_OBJECT
+                                : rc == TG_EDB ? ERRCODE_EXTERNAL_ROUTINE_EXCEPTION
+                                               : ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("%s(): %s", fn, msg)));
+    }
+    MemoryContext spictx = MemoryContextSwitchTo(callerctx);
+    for (int i = 0; i < ans.n_matches; i++) {
+        const tg_match *m = &ans.matches[i];
+        Datum v[9];
+        bool nulls[9] = {false};
+        v[0] = Int32GetDatum(m->rank);
+        v[1] = Int64GetDatum(m->tile_id);
+        v[2] = Int64GetDatum(m->raster_id);
+        v[3] = Float8GetDatum(m->score);
+        v[4] = Float8GetDatum(m->lon);
+        v[5] = Float8GetDatum(m->lat);
+        v[6] = Float8GetDatum(m->error_m);
+        v[7] = Float8GetDatum(m->heading_deg);
+        nulls[7] = !isfinite(m->heading_deg);
+        v[8] = CStringGetTextDatum(tg_heading_source_name(ans.heading_source));
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+    }
+    MemoryContextSwitchTo(spictx);
+    tg_locate_answer_clear(&ans);
+    tg_locator_free(loc);
+    SPI_finish();
+    return (Datum)0;
 }

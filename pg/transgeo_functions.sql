@@ -15,7 +15,7 @@
 -- ---------------------------------------------------------------------------
 
 GRANT SELECT ON tg_meta, tg_models, tg_rasters, tg_tiles TO PUBLIC;
--- tg_matches reads each partition of tg_tiles by its own name (a top-k per
+-- tg_search reads each partition of tg_tiles by its own name (a top-k per
 -- partition: see tg__topk), which needs SELECT on the partition itself: a
 -- partition added later (a shard) is granted the same way (transgeo-pg(7)).
 DO $tg$
@@ -99,7 +99,7 @@ CREATE AGGREGATE tg_topk(id bigint, embedding bytea, query bytea, k integer) (
 );
 
 -- Error radius of each of a ranked list of matches (the formula of
--- transgeo-sql(7), ERROR ESTIMATE). Internal to tg_matches.
+-- transgeo-sql(7), ERROR ESTIMATE). Internal to tg_search.
 CREATE FUNCTION tg__error_m(lon double precision[], lat double precision[],
                             score double precision[], stride_m double precision[])
     RETURNS double precision[]
@@ -117,7 +117,7 @@ CREATE FUNCTION tg__query(photo bytea, model text,
                           OUT is_embedding boolean)
     AS 'MODULE_PATHNAME', 'tg_query_pg' LANGUAGE C STABLE PARALLEL RESTRICTED;
 
--- The top-k of tg_matches, as one statement: one exact top-k per leaf
+-- The top-k of tg_search, as one statement: one exact top-k per leaf
 -- partition of tg_tiles, merged. A local partition runs the parallel
 -- aggregate tg_topk and looks its k tiles up by id; a foreign partition (a
 -- shard, postgres_fdw) gets its own
@@ -134,7 +134,7 @@ CREATE FUNCTION tg__query(photo bytea, model text,
 -- Parameters of the statement: $1 query bytea, $2 model_id bigint,
 -- $3 k integer, $4 near geometry, $5 radius_m float8, $6 the box geometry
 -- (used when box). Rows: id, s (score, real), raster_id, lon, lat, geom,
--- the k best, in no particular order. tg_matches_explain shows its plan.
+-- the k best, in no particular order. tg_search_explain shows its plan.
 CREATE FUNCTION tg__topk_sql(k integer, near boolean DEFAULT false, box boolean DEFAULT false)
 RETURNS text LANGUAGE plpgsql STABLE AS $tg$
 DECLARE
@@ -156,7 +156,7 @@ BEGIN
         IF leaf.relkind = 'f' THEN
             IF leaf.reltuples < 0 THEN
                 -- the planner would guess a few rows and sort them here
-                RAISE WARNING 'tg_matches(): foreign partition % has no statistics: its tiles are sorted on this server instead of on the shard; run ANALYZE tg_tiles', leaf.rel;
+                RAISE WARNING 'tg_search(): foreign partition % has no statistics: its tiles are sorted on this server instead of on the shard; run ANALYZE tg_tiles', leaf.rel;
             END IF;
             parts := parts || format(
                 '(SELECT id, tg_score(embedding, $1) AS s, raster_id, center_lon, center_lat, geom FROM %s '
@@ -183,9 +183,9 @@ BEGIN
 END
 $tg$;
 
--- The plan of tg_matches' top-k (EXPLAIN VERBOSE, COSTS OFF), to check
+-- The plan of tg_search' top-k (EXPLAIN VERBOSE, COSTS OFF), to check
 -- what each shard is sent (transgeo-pg(7), SHARDING).
-CREATE FUNCTION tg_matches_explain(photo bytea, k integer, near geometry DEFAULT NULL,
+CREATE FUNCTION tg_search_explain(photo bytea, k integer, near geometry DEFAULT NULL,
                                    radius_m double precision DEFAULT NULL, model text DEFAULT NULL)
 RETURNS SETOF text LANGUAGE plpgsql VOLATILE AS $tg$
 DECLARE
@@ -199,7 +199,7 @@ BEGIN
 END
 $tg$;
 
--- The ranked matches of a query embedding (internal: tg_matches and
+-- The ranked matches of a query embedding (internal: tg_search and
 -- tg_locate embed the photo once, then call this). The error radius needs
 -- the best 10 (TG_STORE_ERROR_K) whatever k is.
 CREATE FUNCTION tg__matches(query bytea, model_id bigint, k integer,
@@ -215,7 +215,7 @@ DECLARE
 BEGIN
     IF near IS NOT NULL THEN
         IF ST_SRID(near) <> 4326 THEN
-            RAISE EXCEPTION 'tg_matches(): near_geom must be in EPSG:4326, got SRID % (use ST_Transform(geom, 4326))',
+            RAISE EXCEPTION 'tg_search(): near_geom must be in EPSG:4326, got SRID % (use ST_Transform(geom, 4326))',
                 ST_SRID(near) USING ERRCODE = 'invalid_parameter_value';
         END IF;
         -- the window's bounding box, for the GiST index (none near the poles
@@ -251,7 +251,7 @@ END
 $tg$;
 
 -- The k best tiles for a photo (image bytes or an embedding), best first.
-CREATE FUNCTION tg_matches(photo bytea, k integer, near geometry DEFAULT NULL,
+CREATE FUNCTION tg_search(photo bytea, k integer, near geometry DEFAULT NULL,
                            radius_m double precision DEFAULT NULL, model text DEFAULT NULL)
 RETURNS TABLE (rank integer, tile_id bigint, raster_id bigint, score double precision,
                lon double precision, lat double precision, error_m double precision,
@@ -264,6 +264,47 @@ BEGIN
         RETURN;
     END IF;
     IF k < 1 OR k > 100000 THEN
+        RAISE EXCEPTION 'tg_search(): k = %: expected 1 to 100000', k
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF radius_m IS NOT NULL AND NOT (radius_m >= 0 AND radius_m < 'Infinity') THEN
+        RAISE EXCEPTION 'tg_search(): radius_m = %: expected a finite number of metres >= 0', radius_m
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    q := tg__query(photo, model);
+    RETURN QUERY SELECT * FROM tg__matches(q.query, q.model_id, k, near, coalesce(radius_m, 0));
+END
+$tg$;
+
+-- One match of the locator (tg_matches).
+CREATE TYPE tg_match AS (rank integer, tile_id bigint, raster_id bigint, score double precision,
+                         lon double precision, lat double precision, error_m double precision,
+                         heading_deg double precision, heading_source text);
+CREATE FUNCTION tg__matches_locate(photo bytea, k integer, near_lon double precision,
+                                   near_lat double precision, radius_m double precision,
+                                   model text, fov_deg double precision, heading_search integer,
+                                   prior text)
+    RETURNS SETOF tg_match AS 'MODULE_PATHNAME', 'tg_matches_locate_pg' LANGUAGE C STABLE;
+
+-- The k best tiles for a photo (image bytes or an embedding): the one
+-- locator, as tg_locate (the photo's headings, its GPS prior), with near a
+-- POINT and radius_m the window of candidates; the footprints from tg_tiles.
+CREATE FUNCTION tg_matches(photo bytea, k integer, near geometry DEFAULT NULL,
+                           radius_m double precision DEFAULT NULL, model text DEFAULT NULL,
+                           fov_deg double precision DEFAULT NULL, heading_search integer DEFAULT NULL,
+                           prior text DEFAULT NULL)
+RETURNS TABLE (rank integer, tile_id bigint, raster_id bigint, score double precision,
+               lon double precision, lat double precision, error_m double precision,
+               geom geometry, heading_deg double precision, heading_source text)
+LANGUAGE plpgsql STABLE AS $tg$
+DECLARE
+    ms tg_match[];
+    ids bigint[];
+BEGIN
+    IF photo IS NULL OR k IS NULL THEN
+        RETURN;
+    END IF;
+    IF k < 1 OR k > 100000 THEN
         RAISE EXCEPTION 'tg_matches(): k = %: expected 1 to 100000', k
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -271,8 +312,20 @@ BEGIN
         RAISE EXCEPTION 'tg_matches(): radius_m = %: expected a finite number of metres >= 0', radius_m
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    q := tg__query(photo, model);
-    RETURN QUERY SELECT * FROM tg__matches(q.query, q.model_id, k, near, coalesce(radius_m, 0));
+    IF near IS NOT NULL AND (ST_SRID(near) <> 4326 OR GeometryType(near) <> 'POINT') THEN
+        RAISE EXCEPTION 'tg_matches(): near_geom: a POINT in EPSG:4326 expected, got % with SRID % (use ST_Centroid, ST_Transform(geom, 4326), or tg_search for any geometry)',
+            GeometryType(near), ST_SRID(near) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT array_agg(m ORDER BY (m).rank) INTO ms
+    FROM tg__matches_locate(photo, k, ST_X(near), ST_Y(near), coalesce(radius_m, 0), model,
+                            fov_deg, heading_search, prior) m;
+    ids := ARRAY(SELECT (m).tile_id FROM unnest(ms) m);
+    RETURN QUERY
+    SELECT m.rank, m.tile_id, m.raster_id, m.score, m.lon, m.lat, m.error_m, t.geom,
+           m.heading_deg, m.heading_source
+    FROM unnest(ms) m LEFT JOIN (SELECT tt.id, tt.geom FROM tg_tiles tt WHERE tt.id = ANY (ids)) t
+         ON t.id = m.tile_id
+    ORDER BY m.rank;
 END
 $tg$;
 
@@ -290,14 +343,17 @@ CREATE FUNCTION tg_embed_ground(photo text, model text DEFAULT NULL) RETURNS byt
 CREATE FUNCTION tg_embed_aerial(image text, model text DEFAULT NULL) RETURNS bytea
     LANGUAGE sql STABLE AS $$ SELECT tg_embed_aerial(pg_read_binary_file(image), model) $$;
 CREATE FUNCTION tg_matches(photo text, k integer, near geometry DEFAULT NULL,
-                           radius_m double precision DEFAULT NULL, model text DEFAULT NULL)
+                           radius_m double precision DEFAULT NULL, model text DEFAULT NULL,
+                           fov_deg double precision DEFAULT NULL, heading_search integer DEFAULT NULL,
+                           prior text DEFAULT NULL)
 RETURNS TABLE (rank integer, tile_id bigint, raster_id bigint, score double precision,
                lon double precision, lat double precision, error_m double precision,
-               geom geometry)
-    LANGUAGE sql STABLE AS $$ SELECT * FROM tg_matches(pg_read_binary_file(photo), k, near, radius_m, model) $$;
+               geom geometry, heading_deg double precision, heading_source text)
+    LANGUAGE sql STABLE AS $$ SELECT * FROM tg_matches(pg_read_binary_file(photo), k, near, radius_m, model,
+                                                       fov_deg, heading_search, prior) $$;
 CREATE FUNCTION tg_locate(photo text, model text DEFAULT NULL, fov_deg double precision DEFAULT NULL,
                           heading_search integer DEFAULT NULL, prior text DEFAULT NULL) RETURNS json
     LANGUAGE sql STABLE AS $$ SELECT tg_locate(pg_read_binary_file(photo), model, fov_deg, heading_search, prior) $$;
 REVOKE EXECUTE ON FUNCTION tg_embed_ground(text, text), tg_embed_aerial(text, text),
-    tg_matches(text, integer, geometry, double precision, text),
+    tg_matches(text, integer, geometry, double precision, text, double precision, integer, text),
     tg_locate(text, text, double precision, integer, text) FROM PUBLIC;

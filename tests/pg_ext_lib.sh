@@ -156,7 +156,9 @@ pg_ext_compare() {
 }
 
 # pg_ext_matches_sq DB EMB_HEX K [NEAR_LON NEAR_LAT RADIUS_M] and
-# pg_ext_matches_pg NAME EMB_HEX K [...]: the rows pg_ext_compare reads.
+# pg_ext_matches_pg NAME EMB_HEX K [...]: the rows pg_ext_compare reads;
+# PostgreSQL's function is $TG_PG_MATCHES (tg_matches: the locator, or
+# tg_search: the per-partition top-k).
 pg_ext_matches_sq() {
     pgm_near=""
     [ $# -ge 6 ] && pgm_near=", MakePoint($4, $5, 4326), $6"
@@ -166,5 +168,5 @@ pg_ext_matches_sq() {
 pg_ext_matches_pg() {
     pgm_near=""
     [ $# -ge 6 ] && pgm_near=", ST_SetSRID(ST_MakePoint($4, $5), 4326), $6"
-    pg_psql "$1" -At -F'|' -c "SELECT rank, tile_id, to_char(score, 'FM0.999999999'), round(lon::numeric, 12), round(lat::numeric, 12), round(error_m::numeric, 9) FROM tg_matches('\\x$2'::bytea, $3$pgm_near)" 2>&1
+    pg_psql "$1" -At -F'|' -c "SELECT rank, tile_id, to_char(score, 'FM0.999999999'), round(lon::numeric, 12), round(lat::numeric, 12), round(error_m::numeric, 9) FROM ${TG_PG_MATCHES:-tg_matches}('\\x$2'::bytea, $3$pgm_near)" 2>&1
 }

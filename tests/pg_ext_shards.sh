@@ -10,8 +10,10 @@
 # tiles reach the shards through the coordinator's foreign partitions, as
 # the store's inserts do. Then:
 #   - both shards hold tiles, and together all of them;
-#   - on the coordinator, tg_matches of three photos' embeddings (all tiles,
-#     and within 1500 m of a point) and tg_locate give mod_transgeo's tiles,
+#   - on the coordinator, tg_search (each shard its own top-k) and
+#     tg_matches (the locator, the tiles read through the foreign
+#     partitions) of three photos' embeddings (all tiles, and within 1500 m
+#     of a point) and tg_locate give mod_transgeo's tiles,
 #     ranks, scores (1e-6) and error radii (1e-6 of themselves): the same
 #     answers as one server (tests/pg_ext.sh compares one server the same way);
 #   - the plan sends each shard ORDER BY tg_score(...) DESC ... LIMIT in its
@@ -81,11 +83,13 @@ for p in 01 02 03; do
         what="all tiles"; [ -n "$near" ] && what="within 1500 m of a point"
         # shellcheck disable=SC2086
         pg_ext_matches_sq "$wd/ref.sqlite" "$e" 12 $near > "$wd/m$p.sqlite"
-        # shellcheck disable=SC2086
-        pg_ext_matches_pg coord "$e" 12 $near > "$wd/m$p.pg"
-        if out=$(pg_ext_compare "$wd/m$p.sqlite" "$wd/m$p.pg"); then r=1; else r=0; fi
-        ok "$r" "coordinator tg_matches(embedding of $p.jpg, 12), $what: mod_transgeo's answer ($(wc -l < "$wd/m$p.pg") rows)"
-        [ "$r" = 1 ] || { echo "$out" | sed 's/^/#   /'; sed 's/^/#   pg: /' "$wd/m$p.pg" | head -n 5; }
+        for f in tg_search tg_matches; do
+            # shellcheck disable=SC2086
+            TG_PG_MATCHES=$f pg_ext_matches_pg coord "$e" 12 $near > "$wd/m$p.$f.pg"
+            if out=$(pg_ext_compare "$wd/m$p.sqlite" "$wd/m$p.$f.pg"); then r=1; else r=0; fi
+            ok "$r" "coordinator $f(embedding of $p.jpg, 12), $what: mod_transgeo's answer ($(wc -l < "$wd/m$p.$f.pg") rows)"
+            [ "$r" = 1 ] || { echo "$out" | sed 's/^/#   /'; sed 's/^/#   pg: /' "$wd/m$p.$f.pg" | head -n 5; }
+        done
     done
     sl=$(printf "SELECT json_extract(j, '\$.tile_id') || '|' || printf('%%.7f', json_extract(j, '\$.score')) FROM (SELECT tg_locate(x'%s') AS j);\n" "$e" | pg_ext_sq "$wd/ref.sqlite")
     pl=$(pg_val coord "SELECT (j->>'tile_id') || '|' || to_char((j->>'score')::float8, 'FM0.0000000') FROM (SELECT tg_locate('\\x$e'::bytea) AS j) s" 2>&1 | head -n 1)
@@ -94,7 +98,7 @@ done
 
 # ---- what each shard is sent -------------------------------------------------------
 e=$(cat "$wd/emb01.sqlite")
-pg_val coord "SELECT * FROM tg_matches_explain('\\x$e'::bytea, 5)" > "$wd/plan.txt" 2>&1
+pg_val coord "SELECT * FROM tg_search_explain('\\x$e'::bytea, 5)" > "$wd/plan.txt" 2>&1
 for s in shard1 shard2; do
     ok "$(grep -q "Async Foreign Scan on public.tg_tiles_$s\$" "$wd/plan.txt" && echo 1)" "the plan scans $s asynchronously (Async Foreign Scan under Append)"
     ok "$(grep -A2 "Foreign Scan on public.tg_tiles_$s\$" "$wd/plan.txt" | grep 'Remote SQL:' | grep -q 'ORDER BY public.tg_score(embedding, .*) DESC NULLS FIRST, id ASC NULLS LAST LIMIT 10::bigint$' && echo 1)" \
@@ -103,12 +107,12 @@ done
 ok "$(grep -q '^ *->  Append$' "$wd/plan.txt" && ! grep -q 'Merge Append' "$wd/plan.txt" && echo 1)" "the shards' results meet in an Append (not a Merge Append, which would wait for each in turn)"
 
 # ---- a shard down -----------------------------------------------------------------
-before=$(pg_val coord "SELECT string_agg(tile_id::text, ',' ORDER BY rank) FROM tg_matches('\\x$e'::bytea, 5)" 2>&1)
+before=$(pg_val coord "SELECT string_agg(tile_id::text, ',' ORDER BY rank) FROM tg_search('\\x$e'::bytea, 5)" 2>&1)
 pg_stop shard2
-msg=$(pg_val coord "SELECT count(*) FROM tg_matches('\\x$e'::bytea, 5)" 2>&1 | head -n 1)
+msg=$(pg_val coord "SELECT count(*) FROM tg_search('\\x$e'::bytea, 5)" 2>&1 | head -n 1)
 ok "$(echo "$msg" | grep -q 'could not connect to server "shard2"' && echo 1)" "shard2 down: the query fails naming it: $msg"
 pg_restart shard2
-after=$(pg_val coord "SELECT string_agg(tile_id::text, ',' ORDER BY rank) FROM tg_matches('\\x$e'::bytea, 5)" 2>&1)
+after=$(pg_val coord "SELECT string_agg(tile_id::text, ',' ORDER BY rank) FROM tg_search('\\x$e'::bytea, 5)" 2>&1)
 ok "$([ -n "$before" ] && [ "$before" = "$after" ] && echo 1)" "shard2 back: the same answer as before ($after)"
 
 echo "1..$tn"
