@@ -40,6 +40,9 @@ pg_ext_install || exit 1
 trap 'pg_ext_cleanup; rm -rf "$wd"' EXIT
 trap 'pg_ext_cleanup; rm -rf "$wd"; trap - EXIT; exit 130' INT TERM HUP
 for s in single coord shard1 shard2; do pg_ext_cluster $s || exit 1; done
+# pg_ext_cluster set its own traps: widen them to this run's directory again
+trap 'pg_ext_cleanup; rm -rf "$wd"' EXIT
+trap 'pg_ext_cleanup; rm -rf "$wd"; trap - EXIT; exit 130' INT TERM HUP
 PGUSER=$(pg_user); export PGUSER
 files=$(pg_tmp_copy "$model")
 echo "bench/pg.sh: $n tiles of $dim floats (synthetic unit vectors), k = 10, $runs runs; $(nproc) cores"
