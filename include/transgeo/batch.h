@@ -197,7 +197,16 @@ typedef struct tg_batch_opts {
                             NAN (default): none (tg_locate_opts.fov_deg) */
     int heading_search;  /* tg_locate_opts.heading_search; default 0 (auto) */
     int ignore_heading;  /* tg_locate_opts.ignore_heading; default 0 */
+    int score_batch;     /* photos scored in one pass over the tiles (locate.h "many
+                            photos per pass": the workers embed them, one matrix
+                            product scores them, the workers finish them); 1 = one at
+                            a time (each worker runs tg_locator_run); 0 (default) =
+                            TG_BATCH_SCORE_DEFAULT. The answers are the same either way */
 } tg_batch_opts;
+
+/* Photos per pass by default: bench/locate_batch.sh measured the photos/s of
+ * 1, 8, 16, 32, 64 and 128 (see man transgeo(1), --batch). */
+#define TG_BATCH_SCORE_DEFAULT 32
 
 TG_API void tg_batch_opts_default(tg_batch_opts *o);
 
