@@ -14,3 +14,8 @@ CLEANFILES += bench/locate_batch_bench
 bench-locate-batch: bench/locate_batch_bench transgeo
 	PYTHON3='$(PYTHON3)' $(SHELL) $(srcdir)/bench/locate_batch.sh ./bench/locate_batch_bench ./transgeo
 .PHONY: bench-locate-batch
+
+check_PROGRAMS += tests/test_locate_batch
+tests_test_locate_batch_SOURCES = tests/test_locate_batch.c tests/tap.h
+tests_test_locate_batch_LDADD = $(TG_TEST_LIBS)
+TG_TESTS += tests/test_locate_batch
