@@ -11,7 +11,7 @@
  * tiles may be synthetic: nothing to cut). One thread runs the stages (the
  * CLI's workers parallelise prepare and finish; the pass uses --threads
  * BLAS threads, default 1). Times are wall clock (CLOCK_MONOTONIC); each
- * measurement is the best of --rounds (default 2) rounds.
+ * measurement is the best of --rounds (default 3) rounds, interleaved.
  *
  * Printed, key=value, one line per measurement:
  *   open      open_s (store + locator: the tiles loaded from SQLite)
@@ -61,7 +61,7 @@ static void die(tg_ctx *ctx, const char *what)
 int main(int argc, char **argv)
 {
     const char *db = NULL, *batches = "8 32 64 128";
-    int threads = 1, rounds = 2, c;
+    int threads = 1, rounds = 3, c;
     static const struct option lo[] = {{"db", required_argument, NULL, 'd'},
                                        {"batches", required_argument, NULL, 'b'},
                                        {"threads", required_argument, NULL, 't'},
@@ -98,9 +98,18 @@ int main(int argc, char **argv)
     tg_locate_answer *ref = calloc((size_t)n, sizeof *ref), ans;
     tg_locate_job **jobs = calloc((size_t)n, sizeof *jobs);
     if (!ref || !jobs) return 1;
-    /* decode + embed alone (the prepare stage) */
-    double prep = INFINITY, single = INFINITY;
+    /* Rounds interleave every measurement (the machine is shared: each gets
+     * the same chance of a quiet moment); each keeps its best round. */
+    int nb_list = 0, bl[32];
+    char *list = strdup(batches), *save = NULL;
+    for (char *tok = strtok_r(list, " ,", &save); tok && nb_list < 32; tok = strtok_r(NULL, " ,", &save))
+        if (atoi(tok) >= 1) bl[nb_list++] = atoi(tok);
+    free(list);
+    double prep = INFINITY, single = INFINITY, best[32], bp[32], bs[32], bf[32];
+    int same[32];
+    for (int x = 0; x < nb_list; x++) best[x] = INFINITY, same[x] = 1;
     for (int r = 0; r < rounds; r++) {
+        /* decode + embed alone (the prepare stage) */
         double a = now();
         for (int i = 0; i < n; i++) {
             tg_locate_input in = {.path = photos[i]};
@@ -110,67 +119,56 @@ int main(int argc, char **argv)
         }
         double t = now() - a;
         if (t < prep) prep = t;
-    }
-    /* one photo per pass */
-    for (int r = 0; r < rounds; r++) {
-        double a = now();
+        /* one photo per pass */
+        a = now();
         for (int i = 0; i < n; i++) {
             tg_locate_input in = {.path = photos[i]};
             tg_locate_answer_clear(&ref[i]);
             if (tg_locator_run(loc, ctx, &in, &ref[i])) die(ctx, photos[i]);
         }
-        double t = now() - a;
+        t = now() - a;
         if (t < single) single = t;
-    }
-    double single_ps = n / single;
-    printf("single photos=%d photos_s=%.2f ms_per_photo=%.3f prepare_ms=%.3f score_ms=%.3f\n", n,
-           single_ps, 1e3 * single / n, 1e3 * prep / n, 1e3 * (single - prep) / n);
-    fflush(stdout);
-
-    char *list = strdup(batches), *save = NULL;
-    for (char *tok = strtok_r(list, " ,", &save); tok; tok = strtok_r(NULL, " ,", &save)) {
-        int bsz = atoi(tok);
-        if (bsz < 1) continue;
-        double best = INFINITY, bp = 0, bs = 0, bf = 0;
-        int same = 1;
-        for (int r = 0; r < rounds; r++) {
+        for (int x = 0; x < nb_list; x++) {
+            int bsz = bl[x];
             double tp = 0, ts = 0, tf = 0;
             for (int b0 = 0; b0 < n; b0 += bsz) {
                 int nb = n - b0 < bsz ? n - b0 : bsz;
-                double a = now();
+                double t1 = now();
                 for (int i = 0; i < nb; i++) {
                     tg_locate_input in = {.path = photos[b0 + i]};
                     if (tg_locator_prepare(loc, ctx, &in, &jobs[b0 + i])) die(ctx, photos[b0 + i]);
                 }
-                double b = now();
+                double t2 = now();
                 if (tg_locator_score(loc, ctx, jobs + b0, (size_t)nb)) die(ctx, "score");
-                double cc = now();
+                double t3 = now();
                 for (int i = 0; i < nb; i++) {
                     if (tg_locator_finish(loc, ctx, jobs[b0 + i], &ans)) die(ctx, "finish");
-                    same &= same_answer(&ans, &ref[b0 + i]);
+                    same[x] &= same_answer(&ans, &ref[b0 + i]);
                     tg_locate_answer_clear(&ans);
                     tg_locate_job_free(jobs[b0 + i]);
                     jobs[b0 + i] = NULL;
                 }
-                double d = now();
-                tp += b - a;
-                ts += cc - b;
-                tf += d - cc;
+                double t4 = now();
+                tp += t2 - t1;
+                ts += t3 - t2;
+                tf += t4 - t3;
             }
-            if (tp + ts + tf < best) {
-                best = tp + ts + tf;
-                bp = tp;
-                bs = ts;
-                bf = tf;
+            if (tp + ts + tf < best[x]) {
+                best[x] = tp + ts + tf;
+                bp[x] = tp;
+                bs[x] = ts;
+                bf[x] = tf;
             }
         }
+    }
+    double single_ps = n / single;
+    printf("single photos=%d photos_s=%.2f ms_per_photo=%.3f prepare_ms=%.3f score_ms=%.3f\n", n,
+           single_ps, 1e3 * single / n, 1e3 * prep / n, 1e3 * (single - prep) / n);
+    for (int x = 0; x < nb_list; x++)
         printf("batch %d photos_s=%.2f ms_per_photo=%.3f prepare_ms=%.3f score_ms=%.3f "
                "finish_ms=%.3f ratio=%.2f same=%d\n",
-               bsz, n / best, 1e3 * best / n, 1e3 * bp / n, 1e3 * bs / n, 1e3 * bf / n,
-               (n / best) / single_ps, same);
-        fflush(stdout);
-    }
-    free(list);
+               bl[x], n / best[x], 1e3 * best[x] / n, 1e3 * bp[x] / n, 1e3 * bs[x] / n,
+               1e3 * bf[x] / n, (n / best[x]) / single_ps, same[x]);
     for (int i = 0; i < n; i++) tg_locate_answer_clear(&ref[i]);
     free(ref);
     free(jobs);

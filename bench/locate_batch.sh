@@ -31,7 +31,7 @@
 #   2. the CLI end to end (transgeo locate, 2 worker threads, -o CSV):
 #      --batch 1 against --batch 64 and the default, minus the time of the
 #      same command on one photo (opening the store), and cmp of the CSVs.
-# The machine is shared: each in-process figure is the best of 2 rounds.
+# The machine is shared: each in-process figure is the best of 3 interleaved rounds.
 set -eu
 BENCH=${1:-./bench/locate_batch_bench}
 TG=${2:-./transgeo}

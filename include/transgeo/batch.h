@@ -18,9 +18,11 @@
  *    archive);
  *  - tg_batch_out: the output file (layers, fields and resume, below);
  *  - tg_batch_locate: the loop; worker threads each with their own tg_ctx
- *    decode and embed photos (the expensive part) and search the shared,
- *    read-only in-memory index, while the calling thread writes the results in
- *    input order and commits after every batch of photos.
+ *    decode and embed photos (tg_locator_prepare), the calling thread scores
+ *    opts.score_batch of them in one pass over the shared, read-only
+ *    in-memory index (tg_locator_score), the workers finish them
+ *    (tg_locator_finish: ranking, refinement), and the calling thread writes
+ *    the results in input order and commits after every batch of photos.
  *
  * Output (GeoPackage, OUT.gpkg; all geometries EPSG:4326, x = lon, y = lat,
  * with an R-tree spatial index):
@@ -189,7 +191,8 @@ typedef struct tg_batch_opts {
     double gps_radius_m; /* its radius, metres; 0 (default) = from the photo's accuracy */
     int refine;          /* TG_REFINE_AUTO (default), TG_REFINE_OFF, TG_REFINE_ON (locate.h) */
     int refine_max_tiles; /* 0 (default) = TG_REFINE_TILES */
-    int batch_size;      /* photos per commit; 0 (default) = 8 per thread, at least 16 */
+    int batch_size;      /* photos per commit; 0 (default) = 8 per thread, at least 16,
+                            and at least score_batch */
     tg_progress_fn progress; /* called after each batch with (photos done, total or 0
                                 when unknown, NULL); return 0 to cancel. NULL = none */
     void *progress_user;
@@ -201,12 +204,16 @@ typedef struct tg_batch_opts {
                             photos per pass": the workers embed them, one matrix
                             product scores them, the workers finish them); 1 = one at
                             a time (each worker runs tg_locator_run); 0 (default) =
-                            TG_BATCH_SCORE_DEFAULT. The answers are the same either way */
+                            TG_BATCH_SCORE_DEFAULT (64). The answers are the same
+                            either way */
 } tg_batch_opts;
 
-/* Photos per pass by default: bench/locate_batch.sh measured the photos/s of
- * 1, 8, 16, 32, 64 and 128 (see man transgeo(1), --batch). */
-#define TG_BATCH_SCORE_DEFAULT 32
+/* Photos per pass by default. bench/locate_batch.sh at 10^5 tiles x 1000
+ * (demo encoders, 2 shared cores), photos/s against one photo per pass, in
+ * one process: 3.8x (8), 4.7x (16), 7.8x (32), 8.8x (64), 9.5x (128); the
+ * CLI: 4.0x (32), 5.2x (64). 64 photos of 1000 floats are 256 KB of
+ * queries, and a commit every 64 photos keeps resuming cheap. */
+#define TG_BATCH_SCORE_DEFAULT 64
 
 TG_API void tg_batch_opts_default(tg_batch_opts *o);
 
