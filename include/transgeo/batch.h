@@ -204,16 +204,18 @@ typedef struct tg_batch_opts {
                             photos per pass": the workers embed them, one matrix
                             product scores them, the workers finish them); 1 = one at
                             a time (each worker runs tg_locator_run); 0 (default) =
-                            TG_BATCH_SCORE_DEFAULT (64). The answers are the same
+                            TG_BATCH_SCORE_DEFAULT (32). The answers are the same
                             either way */
 } tg_batch_opts;
 
 /* Photos per pass by default. bench/locate_batch.sh at 10^5 tiles x 1000
  * (demo encoders, 2 shared cores), photos/s against one photo per pass, in
  * one process: 3.8x (8), 4.7x (16), 7.8x (32), 8.8x (64), 9.5x (128); the
- * CLI: 4.0x (32), 5.2x (64). 64 photos of 1000 floats are 256 KB of
- * queries, and a commit every 64 photos keeps resuming cheap. */
-#define TG_BATCH_SCORE_DEFAULT 64
+ * CLI: 4.0x (32), 5.2x (64). A pass is committed as a whole (batch_size is
+ * at least one pass), so 32, not 64: most of the gain, and a run of 60
+ * photos still commits twice (tests/faults_kill.sh kills between commits;
+ * a kill -9 loses at most one pass of work). */
+#define TG_BATCH_SCORE_DEFAULT 32
 
 TG_API void tg_batch_opts_default(tg_batch_opts *o);
 

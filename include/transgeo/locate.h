@@ -67,7 +67,8 @@
  *     official input) unless opts.heading_search >= 2: then N rolls.
  * The canvases go through the encoder in one batched call
  * (tg_model_embed_ground_batch) and are scored against the tiles in one
- * matrix product (tg_tileset_match_n); a tile's score is its best over the
+ * matrix product (rows of the pass, "many photos per pass" below, then
+ * tg_tileset_match_n exactly); a tile's score is its best over the
  * headings, and the best (tile, heading) wins: the answer's heading_deg. A
  * limited-view model (ground_fov_deg < 360, TransGeo's --fov path, trained
  * at random azimuths) gets one canvas centred on the photo: the heading is

@@ -80,7 +80,7 @@ enum { OPT_PRIOR = 1001, OPT_REFINE, OPT_REFINE_TILES, OPT_BATCH };
 #define CLI_BATCH_LONGOPT {"batch", required_argument, NULL, OPT_BATCH}
 #define CLI_BATCH_HELP                                                                      \
     "      --batch N          photos scored in one pass over the tiles (one matrix\n"      \
-    "                           product; default 64); 1 scores each photo alone. The\n"  \
+    "                           product; default 32); 1 scores each photo alone. The\n"  \
     "                           answers are the same for every N\n"
 int cli_parse_refine(const char *cmd, const char *s, tg_batch_opts *o);
 
