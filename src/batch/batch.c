@@ -275,7 +275,8 @@ static int run_open(tg_ctx *ctx, run *r, const char *db_path, const tg_batch_opt
     r->jobs = calloc(r->batch, sizeof *r->jobs);
     r->ws = calloc((size_t)nt, sizeof *r->ws);
     r->seen = CPLHashSetNew(CPLHashSetHashStr, CPLHashSetEqualStr, free);
-    if (!r->jobs || !r->ws || !r->seen || !r->sh.ljs) return tg_set_error(ctx, TG_ENOMEM, "batch: out of memory");
+    if (!r->jobs || !r->ws || !r->seen || !r->sh.ljs)
+        return tg_set_error(ctx, TG_ENOMEM, "batch: out of memory");
     r->sh.n_threads = tg_ctx_threads(ctx);
     for (int i = 0; i < nt; i++) {
         r->ws[i].sh = &r->sh;

@@ -543,7 +543,8 @@ int tg_locator_prepare(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input
                        tg_locate_job **out)
 {
     if (out) *out = NULL;
-    if (!loc || !in || !out) return tg_set_error(ctx, TG_EINVAL, "tg_locator_prepare: NULL argument");
+    if (!loc || !in || !out)
+        return tg_set_error(ctx, TG_EINVAL, "tg_locator_prepare: NULL argument");
     if (!in->image && !in->path && !in->bytes && !in->embedding)
         return tg_set_error(ctx, TG_EINVAL, "locate: no photo and no embedding given");
     if (in->has_truth && (!isfinite(in->truth_lon) || !isfinite(in->truth_lat) ||
@@ -851,7 +852,8 @@ done:
 
 int tg_locator_score(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *const *jobs, size_t n)
 {
-    if (!loc || (!jobs && n)) return tg_set_error(ctx, TG_EINVAL, "tg_locator_score: NULL argument");
+    if (!loc || (!jobs && n))
+        return tg_set_error(ctx, TG_EINVAL, "tg_locator_score: NULL argument");
     int rc = narrow_jobs(loc, ctx, jobs, n);
     if (!rc) rc = rank_jobs(loc, ctx, jobs, n);
     return rc;
@@ -935,7 +937,8 @@ int tg_locator_finish(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *job,
         memset(ans, 0, sizeof *ans);
         tg_locate_answer_clear(ans);
     }
-    if (!loc || !job || !ans) return tg_set_error(ctx, TG_EINVAL, "tg_locator_finish: NULL argument");
+    if (!loc || !job || !ans)
+        return tg_set_error(ctx, TG_EINVAL, "tg_locator_finish: NULL argument");
     tg_locate_answer *a = &job->ans;
     int rc = TG_OK, *query_of = NULL;
     if (job->done) goto done;
