@@ -9,6 +9,9 @@
 #                          a 4.7 GB store, about 10 minutes more)
 #        TG_BENCH_BATCHES  photos per pass   (default "8 16 32 64 128")
 #        TG_BENCH_PHOTOS   panoramas located (default 128)
+#        TG_BENCH_ROUNDS   rounds of the in-process measurements (default 3)
+#        TG_BENCH_CLI      0: skip the CLI runs (each opens the store: about 50 s at
+#                          10^6 tiles); default 1
 #        TG_BENCH_DIR      scratch directory (default $TMPDIR/tg_locate_batch; kept
 #                          between runs: the stores are made once)
 #
@@ -31,7 +34,8 @@
 #   2. the CLI end to end (transgeo locate, 2 worker threads, -o CSV):
 #      --batch 1 against --batch 64 and the default, minus the time of the
 #      same command on one photo (opening the store), and cmp of the CSVs.
-# The machine is shared: each in-process figure is the best of 3 interleaved rounds.
+# The machine is shared: each in-process figure is the best of 3 interleaved rounds
+# (TG_BENCH_ROUNDS).
 set -eu
 BENCH=${1:-./bench/locate_batch_bench}
 TG=${2:-./transgeo}
@@ -41,6 +45,8 @@ W=${TG_BENCH_DIR:-${TMPDIR:-/tmp}/tg_locate_batch}
 sizes=${TG_BENCH_SIZES:-10000 100000}
 batches=${TG_BENCH_BATCHES:-8 16 32 64 128}
 n=${TG_BENCH_PHOTOS:-128}
+rounds=${TG_BENCH_ROUNDS:-3}
+cli=${TG_BENCH_CLI:-1}
 mkdir -p "$W"
 
 [ -f "$W/model.safetensors" ] ||
@@ -66,7 +72,8 @@ for size in $sizes; do
     cat "$db" >/dev/null # in the page cache for every run alike
     echo "== $size tiles x 1000: one process, one thread (ms are per photo)"
     # shellcheck disable=SC2086
-    "$BENCH" --db "$db" --batches "$batches" $photos
+    "$BENCH" --db "$db" --batches "$batches" --rounds "$rounds" $photos
+    [ "$cli" = 1 ] || continue
     echo "== $size tiles x 1000: transgeo locate, 2 workers, seconds for $n photos"
     rm -f "$W/open.csv"
     a=$(t); "$TG" locate "$one" --db "$db" -o "$W/open.csv" --refine off -q --batch 1; b=$(t)
