@@ -210,8 +210,9 @@ typedef struct tg_batch_opts {
 
 /* Photos per pass by default. bench/locate_batch.sh at 10^5 tiles x 1000
  * (demo encoders, 2 shared cores), photos/s against one photo per pass, in
- * one process: 3.8x (8), 4.7x (16), 7.8x (32), 8.8x (64), 9.5x (128); the
- * CLI: 4.0x (32), 5.2x (64). A pass is committed as a whole (batch_size is
+ * one process (two runs): 3.8-6.3x (8), 4.7-7.6x (16), 7.8-8.1x (32),
+ * 8.8-11.3x (64), 9.5-11.3x (128); the CLI: 4.0-4.7x (32), 5.1-5.2x (64).
+ * A pass is committed as a whole (batch_size is
  * at least one pass), so 32, not 64: most of the gain, and a run of 60
  * photos still commits twice (tests/faults_kill.sh kills between commits;
  * a kill -9 loses at most one pass of work). */
