@@ -369,7 +369,10 @@ int main(void)
     }
     /* A panorama without metadata (a CVUSA/VIGOR-shaped image) on a 360-degree
      * model: assumed north-aligned, one pass, and exactly the official input:
-     * the same scores, bit for bit, as tg_model_embed_ground + tg_tileset_match. */
+     * the same scores, bit for bit, as tg_model_embed_ground + tg_tileset_match
+     * scoring every tile exactly (the locator's scores are those of the
+     * candidate search, locate.h "many photos per pass"), and the same tiles
+     * as the blocked search over every tile, scores within float32 rounding. */
     {
         int pw = 208, phh = 52;
         unsigned char *rgb = malloc((size_t)pw * phh * 3);
@@ -391,10 +394,18 @@ int main(void)
         tg_match m1[5];
         int n1 = 0;
         tg_model_embed_ground(ctx, mdl, pano, e);
-        tg_tileset_match(ctx, ts, e, 5, NULL, 0, m1, &n1);
-        int same = rc == 0 && ans.n_matches == n1 && n1 == 5;
+        size_t n_all = tg_tileset_count(ts);
+        int64_t *all = malloc(n_all * sizeof *all);
+        for (size_t i = 0; i < n_all; i++) tg_tileset_tile(ts, i, &all[i], NULL, NULL, NULL);
+        tg_match mx[5];
+        int nx = 0;
+        tg_tileset_match(ctx, ts, e, 5, all, n_all, m1, &n1);
+        tg_tileset_match(ctx, ts, e, 5, NULL, 0, mx, &nx);
+        free(all);
+        int same = rc == 0 && ans.n_matches == n1 && n1 == 5 && nx == 5;
         for (int i = 0; same && i < n1; i++)
-            same = ans.matches[i].tile_id == m1[i].tile_id && ans.matches[i].score == m1[i].score;
+            same = ans.matches[i].tile_id == m1[i].tile_id && ans.matches[i].score == m1[i].score &&
+                   mx[i].tile_id == m1[i].tile_id && fabs(mx[i].score - m1[i].score) < 1e-6;
         TAP_OK(same && ans.n_headings == 1 && ans.heading_source == TG_HEADING_NORTH &&
                    ans.camera.source == TG_CAMERA_DEFAULT && ans.camera.hfov_deg == 360 &&
                    ans.heading_deg == 0,

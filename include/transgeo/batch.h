@@ -18,9 +18,11 @@
  *    archive);
  *  - tg_batch_out: the output file (layers, fields and resume, below);
  *  - tg_batch_locate: the loop; worker threads each with their own tg_ctx
- *    decode and embed photos (the expensive part) and search the shared,
- *    read-only in-memory index, while the calling thread writes the results in
- *    input order and commits after every batch of photos.
+ *    decode and embed photos (tg_locator_prepare), the calling thread scores
+ *    opts.score_batch of them in one pass over the shared, read-only
+ *    in-memory index (tg_locator_score), the workers finish them
+ *    (tg_locator_finish: ranking, refinement), and the calling thread writes
+ *    the results in input order and commits after every batch of photos.
  *
  * Output (GeoPackage, OUT.gpkg; all geometries EPSG:4326, x = lon, y = lat,
  * with an R-tree spatial index):
@@ -189,7 +191,8 @@ typedef struct tg_batch_opts {
     double gps_radius_m; /* its radius, metres; 0 (default) = from the photo's accuracy */
     int refine;          /* TG_REFINE_AUTO (default), TG_REFINE_OFF, TG_REFINE_ON (locate.h) */
     int refine_max_tiles; /* 0 (default) = TG_REFINE_TILES */
-    int batch_size;      /* photos per commit; 0 (default) = 8 per thread, at least 16 */
+    int batch_size;      /* photos per commit; 0 (default) = 8 per thread, at least 16,
+                            and at least score_batch */
     tg_progress_fn progress; /* called after each batch with (photos done, total or 0
                                 when unknown, NULL); return 0 to cancel. NULL = none */
     void *progress_user;
@@ -197,7 +200,23 @@ typedef struct tg_batch_opts {
                             NAN (default): none (tg_locate_opts.fov_deg) */
     int heading_search;  /* tg_locate_opts.heading_search; default 0 (auto) */
     int ignore_heading;  /* tg_locate_opts.ignore_heading; default 0 */
+    int score_batch;     /* photos scored in one pass over the tiles (locate.h "many
+                            photos per pass": the workers embed them, one matrix
+                            product scores them, the workers finish them); 1 = one at
+                            a time (each worker runs tg_locator_run); 0 (default) =
+                            TG_BATCH_SCORE_DEFAULT (32). The answers are the same
+                            either way */
 } tg_batch_opts;
+
+/* Photos per pass by default. bench/locate_batch.sh at 10^5 tiles x 1000
+ * (demo encoders, 2 shared cores), photos/s against one photo per pass, in
+ * one process (two runs): 3.8-6.3x (8), 4.7-7.6x (16), 7.8-8.1x (32),
+ * 8.8-11.3x (64), 9.5-11.3x (128); the CLI: 4.0-4.7x (32), 5.1-5.2x (64).
+ * A pass is committed as a whole (batch_size is
+ * at least one pass), so 32, not 64: most of the gain, and a run of 60
+ * photos still commits twice (tests/faults_kill.sh kills between commits;
+ * a kill -9 loses at most one pass of work). */
+#define TG_BATCH_SCORE_DEFAULT 32
 
 TG_API void tg_batch_opts_default(tg_batch_opts *o);
 

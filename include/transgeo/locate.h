@@ -67,7 +67,8 @@
  *     official input) unless opts.heading_search >= 2: then N rolls.
  * The canvases go through the encoder in one batched call
  * (tg_model_embed_ground_batch) and are scored against the tiles in one
- * matrix product (tg_tileset_match_n); a tile's score is its best over the
+ * matrix product (rows of the pass, "many photos per pass" below, then
+ * tg_tileset_match_n exactly); a tile's score is its best over the
  * headings, and the best (tile, heading) wins: the answer's heading_deg. A
  * limited-view model (ground_fov_deg < 360, TransGeo's --fov path, trained
  * at random azimuths) gets one canvas centred on the photo: the heading is
@@ -300,6 +301,55 @@ typedef struct tg_locate_answer {
  * TG_ENOMEM. Thread-safe (see the top). */
 TG_API int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in,
                           tg_locate_answer *ans);
+
+/* ---- many photos per pass -------------------------------------------------
+ * tg_locator_run is three stages, run for one photo; called directly they
+ * score many photos in one pass over the tiles (one matrix product instead
+ * of one matrix-vector product per photo):
+ *
+ *     tg_locate_job *jobs[64] = {0};
+ *     for (i = 0; i < n; i++)                     // any threads, one tg_ctx each
+ *         tg_locator_prepare(loc, ctx_i, &in[i], &jobs[i]);  // decode, embed, window
+ *     tg_locator_score(loc, ctx, jobs, n);        // one pass for the whole batch
+ *     for (i = 0; i < n; i++) {                   // any threads again
+ *         tg_locator_finish(loc, ctx_i, jobs[i], &ans[i]);   // rank, refine, error_m
+ *         tg_locate_job_free(jobs[i]);
+ *     }
+ *
+ * An answer is the same, bit for bit, whether its photo is located alone
+ * (tg_locator_run) or in a batch of any size: a match's score is the exact
+ * float32 product of tg_index_search_subset, and the pass over every tile
+ * (tg_index_search_batch; for evaluation tg_tileset_scores_batch) only
+ * narrows the tiles that can rank, with a bound on float32 rounding (see
+ * src/locate/locator.c). Photos searched within a GPS window or a global
+ * prior are scored on their own candidates in finish; heading canvases are
+ * extra rows of the product.
+ *
+ * Ownership: the caller owns each job (tg_locate_job_free, NULL ok) and the
+ * answer finish fills (tg_locate_answer_clear); a job does not keep the
+ * input's pointers (an input embedding is copied). */
+typedef struct tg_locate_job tg_locate_job;
+
+/* Stage 1: everything before scoring (decoding, metadata, truth, camera,
+ * headings, the embedding of each canvas, the candidates and the tile
+ * nearest the truth). [out] *job. Returns as tg_locator_run; *job is NULL
+ * on failure. Thread-safe. */
+TG_API int tg_locator_prepare(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in,
+                              tg_locate_job **job);
+/* Stage 2: score jobs[0..n) (NULL entries are skipped) in one pass over the
+ * tiles, with ctx's threads. Returns 0, TG_ENOMEM, TG_EINVAL. Reads the
+ * locator only, but runs one pass for all: call it from one thread per
+ * batch. */
+TG_API int tg_locator_score(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *const *jobs,
+                            size_t n);
+/* Stage 3: the answer of a scored job: matches, heading, estimate and
+ * refinement, GPS error, the truth's rank. [out] *ans (cleared first; the
+ * job's answer moves into it). Returns as tg_locator_run (TG_EINVAL for a
+ * job tg_locator_score did not score). Thread-safe. */
+TG_API int tg_locator_finish(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *job,
+                             tg_locate_answer *ans);
+/* Free a job. NULL is accepted. */
+TG_API void tg_locate_job_free(tg_locate_job *job);
 
 /* Free what an answer holds and zero it. NULL is accepted. */
 TG_API void tg_locate_answer_clear(tg_locate_answer *ans);

@@ -376,6 +376,21 @@ TG_API int tg_tileset_match_n(tg_ctx *ctx, const tg_tileset *ts, const float *em
                               int k, const int64_t *cand, size_t n_cand, tg_match *out,
                               int *n_out, int *query_of);
 
+/* Every tile's score for n_q queries (queries: n_q x dim, row-major), in one
+ * pass over the matrix: rows are taken in blocks and each block's scores
+ * S (n_q x nb, row-major: S[q * nb + i] = <query q, row row0 + i>, float32
+ * sgemm) are handed to fn(user, row0, nb, S) before the next block is
+ * computed (S is valid during the call only). Rows come in ascending order,
+ * row0 = 0 first. The scores are float32 products: within
+ * n u ||q|| ||row|| (u = 2^-24, n = dim) of the exact inner product, not
+ * bit-equal to tg_index_search's (use them to bound, then compare exact
+ * scores: the locator's batched evaluation does). A non-zero return of fn
+ * stops the pass and is returned. Read-only on ts: thread-safe. Returns 0,
+ * TG_EINVAL, TG_ENOMEM, or fn's code. (src/store/tileset_batch.c) */
+typedef int (*tg_tileset_block_fn)(void *user, size_t row0, size_t nb, const float *scores);
+TG_API int tg_tileset_scores_batch(tg_ctx *ctx, const tg_tileset *ts, const float *queries, int n_q,
+                                   tg_tileset_block_fn fn, void *user);
+
 /* Tile ids of model m that satisfy the prior. [out] *ids (malloc'ed, free()
  * it; NULL when *n == 0), *n. Returns 0, TG_EINVAL (radius < 0 or not
  * finite, a BLOB that is not a SpatiaLite geometry, SRID other than 4326),

@@ -62,8 +62,14 @@ typedef struct job {
     double t_lon, t_lat;
     int has_t_heading;     /* the truth row has a heading */
     double t_heading;
+    tg_locate_job *lj;     /* between the locator's stages (score_batch > 1) */
     tg_locate_answer ans;  /* the locator's answer */
 } job;
+
+/* What the workers do with each job of a batch: the whole locator
+ * (tg_locator_run: one photo per pass), or the stage before or after the
+ * batch's one scoring pass. */
+enum { STAGE_RUN, STAGE_PREPARE, STAGE_FINISH };
 
 typedef struct shared {
     job *jobs;
@@ -74,6 +80,9 @@ typedef struct shared {
     const tg_locator *loc;
     int gps_prior;         /* opts.gps_prior */
     int n_threads;         /* threads of the caller's context, shared by the workers */
+    int stage;             /* STAGE_* */
+    int score_batch;       /* photos per scoring pass (1: STAGE_RUN) */
+    tg_locate_job **ljs;   /* score_batch entries: the jobs of one pass */
 } shared;
 
 typedef struct worker {
@@ -100,6 +109,15 @@ static int photo_error(int rc)
 static void do_job(worker *w, job *j)
 {
     if (j->error) return; /* could not even be enumerated */
+    int rc = 0;
+    if (w->sh->stage == STAGE_FINISH) {
+        if (!j->lj) return;
+        rc = tg_locator_finish(w->sh->loc, w->ctx, j->lj, &j->ans);
+        tg_locate_job_free(j->lj);
+        j->lj = NULL;
+        if (rc) job_fail(j, photo_error(rc) ? 0 : rc, tg_errmsg(w->ctx));
+        return;
+    }
     tg_locate_input in = {.path = j->file};
     if (w->sh->mode == MODE_EVAL) {
         in.has_truth = j->truth_from_csv;
@@ -109,7 +127,8 @@ static void do_job(worker *w, job *j)
         in.has_truth_heading = j->has_t_heading;
         in.truth_heading_deg = j->t_heading;
     }
-    int rc = tg_locator_run(w->sh->loc, w->ctx, &in, &j->ans);
+    if (w->sh->stage == STAGE_PREPARE) rc = tg_locator_prepare(w->sh->loc, w->ctx, &in, &j->lj);
+    else rc = tg_locator_run(w->sh->loc, w->ctx, &in, &j->ans);
     if (rc) job_fail(j, photo_error(rc) ? 0 : rc, tg_errmsg(w->ctx));
 }
 
@@ -133,8 +152,9 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Run the workers over sh->jobs: n_workers - 1 threads plus the caller. */
-static int run_jobs(tg_ctx *ctx, shared *sh, worker *ws, int n_workers)
+/* Run the workers over sh->jobs at sh->stage: n_workers - 1 threads plus the
+ * caller. */
+static int run_stage(tg_ctx *ctx, shared *sh, worker *ws, int n_workers)
 {
     sh->next = 0;
     sh->stop = 0;
@@ -161,8 +181,32 @@ static int run_jobs(tg_ctx *ctx, shared *sh, worker *ws, int n_workers)
     return 0;
 }
 
+/* Locate sh->jobs: one at a time in each worker (score_batch 1), or each
+ * chunk of score_batch photos embedded by the workers, scored in one pass
+ * by the caller's thread (with all of ctx's threads: the product is one
+ * BLAS call) and finished by the workers. */
+static int run_jobs(tg_ctx *ctx, shared *sh, worker *ws, int n_workers)
+{
+    if (sh->score_batch <= 1) {
+        sh->stage = STAGE_RUN;
+        return run_stage(ctx, sh, ws, n_workers);
+    }
+    sh->stage = STAGE_PREPARE;
+    int rc = run_stage(ctx, sh, ws, n_workers);
+    for (size_t c0 = 0; !rc && c0 < sh->n_jobs; c0 += (size_t)sh->score_batch) {
+        size_t nc = sh->n_jobs - c0 < (size_t)sh->score_batch ? sh->n_jobs - c0
+                                                             : (size_t)sh->score_batch;
+        for (size_t i = 0; i < nc; i++) sh->ljs[i] = sh->jobs[c0 + i].lj;
+        rc = tg_locator_score(sh->loc, ctx, sh->ljs, nc);
+    }
+    if (rc) return rc; /* the jobs' stages are freed with the jobs */
+    sh->stage = STAGE_FINISH;
+    return run_stage(ctx, sh, ws, n_workers);
+}
+
 static void job_clear(job *j)
 {
+    tg_locate_job_free(j->lj);
     free(j->file);
     free(j->error);
     tg_locate_answer_clear(&j->ans);
@@ -221,11 +265,19 @@ static int run_open(tg_ctx *ctx, run *r, const char *db_path, const tg_batch_opt
     int nt = o->threads > 0 ? o->threads : tg_ctx_threads(ctx);
     if (nt < 1) nt = 1;
     r->n_workers = nt;
+    if (o->score_batch < 0)
+        return tg_set_error(ctx, TG_EINVAL, "%d photos per scoring pass: expected 1 or more (0: "
+                            "the default, %d)", o->score_batch, TG_BATCH_SCORE_DEFAULT);
+    int nsb = o->score_batch > 0 ? o->score_batch : TG_BATCH_SCORE_DEFAULT;
     r->batch = o->batch_size > 0 ? (size_t)o->batch_size : (size_t)(8 * nt < 16 ? 16 : 8 * nt);
+    if (o->batch_size <= 0 && r->batch < (size_t)nsb) r->batch = (size_t)nsb;
+    r->sh.score_batch = nsb;
+    r->sh.ljs = calloc((size_t)nsb, sizeof *r->sh.ljs);
     r->jobs = calloc(r->batch, sizeof *r->jobs);
     r->ws = calloc((size_t)nt, sizeof *r->ws);
     r->seen = CPLHashSetNew(CPLHashSetHashStr, CPLHashSetEqualStr, free);
-    if (!r->jobs || !r->ws || !r->seen) return tg_set_error(ctx, TG_ENOMEM, "batch: out of memory");
+    if (!r->jobs || !r->ws || !r->seen || !r->sh.ljs)
+        return tg_set_error(ctx, TG_ENOMEM, "batch: out of memory");
     r->sh.n_threads = tg_ctx_threads(ctx);
     for (int i = 0; i < nt; i++) {
         r->ws[i].sh = &r->sh;
@@ -244,6 +296,7 @@ static void run_close(run *r)
     free(r->jobs);
     for (int i = 0; r->ws && i < r->n_workers; i++) tg_ctx_free(r->ws[i].ctx);
     free(r->ws);
+    free(r->sh.ljs);
     if (r->seen) CPLHashSetDestroy(r->seen);
     tg_locator_free(r->loc);
     tg_store_close(r->st);

@@ -14,7 +14,8 @@ tests_test_evalmetrics_LDADD = $(TG_TEST_LIBS)
 TG_TESTS += tests/test_evalmetrics
 
 # End-to-end CLI tests (TAP, sh): they share tests/cli_common.sh (sourced).
-TG_TESTS += tests/cli_index.sh tests/cli_locate.sh tests/cli_eval.sh tests/cli_manpage.sh tests/metre_cli.sh
+TG_TESTS += tests/cli_index.sh tests/cli_locate.sh tests/cli_eval.sh tests/cli_manpage.sh tests/metre_cli.sh \
+	tests/locate_batch.sh
 EXTRA_DIST += tests/cli_common.sh tests/progress_check.py tests/cli_index.sh tests/cli_locate.sh tests/cli_eval.sh \
-	tests/metre_cli.sh \
+	tests/metre_cli.sh tests/locate_batch.sh \
 	tests/cli_manpage.sh

@@ -277,6 +277,11 @@ int cli_locate_option(const char *cmd, int c, const char *arg, struct tg_batch_o
     case 'I': o->ignore_heading = 1; return 0;
     case OPT_PRIOR: return cli_parse_prior(cmd, arg, o) ? TG_EXIT_USAGE : 0;
     case OPT_REFINE: return cli_parse_refine(cmd, arg, o) ? TG_EXIT_USAGE : 0;
+    case OPT_BATCH:
+        if (cli_parse_int(cmd, "--batch", arg, &o->score_batch)) return TG_EXIT_USAGE;
+        if (o->score_batch < 1 || o->score_batch > 4096)
+            return cli_usage_error(cmd, "--batch %s: expected 1..4096 photos per pass", arg);
+        return 0;
     case OPT_REFINE_TILES:
         if (cli_parse_int(cmd, "--refine-tiles", arg, &o->refine_max_tiles)) return TG_EXIT_USAGE;
         if (o->refine_max_tiles < 1 || o->refine_max_tiles > 64)

@@ -54,8 +54,8 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double *ou
 int cli_parse_int(const char *cmd, const char *opt, const char *s, int *out);
 /* The locating options shared by locate and eval: camera and heading
  * (--fov DEG, --heading-search N, --ignore-heading: long options 'F', 'H',
- * 'I') and the GPS prior and refinement (--prior, --refine, --refine-tiles:
- * OPT_PRIOR, OPT_REFINE, OPT_REFINE_TILES below). Returns 0, or
+ * 'I'), the GPS prior and refinement (--prior, --refine, --refine-tiles:
+ * OPT_PRIOR, OPT_REFINE, OPT_REFINE_TILES below) and --batch (OPT_BATCH). Returns 0, or
  * TG_EXIT_USAGE after printing why. */
 struct tg_batch_opts;
 int cli_locate_option(const char *cmd, int c, const char *arg, struct tg_batch_opts *o);
@@ -75,7 +75,13 @@ int cli_locate_option(const char *cmd, int c, const char *arg, struct tg_batch_o
  * (locate, eval, demo share them). -1 after a usage error was printed. */
 int cli_parse_prior(const char *cmd, const char *s, tg_batch_opts *o);
 /* getopt codes of the long-only options --prior, --refine, --refine-tiles. */
-enum { OPT_PRIOR = 1001, OPT_REFINE, OPT_REFINE_TILES };
+enum { OPT_PRIOR = 1001, OPT_REFINE, OPT_REFINE_TILES, OPT_BATCH };
+/* --batch N (locate and eval: photos scored per pass over the tiles). */
+#define CLI_BATCH_LONGOPT {"batch", required_argument, NULL, OPT_BATCH}
+#define CLI_BATCH_HELP                                                                      \
+    "      --batch N          photos scored in one pass over the tiles (one matrix\n"      \
+    "                           product; default 32); 1 scores each photo alone. The\n"  \
+    "                           answers are the same for every N\n"
 int cli_parse_refine(const char *cmd, const char *s, tg_batch_opts *o);
 
 double cli_now(void); /* monotonic seconds */

@@ -53,6 +53,7 @@ static void usage(FILE *f)
             "      --refine-tiles N tiles cut per photo at most (default 16)\n"
             "  -m, --model NAME     model registered in DB (default: the only one)\n"
             "  -j, --threads N      photos embedded at once (default: all cores)\n"
+            CLI_BATCH_HELP
             CLI_CAMERA_HELP
             "  -q, --quiet          no progress bar, no per-photo warnings\n"
             "      --progress=WHEN  auto (a bar when stderr is a terminal; default), json\n"
@@ -212,7 +213,7 @@ int cmd_eval(int argc, char **argv)
         {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
         {"progress", required_argument, NULL, 'P'},
         {"prior", required_argument, NULL, OPT_PRIOR}, {"refine", required_argument, NULL, OPT_REFINE},
-        {"refine-tiles", required_argument, NULL, OPT_REFINE_TILES},
+        {"refine-tiles", required_argument, NULL, OPT_REFINE_TILES}, CLI_BATCH_LONGOPT,
         {"help", no_argument, NULL, 'h'},          CLI_CAMERA_LONGOPTS,
         {NULL, 0, NULL, 0}};
     const char *db = NULL, *truth = NULL;
@@ -236,6 +237,7 @@ int cmd_eval(int argc, char **argv)
             if (cli_parse_progress(CMD, optarg, &progress)) return TG_EXIT_USAGE;
             break;
         case 'F': case 'H': case 'I': case OPT_PRIOR: case OPT_REFINE: case OPT_REFINE_TILES:
+        case OPT_BATCH:
             if (cli_locate_option(CMD, c, optarg, &o)) return TG_EXIT_USAGE;
             break;
         case 'h': usage(stdout); return TG_EXIT_OK;

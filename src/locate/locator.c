@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "transgeo/canvas.h"
-#include "transgeo/evalmetrics.h"
 #include "transgeo/geo.h"
 #include "transgeo/search.h"
 #include "transgeo/transgeo_model.h"
@@ -129,9 +128,10 @@ static int metre_open(tg_ctx *ctx, tg_locator *loc, const tg_locate_opts *o)
     loc->refine = o->refine == TG_REFINE_ON ||
                   (o->refine == TG_REFINE_AUTO && tg_locator_refine_cheap(loc->model));
     loc->refine_max_tiles = o->refine_max_tiles > 0 ? o->refine_max_tiles : TG_REFINE_TILES;
-    if (loc->gps_prior) {
+    {
         /* tg_index_search_subset builds the index's id table on first use (a
-         * write): do it now, while one thread holds the locator. */
+         * write): do it now, while one thread holds the locator. Every run
+         * uses it (exact scores of the narrowed tiles, the GPS window). */
         size_t row;
         int64_t id;
         tg_tileset_tile(loc->ts, 0, &id, NULL, NULL, NULL);
@@ -255,6 +255,12 @@ static int is_candidate(const cands *c, int64_t id)
     return lo < c->n && c->ids[lo] == id;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* Degrees to a rough metric distance, squared: picks the few candidate
  * centres near a point before the exact geodesic check (equirectangular,
  * within a few percent at these scales). */
@@ -299,60 +305,6 @@ static int nearest_candidate(const tg_locator *loc, const cands *cs, tg_ctx *ctx
         }
     }
     return TG_OK;
-}
-
-/* Evaluation: the rank of the candidate nearest the truth, by tg_eval_rank
- * over the candidates' scores. */
-static int rank_truth(const tg_locator *loc, const cands *cs, tg_ctx *ctx, const float *emb,
-                      int n_q,
-                      tg_locate_answer *ans)
-{
-    size_t n = tg_tileset_count(loc->ts), truth_row = 0;
-    int rc = nearest_candidate(loc, cs, ctx, ans->truth_lon, ans->truth_lat, &truth_row);
-    if (rc) return rc;
-    float *scores = malloc((n ? n : 1) * sizeof *scores);
-    float *more = n_q > 1 ? malloc((n ? n : 1) * sizeof *more) : NULL;
-    if (!scores || (n_q > 1 && !more)) {
-        free(scores);
-        return tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory for %zu tiles", n);
-    }
-    rc = tg_index_scores(ctx, tg_tileset_index(loc->ts), emb, scores);
-    /* several headings: a tile's score is its best over them, as in the search */
-    for (int q = 1; !rc && q < n_q; q++) {
-        rc = tg_index_scores(ctx, tg_tileset_index(loc->ts), emb + (size_t)q * loc->dim, more);
-        for (size_t i = 0; !rc && i < n; i++)
-            if (more[i] > scores[i] || (isnan(scores[i]) && !isnan(more[i]))) scores[i] = more[i];
-    }
-    if (rc) goto done;
-    tg_tileset_tile(loc->ts, truth_row, &ans->truth_tile_id, &ans->truth_tile_lon,
-                    &ans->truth_tile_lat, NULL);
-    size_t m = 0, truth_at = 0; /* keep the candidates' scores only, in place */
-    for (size_t i = 0; i < n; i++) {
-        int64_t id;
-        tg_tileset_tile(loc->ts, i, &id, NULL, NULL, NULL);
-        if (!is_candidate(cs, id)) continue;
-        if (i == truth_row) truth_at = m;
-        if (ans->prior == TG_PRIOR_GPS && isfinite(scores[i])) { /* rank by posterior */
-            double clon, clat, d;
-            tg_tileset_tile(loc->ts, i, NULL, &clon, &clat, NULL);
-            rc = tg_geo_distance_m(ctx, ans->meta.lon_deg, ans->meta.lat_deg, clon, clat, &d);
-            if (rc) goto done;
-            scores[i] = (float)(scores[i] + tg_metre_gps_penalty(
-                                                d, ans->prior_radius_m / TG_METRE_GPS_SIGMA_DIV));
-        }
-        scores[m++] = scores[i];
-    }
-    ans->truth_score = isfinite(scores[truth_at]) ? scores[truth_at] : NAN;
-    ans->truth_rank = tg_eval_rank(scores, m, truth_at);
-    rc = tg_geo_distance_m(ctx, ans->matches[0].lon, ans->matches[0].lat, ans->truth_lon,
-                           ans->truth_lat, &ans->truth_tile_error_m);
-    if (!rc)
-        rc = tg_geo_distance_m(ctx, ans->lon, ans->lat, ans->truth_lon, ans->truth_lat,
-                               &ans->truth_error_m);
-done:
-    free(scores);
-    free(more);
-    return rc;
 }
 
 /* ---- camera and heading (locate.h "Heading") ----------------------------- */
@@ -521,37 +473,107 @@ static int estimate(const tg_locator *loc, tg_ctx *ctx, const float *q, const ca
     return tg_metre_refine_run(ctx, &rf, q, b, cs->has ? cs->ids : NULL, cs->n, ans);
 }
 
-int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in,
-                   tg_locate_answer *ans)
+/* ---- the stages: prepare, score (many photos per pass), finish ------------
+ *
+ * Scores. A tile's score in an answer is the exact float32 inner product of
+ * tg_index_search_subset (the same call, on the same two vectors, whatever
+ * else is located with the photo), so an answer does not depend on the
+ * batch. The pass over every tile (one sgemm for all the photos of a batch)
+ * only narrows: float32 products in any summation order are within
+ * gamma_n ||q|| ||row|| of the exact value (gamma_n = n u / (1 - n u),
+ * u = 2^-24, n = dim: Higham, Accuracy and Stability of Numerical
+ * Algorithms, 2nd ed., eq. 3.5), so two products of the same vectors differ
+ * by at most SCORE_TOL below; the narrowed set is checked to hold every
+ * tile that can be in the exact top k (else it is widened), and a rank is
+ * counted exactly on the tiles whose approximate score is within SCORE_TOL
+ * of the truth's. */
+
+/* Hits kept per query in the narrowing pass beyond the max(k, E) needed. */
+#define NARROW_EXTRA 22
+
+/* Largest difference of two float32 products of the same rows and queries:
+ * 2 gamma_dim ||q|| ||row||, with ||q|| ||row|| <= 2 (both are unit vectors:
+ * store.h; the factor leaves room for their rounding and more). */
+static double score_tol(int dim)
 {
-    if (ans) {
-        memset(ans, 0, sizeof *ans);
-        tg_locate_answer_clear(ans);
-    }
-    if (!loc || !in || !ans) return tg_set_error(ctx, TG_EINVAL, "tg_locator_run: NULL argument");
+    double nu = dim * ldexp(1.0, -24);
+    return 2.0 * (nu / (1.0 - nu)) * 2.0;
+}
+
+struct tg_locate_job {
+    tg_locate_answer ans;      /* the answer being built (moved out by finish) */
+    int done;                  /* 1: nothing to score (unlabelled in evaluation, the prior
+                                  selects no tile): ans is final */
+    float *emb;                /* n_q x dim: the canvases' embeddings, or the input's copy */
+    int n_q;
+    double headings[360];      /* the heading of each canvas */
+    int is_embedding;          /* the input was an embedding */
+    int has_truth_heading;
+    double truth_heading_deg;
+    cands cs;                  /* the candidates (cs.ids: the locator's or own_cand) */
+    int64_t *own_cand;         /* the GPS window's ids (malloc'ed) */
+    /* filled by tg_locator_score: */
+    int64_t *narrow;           /* every tile (cs.has = 0): ids that can be in the top k */
+    size_t n_narrow;
+    size_t truth_row;          /* has_truth: the candidate nearest the truth */
+    double truth_s;            /* its score (best over the queries; NaN: none) */
+    long above;                /* candidates whose score is surely above truth_s */
+    size_t *band, n_band, cap_band; /* rows to compare with truth_s exactly (ascending) */
+};
+
+void tg_locate_job_free(tg_locate_job *job)
+{
+    if (!job) return;
+    tg_locate_answer_clear(&job->ans);
+    free(job->emb);
+    free(job->own_cand);
+    free(job->narrow);
+    free(job->band);
+    free(job);
+}
+
+/* 1 when the score stage ranks job's truth in the pass over every tile (the
+ * GPS window is ranked on its own, in finish). */
+static int ranks_in_pass(const tg_locate_job *j)
+{
+    return !j->done && j->ans.has_truth && j->ans.prior != TG_PRIOR_GPS;
+}
+
+int tg_locator_prepare(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in,
+                       tg_locate_job **out)
+{
+    if (out) *out = NULL;
+    if (!loc || !in || !out)
+        return tg_set_error(ctx, TG_EINVAL, "tg_locator_prepare: NULL argument");
     if (!in->image && !in->path && !in->bytes && !in->embedding)
         return tg_set_error(ctx, TG_EINVAL, "locate: no photo and no embedding given");
     if (in->has_truth && (!isfinite(in->truth_lon) || !isfinite(in->truth_lat) ||
                           fabs(in->truth_lat) > 90 || fabs(in->truth_lon) > 360))
         return tg_set_error(ctx, TG_EINVAL, "true position (%g, %g): not a lon/lat position",
                             in->truth_lon, in->truth_lat);
-    tg_image *own = NULL;
-    float *emb = NULL;
-    int64_t *own_cand = NULL;
-    int rc = TG_OK, n_q = 1, *query_of = NULL;
-    double headings[360]; /* the heading of each embedded canvas */
     if (in->embedding && in->embedding_dim != loc->dim)
         return tg_set_error(ctx, TG_EMODEL,
                             "the embedding has %d floats but model '%s' makes %d: it was made "
                             "by another model (embeddings of different models cannot be "
                             "compared)",
                             in->embedding_dim, loc->m.name, loc->dim);
+    tg_locate_job *job = calloc(1, sizeof *job);
+    if (!job) return tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
+    tg_locate_answer *ans = &job->ans;
+    tg_locate_answer_clear(ans);
+    job->truth_s = NAN;
+    job->n_q = 1;
+    job->is_embedding = in->embedding != NULL;
+    job->has_truth_heading = in->has_truth_heading;
+    job->truth_heading_deg = in->truth_heading_deg;
+    tg_image *own = NULL;
+    int rc = TG_OK;
     if (!in->embedding) {
         const tg_image *img = in->image;
         if (!img) {
             rc = in->path ? tg_image_load(ctx, in->path, &own)
                           : tg_image_load_mem(ctx, in->bytes, in->n_bytes, &own);
-            if (rc) return rc;
+            if (rc) goto fail;
             img = own;
         }
         /* Metadata is optional: a photo without readable EXIF is still located. */
@@ -571,75 +593,432 @@ int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in
             ans->truth_lon = ans->meta.lon_deg;
             ans->truth_lat = ans->meta.lat_deg;
         } else if (in->truth_from_gps) {
-            goto done; /* evaluation, and nothing to compare with: not embedded */
+            job->done = 1; /* evaluation, and nothing to compare with: not embedded */
+            goto ok;
         }
-        rc = embed_photo(loc, ctx, img, ans, &emb, &n_q, headings);
-        if (rc) goto done;
+        rc = embed_photo(loc, ctx, img, ans, &job->emb, &job->n_q, job->headings);
+        if (rc) goto fail;
+    } else {
+        job->emb = malloc((size_t)loc->dim * sizeof *job->emb);
+        if (!job->emb) {
+            rc = tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
+            goto fail;
+        }
+        memcpy(job->emb, in->embedding, (size_t)loc->dim * sizeof *job->emb);
+        if (in->has_truth) {
+            ans->has_truth = 1;
+            ans->truth_lon = in->truth_lon;
+            ans->truth_lat = in->truth_lat;
+        }
     }
-    if (in->embedding && in->has_truth) {
-        ans->has_truth = 1;
-        ans->truth_lon = in->truth_lon;
-        ans->truth_lat = in->truth_lat;
-    }
-    const float *q = emb ? emb : in->embedding;
     ans->matches = calloc((size_t)loc->k, sizeof *ans->matches);
     if (!ans->matches) {
         rc = tg_set_error(ctx, TG_ENOMEM, "locate: out of memory for %d matches", loc->k);
+        goto fail;
+    }
+    job->cs = (cands){loc->has_prior, loc->cand, loc->n_cand};
+    rc = choose_candidates(loc, ctx, ans, &job->cs, &job->own_cand);
+    if (rc) goto fail;
+    if (job->cs.has && job->cs.n == 0) { /* the prior selects nothing */
+        job->done = 1;
+        goto ok;
+    }
+    if (ans->has_truth) {
+        rc = nearest_candidate(loc, &job->cs, ctx, ans->truth_lon, ans->truth_lat,
+                               &job->truth_row);
+        if (rc) goto fail;
+    }
+ok:
+    tg_image_free(own);
+    *out = job;
+    return TG_OK;
+fail:
+    tg_image_free(own);
+    tg_locate_job_free(job);
+    return rc;
+}
+
+/* ---- score: narrowing every-tile searches --------------------------------- */
+
+/* After a pass that kept the kk best (approximate) hits of each of job's
+ * queries (hits: n_q x kk, nh: n_q): [out] *ok = 1 and job->narrow = the
+ * union of the hits when it surely holds the exact top `want` (see above),
+ * else *ok = 0 (widen). */
+static int narrow_take(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *job,
+                       const tg_hit *hits, const int *nh, int kk, int want, int *ok)
+{
+    size_t n_tiles = tg_tileset_count(loc->ts);
+    double lim = -INFINITY;
+    for (int q = 0; q < job->n_q; q++)
+        if (nh[q] >= want && hits[(size_t)q * kk + want - 1].score > lim)
+            lim = hits[(size_t)q * kk + want - 1].score;
+    /* a tile of the exact top `want` has an approximate score >= lim - 2 tol */
+    lim -= 2 * score_tol(loc->dim);
+    *ok = 1;
+    for (int q = 0; q < job->n_q && (size_t)kk < n_tiles; q++)
+        if (nh[q] == kk && !(hits[(size_t)q * kk + kk - 1].score < lim)) *ok = 0;
+    if (!*ok) return TG_OK;
+    size_t m = 0;
+    for (int q = 0; q < job->n_q; q++) m += (size_t)nh[q];
+    free(job->narrow);
+    job->narrow = malloc((m ? m : 1) * sizeof *job->narrow);
+    if (!job->narrow) return tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
+    m = 0;
+    for (int q = 0; q < job->n_q; q++)
+        for (int i = 0; i < nh[q]; i++) job->narrow[m++] = hits[(size_t)q * kk + i].id;
+    qsort(job->narrow, m, sizeof *job->narrow, cmp_id);
+    size_t u = 0;
+    for (size_t i = 0; i < m; i++)
+        if (u == 0 || job->narrow[u - 1] != job->narrow[i]) job->narrow[u++] = job->narrow[i];
+    job->n_narrow = u;
+    return TG_OK;
+}
+
+/* The every-tile photos of the batch: one tg_index_search_batch for all
+ * their queries, then narrow_take each; a photo whose set may miss a tile
+ * searches again alone, with 4 times as many hits. */
+static int narrow_jobs(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *const *jobs, size_t n)
+{
+    size_t nq = 0, n_tiles = tg_tileset_count(loc->ts);
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i] && !jobs[i]->done && !jobs[i]->cs.has) nq += (size_t)jobs[i]->n_q;
+    if (nq == 0) return TG_OK;
+    int want = loc->k > TG_STORE_ERROR_K ? loc->k : TG_STORE_ERROR_K;
+    size_t kk = (size_t)want + NARROW_EXTRA;
+    if (kk > n_tiles) kk = n_tiles;
+    int rc = TG_OK;
+    float *q = malloc(nq * (size_t)loc->dim * sizeof *q);
+    tg_hit *hits = malloc(nq * kk * sizeof *hits);
+    int *nh = malloc(nq * sizeof *nh);
+    if (!q || !hits || !nh) {
+        rc = tg_set_error(ctx, TG_ENOMEM, "locate: out of memory for %zu queries", nq);
         goto done;
     }
-    cands cs = {loc->has_prior, loc->cand, loc->n_cand};
-    const float *qm = q; /* the queries matched: every heading, or the chosen one */
-    int n_qm = n_q;
-    rc = choose_candidates(loc, ctx, ans, &cs, &own_cand);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        const tg_locate_job *j = jobs[i];
+        if (!j || j->done || j->cs.has) continue;
+        memcpy(q + o * (size_t)loc->dim, j->emb, (size_t)j->n_q * (size_t)loc->dim * sizeof *q);
+        o += (size_t)j->n_q;
+    }
+    rc = tg_index_search_batch(ctx, tg_tileset_index(loc->ts), q, (int)nq, (int)kk, hits, nh);
+    o = 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        tg_locate_job *j = jobs[i];
+        if (!j || j->done || j->cs.has) continue;
+        int ok = 0;
+        rc = narrow_take(loc, ctx, j, hits + o * kk, nh + o, (int)kk, want, &ok);
+        for (size_t k2 = kk; !rc && !ok;) { /* rare: many tiles within the tolerance */
+            k2 = k2 * 4 < n_tiles ? k2 * 4 : n_tiles;
+            tg_hit *h2 = malloc((size_t)j->n_q * k2 * sizeof *h2);
+            int *n2 = malloc((size_t)j->n_q * sizeof *n2);
+            if (!h2 || !n2) rc = tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
+            if (!rc)
+                rc = tg_index_search_batch(ctx, tg_tileset_index(loc->ts), j->emb, j->n_q,
+                                           (int)k2, h2, n2);
+            if (!rc) rc = narrow_take(loc, ctx, j, h2, n2, (int)k2, want, &ok);
+            free(h2);
+            free(n2);
+        }
+        o += (size_t)j->n_q;
+    }
+done:
+    free(q);
+    free(hits);
+    free(nh);
+    return rc;
+}
+
+/* ---- score: ranks of the truth (evaluation) --------------------------------- */
+
+/* The exact score of row (the best over the job's queries; NaN when none is
+ * finite), as the answer's matches are scored. */
+static int exact_best(const tg_locator *loc, tg_ctx *ctx, const tg_locate_job *j,
+                      const int64_t *ids, size_t n_ids, double *best)
+{
+    /* scores of ids[0..n_ids) into best[0..n_ids) (by position: ids are
+     * distinct, rows ascending) */
+    tg_index *ix = (tg_index *)tg_tileset_index(loc->ts); /* id table built at open */
+    tg_hit *h = malloc((n_ids ? n_ids : 1) * sizeof *h);
+    if (!h) return tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory");
+    for (size_t i = 0; i < n_ids; i++) best[i] = NAN;
+    int rc = TG_OK;
+    for (int q = 0; !rc && q < j->n_q && n_ids > 0; q++) {
+        int nh = 0;
+        rc = tg_index_search_subset(ctx, ix, j->emb + (size_t)q * loc->dim, ids, n_ids,
+                                    (int)n_ids, h, &nh);
+        for (int i = 0; !rc && i < nh; i++) {
+            /* h[i].id is one of ids: find its position */
+            size_t lo = 0, hi = n_ids;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (ids[mid] < h[i].id) lo = mid + 1;
+                else hi = mid;
+            }
+            if (lo < n_ids && ids[lo] == h[i].id && !(best[lo] >= h[i].score))
+                best[lo] = h[i].score;
+        }
+    }
+    free(h);
+    return rc;
+}
+
+typedef struct rank_pass {
+    const tg_locator *loc;
+    tg_locate_job **jobs;      /* the jobs ranked in this pass */
+    size_t n;
+    double tol;
+    tg_ctx *ctx;
+} rank_pass;
+
+/* One block of the pass: each job's candidates above its truth, surely
+ * (counted) or within the tolerance (kept for an exact comparison). */
+static int rank_block(void *user, size_t row0, size_t nb, const float *s)
+{
+    rank_pass *p = user;
+    size_t o = 0;
+    for (size_t jj = 0; jj < p->n; jj++) {
+        tg_locate_job *j = p->jobs[jj];
+        const float *sj = s + o * nb;
+        o += (size_t)j->n_q;
+        double t = j->truth_s;
+        for (size_t i = 0; i < nb; i++) {
+            float b = sj[i];
+            for (int q = 1; q < j->n_q; q++) { /* a tile's score is its best over the headings */
+                float v = sj[(size_t)q * nb + i];
+                if (v > b || (isnan(b) && !isnan(v))) b = v;
+            }
+            if (isnan(b) || (!isnan(t) && b < t - p->tol)) continue;
+            size_t row = row0 + i;
+            if (row == j->truth_row) continue;
+            if (j->cs.has) {
+                int64_t id;
+                tg_tileset_tile(p->loc->ts, row, &id, NULL, NULL, NULL);
+                if (!is_candidate(&j->cs, id)) continue;
+            }
+            if (isnan(t) || b > t + p->tol) { /* a NaN truth ranks after every scored tile */
+                j->above++;
+                continue;
+            }
+            if (j->n_band == j->cap_band) {
+                size_t nc = j->cap_band ? 2 * j->cap_band : 64;
+                size_t *nbd = realloc(j->band, nc * sizeof *nbd);
+                if (!nbd) return tg_set_error(p->ctx, TG_ENOMEM, "evaluation: out of memory");
+                j->band = nbd;
+                j->cap_band = nc;
+            }
+            j->band[j->n_band++] = row;
+        }
+    }
+    return TG_OK;
+}
+
+/* The truth's exact score, then one pass over every tile for all the jobs
+ * ranked here (tg_tileset_scores_batch). */
+static int rank_jobs(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *const *jobs, size_t n)
+{
+    size_t nj = 0, nq = 0;
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i] && ranks_in_pass(jobs[i])) nj++, nq += (size_t)jobs[i]->n_q;
+    if (nj == 0) return TG_OK;
+    tg_locate_job **rj = malloc(nj * sizeof *rj);
+    float *q = malloc(nq * (size_t)loc->dim * sizeof *q);
+    int rc = TG_OK;
+    if (!rj || !q) {
+        rc = tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory for %zu queries", nq);
+        goto done;
+    }
+    size_t a = 0, o = 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        tg_locate_job *j = jobs[i];
+        if (!j || !ranks_in_pass(j)) continue;
+        rj[a++] = j;
+        memcpy(q + o * (size_t)loc->dim, j->emb, (size_t)j->n_q * (size_t)loc->dim * sizeof *q);
+        o += (size_t)j->n_q;
+        int64_t id;
+        tg_tileset_tile(loc->ts, j->truth_row, &id, NULL, NULL, NULL);
+        rc = exact_best(loc, ctx, j, &id, 1, &j->truth_s);
+        j->above = 0;
+        j->n_band = 0;
+    }
     if (rc) goto done;
-    if (cs.has && cs.n == 0) goto done; /* the prior selects nothing */
+    rank_pass p = {loc, rj, nj, score_tol(loc->dim), ctx};
+    rc = tg_tileset_scores_batch(ctx, loc->ts, q, (int)nq, rank_block, &p);
+done:
+    free(rj);
+    free(q);
+    return rc;
+}
+
+int tg_locator_score(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *const *jobs, size_t n)
+{
+    if (!loc || (!jobs && n))
+        return tg_set_error(ctx, TG_EINVAL, "tg_locator_score: NULL argument");
+    int rc = narrow_jobs(loc, ctx, jobs, n);
+    if (!rc) rc = rank_jobs(loc, ctx, jobs, n);
+    return rc;
+}
+
+/* ---- finish ---------------------------------------------------------------- */
+
+/* Evaluation: the rank of the candidate nearest the truth (1 + the
+ * candidates scored above it: tg_eval_rank's rule). Every tile or a global
+ * prior: from the pass, the tiles within the tolerance compared exactly;
+ * the GPS window: by posterior, as tg_metre_gps_match ranks, with the
+ * embedding qm of the heading it chose. */
+static int rank_truth(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *j, const float *qm)
+{
+    tg_locate_answer *ans = &j->ans;
+    int rc = TG_OK;
+    if (ans->prior == TG_PRIOR_GPS) {
+        const tg_index *ix = tg_tileset_index(loc->ts);
+        double sigma = ans->prior_radius_m / TG_METRE_GPS_SIGMA_DIV, t = NAN;
+        size_t n = tg_tileset_count(loc->ts), m = 0;
+        double *post = malloc((j->cs.n ? j->cs.n : 1) * sizeof *post);
+        if (!post) return tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory");
+        for (size_t i = 0; i < n && m < j->cs.n; i++) {
+            int64_t id;
+            double clon, clat, d;
+            tg_tileset_tile(loc->ts, i, &id, &clon, &clat, NULL);
+            if (!is_candidate(&j->cs, id)) continue;
+            double s = tg_metre_dot(qm, tg_index_row(ix, i), loc->dim);
+            if (isfinite(s)) {
+                rc = tg_geo_distance_m(ctx, ans->meta.lon_deg, ans->meta.lat_deg, clon, clat, &d);
+                if (rc) break;
+                s += tg_metre_gps_penalty(d, sigma);
+            } else {
+                s = NAN;
+            }
+            if (i == j->truth_row) t = s;
+            post[m++] = s;
+        }
+        long above = 0;
+        for (size_t i = 0; i < m; i++)
+            if (isnan(t) ? !isnan(post[i]) : post[i] > t) above++;
+        free(post);
+        if (rc) return rc;
+        ans->truth_score = t;
+        ans->truth_rank = above + 1;
+    } else {
+        long above = j->above;
+        if (j->n_band > 0) { /* compared exactly, as the matches are scored */
+            int64_t *ids = malloc(j->n_band * sizeof *ids);
+            double *s = malloc(j->n_band * sizeof *s);
+            if (!ids || !s) rc = tg_set_error(ctx, TG_ENOMEM, "evaluation: out of memory");
+            for (size_t i = 0; !rc && i < j->n_band; i++)
+                tg_tileset_tile(loc->ts, j->band[i], &ids[i], NULL, NULL, NULL);
+            /* ids ascend with rows (the tileset loads them in id order) but
+             * sort anyway: exact_best looks them up by id */
+            if (!rc) qsort(ids, j->n_band, sizeof *ids, cmp_id);
+            if (!rc) rc = exact_best(loc, ctx, j, ids, j->n_band, s);
+            for (size_t i = 0; !rc && i < j->n_band; i++)
+                if (!isnan(s[i]) && s[i] > j->truth_s) above++;
+            free(ids);
+            free(s);
+            if (rc) return rc;
+        }
+        ans->truth_score = isfinite(j->truth_s) ? j->truth_s : NAN;
+        ans->truth_rank = above + 1;
+    }
+    tg_tileset_tile(loc->ts, j->truth_row, &ans->truth_tile_id, &ans->truth_tile_lon,
+                    &ans->truth_tile_lat, NULL);
+    rc = tg_geo_distance_m(ctx, ans->matches[0].lon, ans->matches[0].lat, ans->truth_lon,
+                           ans->truth_lat, &ans->truth_tile_error_m);
+    if (!rc)
+        rc = tg_geo_distance_m(ctx, ans->lon, ans->lat, ans->truth_lon, ans->truth_lat,
+                               &ans->truth_error_m);
+    return rc;
+}
+
+int tg_locator_finish(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *job,
+                      tg_locate_answer *ans)
+{
+    if (ans) {
+        memset(ans, 0, sizeof *ans);
+        tg_locate_answer_clear(ans);
+    }
+    if (!loc || !job || !ans)
+        return tg_set_error(ctx, TG_EINVAL, "tg_locator_finish: NULL argument");
+    tg_locate_answer *a = &job->ans;
+    int rc = TG_OK, *query_of = NULL;
+    if (job->done) goto done;
+    const float *q = job->emb;
+    const float *qm = q; /* the queries ranked: every heading, or the chosen one */
+    const cands *cs = &job->cs;
     query_of = calloc((size_t)loc->k, sizeof *query_of);
     if (!query_of) {
         rc = tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
         goto done;
     }
-    if (ans->prior == TG_PRIOR_GPS) { /* the window, and the GPS as a probability in it */
+    if (a->prior == TG_PRIOR_GPS) { /* the window, and the GPS as a probability in it */
         int best_q = 0;
-        if (n_q > 1) {
+        if (job->n_q > 1) {
             /* several headings: the best (tile, heading) in the window picks the
              * heading, and the posterior ranks with that heading's embedding */
-            rc = tg_tileset_match_n(ctx, loc->ts, q, n_q, 1, cs.ids, cs.n, ans->matches,
-                                    &ans->n_matches, query_of);
+            rc = tg_tileset_match_n(ctx, loc->ts, q, job->n_q, 1, cs->ids, cs->n, a->matches,
+                                    &a->n_matches, query_of);
             if (rc) goto done;
-            best_q = ans->n_matches > 0 ? query_of[0] : 0;
+            best_q = a->n_matches > 0 ? query_of[0] : 0;
             qm = q + (size_t)best_q * (size_t)loc->dim;
-            n_qm = 1;
         }
-        rc = tg_metre_gps_match(ctx, loc->ts, qm, cs.ids, cs.n, ans->meta.lon_deg,
-                                ans->meta.lat_deg, ans->prior_radius_m / TG_METRE_GPS_SIGMA_DIV,
-                                loc->k, ans->matches, &ans->n_matches);
+        rc = tg_metre_gps_match(ctx, loc->ts, qm, cs->ids, cs->n, a->meta.lon_deg,
+                                a->meta.lat_deg, a->prior_radius_m / TG_METRE_GPS_SIGMA_DIV,
+                                loc->k, a->matches, &a->n_matches);
         for (int i = 0; i < loc->k; i++) query_of[i] = best_q;
-    } else {
-        rc = tg_tileset_match_n(ctx, loc->ts, q, n_q, loc->k, cs.has ? cs.ids : NULL, cs.n,
-                                ans->matches, &ans->n_matches, query_of);
+    } else if (cs->has) { /* a global prior: its candidates, exactly */
+        rc = tg_tileset_match_n(ctx, loc->ts, q, job->n_q, loc->k, cs->ids, cs->n, a->matches,
+                                &a->n_matches, query_of);
+    } else { /* every tile: the exact scores of the set the pass narrowed them to */
+        if (!job->narrow) {
+            rc = tg_set_error(ctx, TG_EINVAL, "tg_locator_finish: the photo was not scored "
+                                              "(tg_locator_score)");
+            goto done;
+        }
+        rc = tg_tileset_match_n(ctx, loc->ts, q, job->n_q, loc->k, job->narrow, job->n_narrow,
+                                a->matches, &a->n_matches, query_of);
     }
     if (rc) goto done;
-    report_headings(in, ans, headings, query_of);
-    if (ans->n_matches == 0) { /* every candidate scored NaN */
+    tg_locate_input hin = {.has_truth_heading = job->has_truth_heading,
+                           .truth_heading_deg = job->truth_heading_deg};
+    report_headings(&hin, a, job->headings, query_of);
+    if (a->n_matches == 0) { /* every candidate scored NaN */
         rc = tg_set_error(ctx, TG_EIMAGE, "no tile could be scored (the %sembedding is not "
-                                          "finite)", in->embedding ? "" : "photo's ");
+                                          "finite)", job->is_embedding ? "" : "photo's ");
         goto done;
     }
     /* refined with the embedding of the best match's heading */
-    rc = estimate(loc, ctx, q + (size_t)query_of[0] * (size_t)loc->dim, &cs, ans);
+    rc = estimate(loc, ctx, q + (size_t)query_of[0] * (size_t)loc->dim, cs, a);
     if (rc) goto done;
-    if (ans->has_meta && ans->meta.has_gps) {
-        rc = tg_geo_distance_m(ctx, ans->meta.lon_deg, ans->meta.lat_deg, ans->lon, ans->lat,
-                               &ans->gps_error_m);
+    if (a->has_meta && a->meta.has_gps) {
+        rc = tg_geo_distance_m(ctx, a->meta.lon_deg, a->meta.lat_deg, a->lon, a->lat,
+                               &a->gps_error_m);
         if (rc) goto done;
     }
-    if (ans->has_truth) rc = rank_truth(loc, &cs, ctx, qm, n_qm, ans);
+    if (a->has_truth) rc = rank_truth(loc, ctx, job, qm);
 done:
-    free(own_cand);
-    free(emb);
     free(query_of);
-    tg_image_free(own);
-    if (rc) tg_locate_answer_clear(ans);
+    if (!rc) {
+        *ans = *a; /* the answer moves to the caller */
+        memset(a, 0, sizeof *a);
+        tg_locate_answer_clear(a);
+    }
+    return rc;
+}
+
+int tg_locator_run(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input *in,
+                   tg_locate_answer *ans)
+{
+    if (ans) {
+        memset(ans, 0, sizeof *ans);
+        tg_locate_answer_clear(ans);
+    }
+    if (!loc || !in || !ans) return tg_set_error(ctx, TG_EINVAL, "tg_locator_run: NULL argument");
+    /* the batched stages for a batch of one: the same answer either way */
+    tg_locate_job *job = NULL;
+    int rc = tg_locator_prepare(loc, ctx, in, &job);
+    if (!rc) rc = tg_locator_score(loc, ctx, &job, 1);
+    if (!rc) rc = tg_locator_finish(loc, ctx, job, ans);
+    tg_locate_job_free(job);
     return rc;
 }
 

@@ -103,7 +103,7 @@ static int cand_has(const int64_t *cand, size_t n, int64_t id)
     return lo < n && cand[lo] == id;
 }
 
-static double dot(const float *a, const float *b, int n)
+double tg_metre_dot(const float *a, const float *b, int n)
 {
     double s = 0;
     for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
@@ -152,7 +152,7 @@ static int stored_points(tg_ctx *ctx, const tg_metre_refine *rf, const float *q,
         int rc = tg_geo_distance_m(ctx, best->lon, best->lat, lon, lat, &d);
         if (rc) return rc;
         if (d > lim) continue;
-        p[np++] = (pt){0, 0, lon, lat, dot(q, tg_index_row(ix, i), dim)};
+        p[np++] = (pt){0, 0, lon, lat, tg_metre_dot(q, tg_index_row(ix, i), dim)};
     }
     *n_out = np;
     return TG_OK;
@@ -198,7 +198,7 @@ static int cut_score(tg_ctx *ctx, const tg_metre_refine *rf, tg_tiler *t, const 
     if (rc) return rc;
     o->lon = tile.center_lon;
     o->lat = tile.center_lat;
-    o->score = dot(q, emb, tg_model_config_get(rf->model)->out_dim);
+    o->score = tg_metre_dot(q, emb, tg_model_config_get(rf->model)->out_dim);
     *ok = 1;
     return TG_OK;
 }
@@ -351,7 +351,7 @@ int tg_metre_gps_match(tg_ctx *ctx, const tg_tileset *ts, const float *q, const 
         double clon, clat, st, d;
         tg_tileset_tile(ts, i, &id, &clon, &clat, &st);
         if (!cand_has(cand, n_cand, id)) continue;
-        double s = dot(q, tg_index_row(ix, i), dim);
+        double s = tg_metre_dot(q, tg_index_row(ix, i), dim);
         if (!isfinite(s)) continue;
         rc = tg_geo_distance_m(ctx, lon, lat, clon, clat, &d);
         if (rc) goto done;

@@ -47,6 +47,11 @@ int tg_metre_refine_run(tg_ctx *ctx, const tg_metre_refine *rf, const float *q,
 double tg_metre_gps_penalty(double d_m, double sigma_m);
 #define TG_METRE_GPS_SIGMA_DIV 4.5
 
+/* <a, b> over n floats, accumulated in double in index order: the score
+ * the GPS posterior ranks by (tg_metre_gps_match and the rank of a truth in
+ * the window), the same whatever else is computed at the time. */
+double tg_metre_dot(const float *a, const float *b, int n);
+
 /* The k best candidates (cand, sorted ids) by posterior around (lon, lat),
  * as tg_tileset_match fills them (score = the cosine; error_m over the best
  * TG_STORE_ERROR_K by posterior). Returns 0, TG_ENOMEM. */

@@ -51,3 +51,7 @@ CLEANFILES += bench/search_bench
 bench-search: bench/search_bench
 	PYTHON3='$(PYTHON3)' $(SHELL) $(srcdir)/bench/search.sh ./bench/search_bench
 .PHONY: bench-search
+
+# Every tile's score for many queries in one pass (the locator's batched
+# evaluation): a file of its own, on the public tg_index calls only.
+libtgcore_la_SOURCES += src/store/tileset_batch.c
