@@ -14,11 +14,12 @@ setup_failed() { echo "not ok 1 - set-up: $1"; echo "1..1"; exit 1; }
 PG_TMP=$TG_TMPDIR
 [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$TG_TMPDIR" && PG_TMP=/tmp
 TG_TMPDIR=$PG_TMP pg_start api 2>"$W/pg.err" || setup_failed "no PostgreSQL cluster: $(cat "$W/pg.err")"
-"$TG" world -o "$W/town" -s 515 --size-m 300 --panos 0 --photos 0 --supersample 1 -q ||
+"$TG" world -o "$W/town" -s 515 --size-m 300 --panos 0 --photos 0 --supersample 1 -q &&
+    "$TG" world -o "$W/town2" -s 516 --size-m 200 --center-e 503000 --panos 0 --photos 0 -q ||
     setup_failed "transgeo world"
 cp "$TOP_SRCDIR/models/demo.safetensors" "$W/demo.safetensors"
 for db in "$W/town.sqlite" "$PG_api_URI"; do
     "$TG" index "$W/town/aerial.tif" --db "$db" -m "$W/demo.safetensors" -q 2>"$W/index.err" ||
         setup_failed "index into $db: $(cat "$W/index.err")"
 done
-"$TOP_BUILDDIR/tests/test_store_pg" "$W/town.sqlite" "$PG_api_URI"
+"$TOP_BUILDDIR/tests/test_store_pg" "$W/town.sqlite" "$PG_api_URI" "$W/town2/aerial.tif"

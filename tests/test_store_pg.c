@@ -2,15 +2,20 @@
  * PostgreSQL database against the same call on the SQLite database of the
  * same raster, model and options (run by tests/pg_store_api.sh, which starts
  * the cluster and indexes both):
- *     test_store_pg SQLITE_DB POSTGRESQL_URI
+ *     test_store_pg SQLITE_DB POSTGRESQL_URI RASTER2
  * models, rasters (and their files' check), extent, the tileset (ids,
  * centres, strides, embeddings), matching, the spatial prior for points and
  * polygons at several radii, footprints (WKT, SpatiaLite BLOB, covers), and
- * the errors of a missing tile and a bad radius. */
+ * the errors of a missing tile and a bad radius; then the refresh of a
+ * tileset after other connections insert (a second raster, RASTER2), insert
+ * below the largest id (what concurrent writers commit out of order) and
+ * delete. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <libpq-fe.h>
 
 #include "tap.h"
 #include "transgeo/store.h"
@@ -39,8 +44,8 @@ static int same_ids(const int64_t *a, size_t na, const int64_t *b, size_t nb)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: test_store_pg SQLITE_DB POSTGRESQL_URI\n");
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_store_pg SQLITE_DB POSTGRESQL_URI RASTER2\n");
         return 2;
     }
     tg_ctx *ctx = NULL;
@@ -231,6 +236,46 @@ int main(int argc, char **argv)
     TAP_OK(strstr(tg_errmsg(ctx), "999999999") != NULL, "  ... naming it: %s", tg_errmsg(ctx));
     TAP_EQ(tg_store_model_register(ctx, p, "x", argv[1], NULL), TG_EDB, "register on a read-only store: TG_EDB");
     TAP_OK(strstr(tg_errmsg(ctx), "read-only") != NULL, "  ... saying so: %s", tg_errmsg(ctx));
+
+    /* Refresh: rows another connection adds above the largest id are
+     * appended; a row committed below it (concurrent writers) and a deletion
+     * make a reload; either way the tileset is what the table holds. */
+    tg_store *wr = NULL;
+    TAP_EQ(tg_store_open(ctx, argv[2], TG_STORE_CREATE, &wr), 0, "a second, read-write store");
+    tg_store_index_result res;
+    tg_store_index_opts io;
+    tg_store_index_opts_default(&io);
+    rc = wr ? tg_store_index_raster(ctx, wr, argv[3], &io, &res) : -1;
+    TAP_EQ(rc, 0, "it indexes a second raster (%lld tiles) %s", res.n_added, rc ? tg_errmsg(ctx) : "");
+    const tg_tileset *t2 = NULL;
+    TAP_EQ(tg_store_tileset(ctx, p, &mp[0], &t2), 0, "refresh after the insertion");
+    TAP_OK(t2 && tg_tileset_count(t2) == n + (size_t)res.n_added,
+           "  ... %zu + %lld tiles", n, res.n_added);
+    PGconn *pc = PQconnectdb(argv[2]);
+    TAP_OK(PQstatus(pc) == CONNECTION_OK, "a libpq connection of the test's own");
+    /* a copy of tile 1 as a new grid position with a small id, as a writer
+     * that took its id early and committed late would leave it */
+    PGresult *pr = PQexec(pc,
+                          "INSERT INTO tg_tiles (id, raster_id, model_id, col, \"row\", center_lon, "
+                          "center_lat, win_x, win_y, win_w, win_h, crs, embedding, geom) SELECT 0, "
+                          "raster_id, model_id, col, \"row\" + 100000, center_lon, center_lat, win_x, "
+                          "win_y, win_w, win_h, crs, embedding, geom FROM tg_tiles ORDER BY id LIMIT 1");
+    TAP_OK(PQresultStatus(pr) == PGRES_COMMAND_OK, "insert a tile with id 0 (below every id) %s",
+           PQresultErrorMessage(pr));
+    PQclear(pr);
+    TAP_EQ(tg_store_tileset(ctx, p, &mp[0], &t2), 0, "refresh");
+    size_t row0 = 99;
+    TAP_OK(t2 && tg_tileset_count(t2) == n + (size_t)res.n_added + 1 &&
+               tg_index_find(ctx, (tg_index *)tg_tileset_index(t2), 0, &row0) == 0 && row0 == 0,
+           "  ... reloaded: %zu tiles, id 0 in row 0", t2 ? tg_tileset_count(t2) : 0);
+    pr = PQexec(pc, "DELETE FROM tg_tiles WHERE id IN (0, (SELECT max(id) FROM tg_tiles))");
+    TAP_OK(PQresultStatus(pr) == PGRES_COMMAND_OK, "delete two tiles %s", PQresultErrorMessage(pr));
+    PQclear(pr);
+    TAP_EQ(tg_store_tileset(ctx, p, &mp[0], &t2), 0, "refresh");
+    TAP_OK(t2 && tg_tileset_count(t2) == n + (size_t)res.n_added - 1,
+           "  ... reloaded without them: %zu tiles", t2 ? tg_tileset_count(t2) : 0);
+    PQfinish(pc);
+    tg_store_close(wr);
 
     free(q);
     free(ms);
