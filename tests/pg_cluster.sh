@@ -80,15 +80,13 @@ pg_start() {
     dir=$PG_CLUSTER_ROOT/$name
     mkdir -p "$dir" && chmod 700 "$dir" || return 1
     [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$dir"
-    port=$(pg_free_port) || { echo "pg_cluster: no free port" >&2; return 1; }
     PG_CLUSTERS="$PG_CLUSTERS $name"
-    eval "PG_${name}_DIR=\$dir PG_${name}_PORT=\$port"
+    eval "PG_${name}_DIR=\$dir"
     pg_as "$PG_BINDIR/initdb" -D "$dir/data" -U "$(pg_user)" -A trust -E UTF8 --no-sync \
         --locale=C >"$PG_CLUSTER_ROOT/$name.initdb.log" 2>&1 ||
         { echo "pg_cluster: initdb of '$name' failed:" >&2; tail -n 5 "$PG_CLUSTER_ROOT/$name.initdb.log" >&2; return 1; }
     cat >>"$dir/data/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
-port = $port
 unix_socket_directories = '$dir'
 fsync = off
 synchronous_commit = off
@@ -99,8 +97,20 @@ max_worker_processes = 8
 max_parallel_workers = 4
 log_min_messages = warning
 EOF
-    pg_as "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null 2>&1 ||
-        { echo "pg_cluster: server '$name' did not start:" >&2; tail -n 5 "$dir/server.log" >&2; return 1; }
+    # A free port, and another if someone took it meanwhile (clusters of
+    # other tests start beside ours).
+    tries=0
+    while :; do
+        port=$(pg_free_port) || { echo "pg_cluster: no free port" >&2; return 1; }
+        eval "PG_${name}_PORT=\$port"
+        pg_as "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "-p $port" -w -t 60 \
+            start >/dev/null 2>&1 && break
+        tries=$((tries + 1))
+        if [ $tries -ge 3 ]; then
+            echo "pg_cluster: server '$name' did not start:" >&2; tail -n 5 "$dir/server.log" >&2
+            return 1
+        fi
+    done
     pg_as "$PG_BINDIR/psql" -X -q -h "$dir" -p "$port" -d postgres -v ON_ERROR_STOP=1 \
         -c 'CREATE DATABASE transgeo' >/dev/null 2>"$PG_CLUSTER_ROOT/$name.psql.log" &&
     pg_as "$PG_BINDIR/psql" -X -q -h "$dir" -p "$port" -d transgeo -v ON_ERROR_STOP=1 \
@@ -130,8 +140,9 @@ pg_stop() {
 
 # pg_restart NAME: start a stopped server again on its port.
 pg_restart() {
-    eval "dir=\$PG_${1}_DIR"
-    pg_as "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null 2>&1
+    eval "dir=\$PG_${1}_DIR port=\$PG_${1}_PORT"
+    pg_as "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "-p $port" -w -t 60 \
+        start >/dev/null 2>&1
 }
 
 # pg_stop_all: stop every cluster and delete the directories (the EXIT trap).

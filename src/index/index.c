@@ -365,6 +365,13 @@ int tg_store_index_raster(tg_ctx *ctx, tg_store *st, const char *path,
     int rc = st->pg ? tgpg_check_writable(ctx, st, "index a raster")
                     : tgst_check_writable(ctx, db, "index a raster");
     if (rc) return rc;
+    if (st->pg && st->pg->ex.in_transaction)
+        /* Each piece commits on its own (kill -9 loses one piece at most):
+         * inside the caller's transaction that cannot be. */
+        return tg_set_error(ctx, TG_EINVAL,
+                            "PostgreSQL server '%s': indexing commits piece by piece and cannot "
+                            "run inside a transaction (SPI): run transgeo index --db URI instead",
+                            st->pg->label);
     rc = tg_store_ensure_schema(ctx, st);
     if (rc) return rc;
     tg_store_model m;

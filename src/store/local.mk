@@ -38,8 +38,12 @@ tests_test_store_LDADD = $(TG_TEST_LIBS)
 TG_TESTS += tests/test_search tests/test_store
 # The PostgreSQL backend against the SQLite one, on private clusters
 # (tests/pg_cluster.sh, shared with the extension's tests).
-TG_TESTS += tests/pg_store.sh
-EXTRA_DIST += tests/pg_cluster.sh tests/pg_store.sh
+TG_TESTS += tests/pg_store.sh tests/pg_store_api.sh
+EXTRA_DIST += tests/pg_cluster.sh tests/pg_store.sh tests/pg_store_api.sh
+# run by tests/pg_store_api.sh (it needs the cluster that script starts)
+check_PROGRAMS += tests/test_store_pg
+tests_test_store_pg_SOURCES = tests/test_store_pg.c tests/tap.h
+tests_test_store_pg_LDADD = $(TG_TEST_LIBS)
 
 # ---- benchmark (not built by `make`, not part of `make check`) -------------
 #   make bench-search      (TG_BENCH_SIZES, TG_BENCH_DIMS, ...: see bench/search.sh)

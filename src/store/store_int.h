@@ -7,7 +7,9 @@
  * registry.c (models), files.c (the policy for files the database names),
  * geomblob.c (SpatiaLite geometry BLOBs), tileset.c
  * (tiles in memory, matching), prior.c (spatial prior), search.c (tg_index);
- * src/index/index.c (the raster indexer) builds on them. */
+ * the PostgreSQL/PostGIS backend: pg.c (executor, connection, schema),
+ * pg_registry.c, pg_query.c, pg_index.c, reached from the public functions
+ * by `if (st->pg)`; src/index/index.c (the raster indexer) builds on them. */
 #ifndef TG_STORE_INT_H
 #define TG_STORE_INT_H
 
