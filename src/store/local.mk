@@ -25,6 +25,9 @@ tests_test_search_LDADD = $(TG_TEST_LIBS)
 tests_test_store_SOURCES = tests/test_store.c tests/tap.h tests/locate_path.h
 tests_test_store_LDADD = $(TG_TEST_LIBS)
 TG_TESTS += tests/test_search tests/test_store
+# the compact codecs against numpy (ctypes on libtransgeo.so)
+TG_TESTS += tests/search_codec.py
+EXTRA_DIST += tests/search_codec.py
 
 # ---- benchmark (not built by `make`, not part of `make check`) -------------
 #   make bench-search      (TG_BENCH_SIZES, TG_BENCH_DIMS, ...: see bench/search.sh)
