@@ -2,7 +2,7 @@
 # model registry, geometry BLOBs, tilesets, the spatial prior) and the exact
 # top-k search. Included by the top Makefile.am.
 libtgcore_la_SOURCES += src/store/db.c src/store/registry.c src/store/files.c src/store/geomblob.c \
-	src/store/tileset.c src/store/prior.c src/store/rasters.c src/store/search.c src/store/qscan.c src/store/qscan.h src/store/store_int.h \
+	src/store/tileset.c src/store/prior.c src/store/rasters.c src/store/search.c src/store/qscan.c src/store/qscan.h src/store/matrix.c src/store/matrix.h src/store/store_int.h \
 	include/transgeo/store.h include/transgeo/search.h
 tginclude_HEADERS += include/transgeo/search.h include/transgeo/store.h
 

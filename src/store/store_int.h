@@ -6,7 +6,8 @@
  * Files of the layer: db.c (connection, schema, sha256, footprints),
  * registry.c (models), files.c (the policy for files the database names),
  * geomblob.c (SpatiaLite geometry BLOBs), tileset.c
- * (tiles in memory, matching), prior.c (spatial prior), search.c (tg_index);
+ * (tiles in memory, matching), matrix.c (the tileset's mapped matrix file),
+ * prior.c (spatial prior), search.c + qscan.c (tg_index and its kernels);
  * src/index/index.c (the raster indexer) builds on them. */
 #ifndef TG_STORE_INT_H
 #define TG_STORE_INT_H
@@ -27,6 +28,8 @@ typedef struct model_entry {
     struct model_entry *next;
 } model_entry;
 
+struct tgst_matrix;
+
 struct tg_tileset {
     int64_t model_id;
     int dim;
@@ -34,7 +37,11 @@ struct tg_tileset {
     double *lon, *lat;        /* tile centre per row, degrees */
     double *stride_m;         /* raster stride per row, metres */
     int64_t *raster_id;       /* per row */
-    size_t cap;               /* allocated rows of the arrays above */
+    size_t cap;               /* allocated rows of the arrays above (0 while mapped) */
+    struct tgst_matrix *mx;   /* the mapped matrix file (matrix.h) the index and the
+                                 four arrays above point into (read-only), or NULL
+                                 when they are this tileset's own memory */
+    int codec;                /* TG_CODEC_* of ix */
     long long seen_inserted;  /* tg_models.n_inserted when last loaded */
     long long seen_removed;   /* tg_models.n_removed when last loaded */
     struct tg_tileset *next;
@@ -47,6 +54,7 @@ struct tg_store {
     model_entry *retired;     /* replaced in the cache: callers may still hold them
                                  (valid until tg_store_close, as store.h promises) */
     tg_tileset *tilesets;
+    int no_matrix;            /* 1: never map or write matrix files (tg_store_set_matrix) */
     /* File policy (tg_store_set_files; files.c): database-named files only
      * under trusted_dirs (resolved) or, for models, with a trusted sha256. */
     int files_restricted;
