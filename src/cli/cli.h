@@ -74,8 +74,15 @@ int cli_locate_option(const char *cmd, int c, const char *arg, struct tg_batch_o
 /* --prior gps[=RADIUS_M] and --refine auto|on|off into a batch's options
  * (locate, eval, demo share them). -1 after a usage error was printed. */
 int cli_parse_prior(const char *cmd, const char *s, tg_batch_opts *o);
-/* getopt codes of the long-only options --prior, --refine, --refine-tiles. */
-enum { OPT_PRIOR = 1001, OPT_REFINE, OPT_REFINE_TILES };
+/* getopt codes of the long-only options --prior, --refine, --refine-tiles,
+ * --codec. */
+enum { OPT_PRIOR = 1001, OPT_REFINE, OPT_REFINE_TILES, OPT_CODEC = 1050 };
+/* --codec f32|f16|int8 -> *codec (TG_CODEC_*); -1 after a usage error was printed. */
+int cli_parse_codec(const char *cmd, const char *s, int *codec);
+#define CLI_CODEC_HELP                                                                      \
+    "      --codec C          embeddings scanned as f32 (exact), f16 or int8 (scan the\n"   \
+    "                           compact copy, re-rank the best in f32); default: the\n"   \
+    "                           model's codec, set by transgeo index --codec\n"
 int cli_parse_refine(const char *cmd, const char *s, tg_batch_opts *o);
 
 double cli_now(void); /* monotonic seconds */

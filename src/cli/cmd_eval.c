@@ -53,6 +53,7 @@ static void usage(FILE *f)
             "  -m, --model NAME     model registered in DB (default: the only one)\n"
             "  -j, --threads N      photos embedded at once (default: all cores)\n"
             CLI_CAMERA_HELP
+            CLI_CODEC_HELP
             "  -q, --quiet          no progress bar, no per-photo warnings\n"
             "      --progress=WHEN  auto (a bar when stderr is a terminal; default), json\n"
             "                       (one JSON object per line on stderr, for programs;\n"
@@ -212,10 +213,12 @@ int cmd_eval(int argc, char **argv)
         {"progress", required_argument, NULL, 'P'},
         {"prior", required_argument, NULL, OPT_PRIOR}, {"refine", required_argument, NULL, OPT_REFINE},
         {"refine-tiles", required_argument, NULL, OPT_REFINE_TILES},
+        {"codec", required_argument, NULL, OPT_CODEC},
         {"help", no_argument, NULL, 'h'},          CLI_CAMERA_LONGOPTS,
         {NULL, 0, NULL, 0}};
     const char *db = NULL, *truth = NULL;
     int json = 0, quiet = 0, progress = CLI_PROGRESS_AUTO, c;
+    int codec = -1; /* --codec: -1 = the model's own */
     tg_batch_opts o;
     tg_batch_opts_default(&o);
     optind = 1;
@@ -237,6 +240,9 @@ int cmd_eval(int argc, char **argv)
         case 'F': case 'H': case 'I': case OPT_PRIOR: case OPT_REFINE: case OPT_REFINE_TILES:
             if (cli_locate_option(CMD, c, optarg, &o)) return TG_EXIT_USAGE;
             break;
+        case OPT_CODEC:
+            if (cli_parse_codec(CMD, optarg, &codec)) return TG_EXIT_USAGE;
+            break;
         case 'h': usage(stdout); return TG_EXIT_OK;
         case ':': return cli_usage_error(CMD, "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
@@ -253,6 +259,7 @@ int cmd_eval(int argc, char **argv)
         cli_error(CMD, "out of memory");
         return TG_EXIT_ERROR;
     }
+    tg_ctx_set_codec(ctx, codec);
     cli_progress bar;
     cli_progress_init_mode(&bar, "photos", quiet, progress);
     cli_sig_install();
