@@ -39,3 +39,13 @@ CLEANFILES += bench/search_bench
 bench-search: bench/search_bench
 	PYTHON3='$(PYTHON3)' $(SHELL) $(srcdir)/bench/search.sh ./bench/search_bench
 .PHONY: bench-search
+
+#   make bench-store       (TG_BENCH_SIZES, ...: see bench/store.sh)
+EXTRA_PROGRAMS += bench/store_bench
+bench_store_bench_SOURCES = bench/store_bench.c
+bench_store_bench_LDADD = $(TG_TEST_LIBS)
+EXTRA_DIST += bench/store.sh bench/store.py
+CLEANFILES += bench/store_bench
+bench-store: bench/store_bench
+	PYTHON3='$(PYTHON3)' $(SHELL) $(srcdir)/bench/store.sh ./bench/store_bench
+.PHONY: bench-store
