@@ -19,12 +19,16 @@ src/store/schema_sql.c: $(srcdir)/src/store/schema.sql $(srcdir)/src/store/local
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $(srcdir)/src/store/schema.sql; \
 	  echo '    ;'; } > $@-t && mv $@-t $@
 
-check_PROGRAMS += tests/test_search tests/test_store
+check_PROGRAMS += tests/test_search tests/test_store tests/test_matrix
 tests_test_search_SOURCES = tests/test_search.c tests/tap.h
 tests_test_search_LDADD = $(TG_TEST_LIBS)
 tests_test_store_SOURCES = tests/test_store.c tests/tap.h tests/locate_path.h
 tests_test_store_LDADD = $(TG_TEST_LIBS)
 TG_TESTS += tests/test_search tests/test_store
+# the matrix file: reuse, extension, rebuilds after damage, kill -9 during rebuilds
+tests_test_matrix_SOURCES = tests/test_matrix.c tests/tap.h
+tests_test_matrix_LDADD = $(TG_TEST_LIBS)
+TG_TESTS += tests/test_matrix
 # the compact codecs against numpy (ctypes on libtransgeo.so)
 TG_TESTS += tests/search_codec.py
 EXTRA_DIST += tests/search_codec.py
