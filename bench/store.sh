@@ -87,13 +87,15 @@ for n in $sizes; do
     np_ms=$(get "$np_out" numpy_ms)
     floor=$(get "$(echo "$q" | grep floor_f32)" floor_f32_ms)
     floor8=$(get "$(echo "$q" | grep floor_int8)" floor_int8_ms)
+    floor16=$(get "$(echo "$q" | grep floor_int8)" floor_f16_ms)
     gbs=$(get "$(echo "$q" | grep floor_f32)" read_gbs)
-    echo "numpy f32: $np_ms ms (median $(get "$np_out" numpy_median_ms)), top-1 = C f32 on $(get "$np_out" agree); read floor $gbs GB/s: f32 rows $floor ms, int8 codes $floor8 ms"
+    echo "numpy f32: $np_ms ms (median $(get "$np_out" numpy_median_ms)), top-1 = C f32 on $(get "$np_out" agree); read floor $gbs GB/s: f32 rows $floor ms, f16 $floor16 ms, int8 $floor8 ms"
     echo "$q" | grep '^codec=' | while read -r line; do
         awk -v c="$(get "$line" codec)" -v s="$(get "$line" search_ms)" -v md="$(get "$line" median_ms)" \
-            -v np="$np_ms" -v f="$floor" -v f8="$floor8" -v t1="$(get "$line" top1)" -v tk="$(get "$line" top10)" 'BEGIN {
-            printf "  %-5s %8.3f ms (median %8.3f)  numpy/this %5.2f  this/f32-floor %5.2f  this/int8-floor %5.2f  top-1 %s  top-10 %s\n",
-                   c, s, md, np / s, s / f, s / f8, t1, tk }'
+            -v np="$np_ms" -v f="$floor" -v f8="$floor8" -v f16="$floor16" -v t1="$(get "$line" top1)" -v tk="$(get "$line" top10)" 'BEGIN {
+            own = c == "int8" ? f8 : c == "f16" ? f16 : f
+            printf "  %-5s %8.3f ms (median %8.3f)  numpy/this %5.2f  this/f32-floor %5.2f  this/own-bytes-floor %5.2f  top-1 %s  top-10 %s\n",
+                   c, s, md, np / s, s / f, s / own, t1, tk }'
     done
 
     # memory: one reader alone, then 4 at once

@@ -144,6 +144,21 @@ __attribute__((target("avx2,fma,f16c"))) static void f16_avx2(const uint16_t *co
  * so the kernel subtracts 128 * sum(q), computed once per call. */
 #define AVX512_ATTR __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 
+/* One row's int8 dot with the query, in int32 lanes (reduced by the caller). */
+AVX512_ATTR static inline __m512i i8_row512(const int8_t *r, const int8_t *q8, int d64,
+                                            __mmask64 tmask, __m512i flip)
+{
+    __m512i a = _mm512_setzero_si512();
+    for (int j = 0; j < d64; j += 64)
+        a = _mm512_dpbusd_epi32(a, _mm512_xor_si512(_mm512_loadu_si512(r + j), flip),
+                                _mm512_loadu_si512(q8 + j));
+    if (tmask) /* masked-off bytes are 0 in both operands: they add nothing */
+        a = _mm512_dpbusd_epi32(
+            a, _mm512_maskz_mov_epi8(tmask, _mm512_xor_si512(_mm512_maskz_loadu_epi8(tmask, r + d64), flip)),
+            _mm512_maskz_loadu_epi8(tmask, q8 + d64));
+    return a;
+}
+
 AVX512_ATTR static void i8_avx512(const int8_t *codes, const float *scales, size_t nb, int dim,
                                   const int8_t *q8, float qscale, float *out)
 {
@@ -153,41 +168,38 @@ AVX512_ATTR static void i8_avx512(const int8_t *codes, const float *scales, size
     int d64 = dim & ~63, tail = dim - d64;
     __mmask64 tmask = tail ? (~(__mmask64)0 >> (64 - tail)) : 0;
     size_t i = 0;
-    /* Two rows per step: the query bytes are loaded once for both. */
-    for (; i + 2 <= nb; i += 2) {
-        const int8_t *r0 = codes + i * (size_t)dim, *r1 = r0 + dim;
-        __m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512();
+    /* Four rows per step: each query vector is loaded once for four rows,
+     * and four independent dpbusd chains keep the unit busy. */
+    for (; i + 4 <= nb; i += 4) {
+        const int8_t *r0 = codes + i * (size_t)dim, *r1 = r0 + dim, *r2 = r1 + dim, *r3 = r2 + dim;
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
         for (int j = 0; j < d64; j += 64) {
             __m512i q = _mm512_loadu_si512(q8 + j);
             a0 = _mm512_dpbusd_epi32(a0, _mm512_xor_si512(_mm512_loadu_si512(r0 + j), flip), q);
             a1 = _mm512_dpbusd_epi32(a1, _mm512_xor_si512(_mm512_loadu_si512(r1 + j), flip), q);
+            a2 = _mm512_dpbusd_epi32(a2, _mm512_xor_si512(_mm512_loadu_si512(r2 + j), flip), q);
+            a3 = _mm512_dpbusd_epi32(a3, _mm512_xor_si512(_mm512_loadu_si512(r3 + j), flip), q);
         }
         if (tail) {
-            /* masked-off bytes load as 0 in both operands: they add nothing */
             __m512i q = _mm512_maskz_loadu_epi8(tmask, q8 + d64);
-            __m512i x0 = _mm512_maskz_mov_epi8(tmask, _mm512_xor_si512(
-                                                          _mm512_maskz_loadu_epi8(tmask, r0 + d64), flip));
-            __m512i x1 = _mm512_maskz_mov_epi8(tmask, _mm512_xor_si512(
-                                                          _mm512_maskz_loadu_epi8(tmask, r1 + d64), flip));
-            a0 = _mm512_dpbusd_epi32(a0, x0, q);
-            a1 = _mm512_dpbusd_epi32(a1, x1, q);
+#define TAILROW(a, r)                                                                              \
+    a = _mm512_dpbusd_epi32(                                                                       \
+        a, _mm512_maskz_mov_epi8(tmask, _mm512_xor_si512(_mm512_maskz_loadu_epi8(tmask, r + d64), flip)), q)
+            TAILROW(a0, r0);
+            TAILROW(a1, r1);
+            TAILROW(a2, r2);
+            TAILROW(a3, r3);
+#undef TAILROW
         }
         out[i] = scales[i] * qscale * (float)(_mm512_reduce_add_epi32(a0) - 128 * qsum);
         out[i + 1] = scales[i + 1] * qscale * (float)(_mm512_reduce_add_epi32(a1) - 128 * qsum);
+        out[i + 2] = scales[i + 2] * qscale * (float)(_mm512_reduce_add_epi32(a2) - 128 * qsum);
+        out[i + 3] = scales[i + 3] * qscale * (float)(_mm512_reduce_add_epi32(a3) - 128 * qsum);
     }
-    for (; i < nb; i++) {
-        const int8_t *r0 = codes + i * (size_t)dim;
-        __m512i a0 = _mm512_setzero_si512();
-        for (int j = 0; j < d64; j += 64)
-            a0 = _mm512_dpbusd_epi32(a0, _mm512_xor_si512(_mm512_loadu_si512(r0 + j), flip),
-                                     _mm512_loadu_si512(q8 + j));
-        if (tail)
-            a0 = _mm512_dpbusd_epi32(a0,
-                                     _mm512_maskz_mov_epi8(tmask, _mm512_xor_si512(
-                                                                      _mm512_maskz_loadu_epi8(tmask, r0 + d64), flip)),
-                                     _mm512_maskz_loadu_epi8(tmask, q8 + d64));
-        out[i] = scales[i] * qscale * (float)(_mm512_reduce_add_epi32(a0) - 128 * qsum);
-    }
+    for (; i < nb; i++)
+        out[i] = scales[i] * qscale *
+                 (float)(_mm512_reduce_add_epi32(i8_row512(codes + i * (size_t)dim, q8, d64, tmask, flip)) -
+                         128 * qsum);
 }
 
 AVX512_ATTR static void f16_avx512(const uint16_t *codes, size_t nb, int dim, const float *q,
