@@ -112,8 +112,9 @@ static tgst_matrix *map_file(const char *path, mat_header *hdr)
     if (memcmp(hdr->magic, MAT_MAGIC, 8) || hdr->version != MAT_VERSION ||
         hdr->header_bytes != MAT_HDR || memcmp(sum, hdr->checksum, 32) || hdr->dim < 1 ||
         (hdr->codec != TG_CODEC_F32 && hdr->codec != TG_CODEC_F16 && hdr->codec != TG_CODEC_I8) ||
-        hdr->file_bytes != (uint64_t)sb.st_size || hdr->n > (uint64_t)sb.st_size)
-        goto fail;
+        hdr->file_bytes != (uint64_t)sb.st_size || hdr->dim > (1 << 20) ||
+        hdr->n > (uint64_t)sb.st_size / ((uint64_t)hdr->dim * 4 + 40))
+        goto fail; /* the last two also keep layout()'s products from overflowing */
     mat_header want = *hdr;
     layout(&want, hdr->n, hdr->dim, hdr->codec);
     if (memcmp(&want.off_ids, &hdr->off_ids, 9 * sizeof(uint64_t))) goto fail;
