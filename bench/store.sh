@@ -100,7 +100,9 @@ for n in $sizes; do
 
     # memory: one reader alone, then 4 at once
     fifo=$tmp/hold
-    rm -f "$fifo"; mkfifo "$fifo"
+    # fresh output files: a reader's line from the previous size must not
+    # count as this one's (the writer end would close before it opened)
+    rm -f "$fifo" "$tmp"/r[0-4]; mkfifo "$fifo"
     "$bin" reader "$db" <"$fifo" >"$tmp/r0" &
     exec 3>"$fifo"
     while [ ! -s "$tmp/r0" ]; do sleep 0.2; done
