@@ -50,9 +50,11 @@
  * demo town (100 panoramas, 200 rotated panoramas, 220 photos: 2209 tiles of
  * the 128-d demo model). R is a margin, not tuned down to the smallest value
  * that kept this: re-ranking 64 rows (256 KB of float32 read) costs about
- * 1 % of an int8 scan of 10^5 rows. Speed (bench/store.sh, 1 thread, same
- * run): at 10^5 x 1000, int8 3.3x and f16 2.0x faster than numpy's float32
- * matvec + argpartition, f32 1.14x; int8 1.27x of its own bytes' read floor.
+ * 1 % of an int8 scan of 10^5 rows. Speed (bench/store.sh, 1 thread, CPU
+ * time, numpy in the same run): int8 3.4x / 3.3x / 2.6x faster than numpy's
+ * float32 matvec + argpartition at 10^4 / 10^5 / 10^6 x 1000, f16 2.0x /
+ * 2.0x / 1.6x, f32 1.11x / 1.14x / 1.03x. At 10^6 the int8 scan reads at
+ * 1.33x of its bytes' read floor (1.06x at 10^5): short of 3x there.
  *
  *     tg_index_set_codec(ctx, ix, TG_CODEC_I8);     // builds the int8 copy
  *     tg_index_search(ctx, ix, query, 10, best, &n_best);   // scan int8, re-rank f32
