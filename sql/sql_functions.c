@@ -2,7 +2,7 @@
  * sql_functions.c - the scalar SQL functions of mod_transgeo:
  *
  *   tg_version()                          -> TEXT  library version
- *   tg_set(name, value)                   -> INTEGER the value now in effect
+ *   tg_set(name, value)                   -> INTEGER the value now in effect (TEXT for codec)
  *   tg_host_files(pointer)                -> INTEGER allow_files (C hosts only, sql.h)
  *   tg_model_register(name, path)         -> INTEGER tg_models.id
  *   tg_index_raster(path [, model [, tile_m [, stride_m]]]) -> INTEGER tiles added
@@ -21,6 +21,7 @@
  */
 #include "config.h"
 #include "tgsql.h"
+#include "transgeo/search.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -99,6 +100,21 @@ static void fn_set(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     }
     const char *name = (const char *)sqlite3_value_text(argv[0]);
     int t = sqlite3_value_type(argv[1]);
+    if (strcmp(name, "codec") == 0) {
+        /* TEXT: the codec searches of this connection use (search.h), or
+         * 'model' for each model's stored one (transgeo index --codec) */
+        const char *v = t == SQLITE_TEXT ? (const char *)sqlite3_value_text(argv[1]) : NULL;
+        int codec = !v ? -2 : strcmp(v, "model") == 0 ? -1 : tg_codec_parse(v);
+        if (v && codec == -1 && strcmp(v, "model") != 0) codec = -2; /* not a codec name */
+        if (codec < -1) {
+            tgsql_error(ctx, fn, "'codec' is 'f32', 'f16', 'int8' or 'model' (each model's own), "
+                        "not %s", v ? v : tgsql_type_name(t));
+            return;
+        }
+        tg_ctx_set_codec(c->ctx, codec);
+        sqlite3_result_text(ctx, codec < 0 ? "model" : tg_codec_name(codec), -1, SQLITE_STATIC);
+        return;
+    }
     if (t != SQLITE_INTEGER) {
         tgsql_error(ctx, fn, "argument 2: INTEGER expected for '%s', got %s", name,
                     tgsql_type_name(t));
@@ -143,7 +159,8 @@ static void fn_set(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         }
         c->batch_tiles = (int)v;
     } else {
-        tgsql_error(ctx, fn, "unknown setting '%s' (settings: allow_files, threads, batch_tiles)",
+        tgsql_error(ctx, fn, "unknown setting '%s' (settings: allow_files, threads, batch_tiles, "
+                    "codec)",
                     name);
         return;
     }

@@ -178,12 +178,16 @@ SELECT tg_set('threads', 'x');
 SELECT tg_set('threads', -1);
 SELECT tg_set('batch_tiles', 0);
 SELECT tg_set(1, 1);
--- => Error: tg_set(): unknown setting 'nope' (settings: allow_files, threads, batch_tiles)
+SELECT tg_set('codec', 'int4');
+SELECT tg_set('codec', 2);
+-- => Error: tg_set(): unknown setting 'nope' (settings: allow_files, threads, batch_tiles, codec)
 -- => Error: tg_set(): 'allow_files' is 0 (off) or 1 (on), not 2
 -- => Error: tg_set(): argument 2: INTEGER expected for 'threads', got TEXT
 -- => Error: tg_set(): 'threads' is 0 (all cores) or a thread count up to 4096, not -1
 -- => Error: tg_set(): 'batch_tiles' is 1 to 100000 tiles per transaction, not 0
 -- => Error: tg_set(): argument 1: TEXT (a setting name) expected, got INTEGER
+-- => Error: tg_set(): 'codec' is 'f32', 'f16', 'int8' or 'model' (each model's own), not int4
+-- => Error: tg_set(): 'codec' is 'f32', 'f16', 'int8' or 'model' (each model's own), not INTEGER
 
 -- test: allow_files = 0: every file-reading function refuses paths
 SELECT tg_set('allow_files', 0);
@@ -212,7 +216,7 @@ SELECT tg_host_files(NULL);
 SELECT tg_host_files(x'00000000');
 SELECT tg_locate('@SHARED@/photos/01.jpg');
 -- => Error: tg_set(): 'allow_files' cannot be turned on from SQL: file access is off for this connection, and only the program that loaded mod_transgeo can turn it on (TG_SQL_ALLOW_FILES=1 in its environment when loading, or tg_sql_set_files() of <transgeo/sql.h>; see transgeo-sql(7))
--- => Error: tg_set(): unknown setting 'ALLOW_FILES' (settings: allow_files, threads, batch_tiles)
+-- => Error: tg_set(): unknown setting 'ALLOW_FILES' (settings: allow_files, threads, batch_tiles, codec)
 -- => 0|0
 -- => Error: tg_host_files(): only the program that loaded mod_transgeo calls this, from C (tg_sql_set_files() of <transgeo/sql.h>): SQL cannot change file access beyond tg_set('allow_files', 0)
 -- => Error: tg_host_files(): only the program that loaded mod_transgeo calls this, from C (tg_sql_set_files() of <transgeo/sql.h>): SQL cannot change file access beyond tg_set('allow_files', 0)

@@ -64,6 +64,18 @@ SELECT m.tile_id = t.id, round(m.score, 5) FROM tg_tiles t, tg_matches(t.embeddi
 SELECT count(*) FROM tg_tiles t, tg_matches(t.embedding, 1) m WHERE m.tile_id = t.id;
 -- => 163
 
+-- test: tg_set('codec'): int8 and f16 scans (re-ranked in float32) rank every tile first too, with its float32 score; 'model' goes back to the model's own (f32)
+SELECT tg_set('codec', 'int8');
+SELECT count(*), sum(abs(m.score - 1) < 1e-5) FROM tg_tiles t, tg_matches(t.embedding, 1) m WHERE m.tile_id = t.id;
+SELECT tg_set('codec', 'f16');
+SELECT count(*), sum(abs(m.score - 1) < 1e-5) FROM tg_tiles t, tg_matches(t.embedding, 1) m WHERE m.tile_id = t.id;
+SELECT tg_set('codec', 'model');
+-- => int8
+-- => 163|163
+-- => f16
+-- => 163|163
+-- => model
+
 -- test: tg_embed_aerial: 24 float32 (96 bytes), same for the BLOB and the path
 SELECT length(tg_embed_aerial('@SHARED@/photos/01.jpg')), tg_embed_aerial(readfile('@SHARED@/photos/01.jpg')) = tg_embed_aerial('@SHARED@/photos/01.jpg');
 -- => 96|1

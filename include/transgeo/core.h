@@ -71,6 +71,14 @@ TG_API void tg_ctx_free(tg_ctx *ctx);
 TG_API int tg_ctx_set_threads(tg_ctx *ctx, int n);
 TG_API int tg_ctx_threads(const tg_ctx *ctx);
 
+/* The embedding codec searches made with this context use (TG_CODEC_* of
+ * search.h: 0 f32, 1 f16, 2 int8), whatever the model's stored codec
+ * (tg_store_model_set_codec); -1 (the default) = each model's own. Read when
+ * a tileset is opened or refreshed (tg_store_tileset, tg_locator_create).
+ * Returns 0 or TG_EINVAL. */
+TG_API int tg_ctx_set_codec(tg_ctx *ctx, int codec);
+TG_API int tg_ctx_codec(const tg_ctx *ctx);
+
 /* Last error message of this context ("" when none). Valid until the next
  * call that uses ctx. Never NULL (a NULL ctx gives a fixed text). */
 TG_API const char *tg_errmsg(const tg_ctx *ctx);

@@ -339,13 +339,41 @@ typedef struct tg_store_prior {
     double radius_m;       /* metres, >= 0 */
 } tg_store_prior;
 
-/* The tiles of model_id in memory, refreshed if tiles changed since the last
- * call (incrementally after inserts). [out] *out owned by the store: valid
+/* The tiles of model_id (mapped from the matrix file, or in memory),
+ * refreshed if tiles changed since the last call (incrementally after
+ * inserts), searched with tg_ctx_codec(ctx) or else the model's codec. [out] *out owned by the store: valid
  * until the next tg_store_tileset call for the same model or tg_store_close.
  * Returns 0, TG_EMODEL (a tile's embedding has the wrong size: made by
  * another model), TG_ENOMEM, TG_EDB. An empty tileset is not an error. */
 TG_API int tg_store_tileset(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
                             const tg_tileset **out);
+
+/* Stored embeddings, compact codecs and the matrix file (wave 2):
+ * a model's tiles are kept, besides their SQLite BLOBs, in a matrix file
+ * beside the database ("<db>-tg<model id>.mat": src/store/matrix.h has the
+ * layout), mapped read-only so that processes on one store share one copy
+ * in the page cache and a cold open reads the bytes once. tg_store_tileset
+ * checks the file against the database (model sha256, the n_inserted /
+ * n_removed counters, tile count, max tile id, header checksum) and
+ * extends or rebuilds it atomically when they differ; where it cannot be
+ * written (read-only directory) and no valid one exists, the tiles are
+ * loaded into memory as before. The file also holds the compact copy of
+ * the model's codec (search.h: f32, f16, int8); searches scan it and
+ * re-rank in float32. */
+
+/* The model's stored codec: tg_meta 'codec:<model name>' (f32 when unset).
+ * [out] *codec. Returns 0, TG_EDB (an unreadable value: says how to fix). */
+TG_API int tg_store_model_codec(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int *codec);
+/* Store the model's codec (TG_CODEC_*); the next tg_store_tileset builds
+ * the matrix file with it. Returns 0, TG_EINVAL, TG_EDB (read-only). */
+TG_API int tg_store_model_set_codec(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int codec);
+/* on = 0: this store never maps nor writes matrix files (in-memory tilesets,
+ * as before them); 1 (default): it does. */
+TG_API void tg_store_set_matrix(tg_store *st, int on);
+/* The codec the tileset searches with, and 1 when it is mapped from a matrix
+ * file (0: in memory). */
+TG_API int tg_tileset_codec(const tg_tileset *ts);
+TG_API int tg_tileset_mapped(const tg_tileset *ts);
 
 TG_API size_t tg_tileset_count(const tg_tileset *ts);
 TG_API int tg_tileset_dim(const tg_tileset *ts);

@@ -14,6 +14,7 @@
 
 struct tg_ctx {
     int n_threads;             /* 0 = all online cores */
+    int codec_plus1;           /* searched codec + 1 (tg_ctx_set_codec); 0 = each model's own */
     int errcode;               /* last TG_E* code, 0 if none */
     char errmsg[TG_ERRMSG_MAX];/* last message, NUL-terminated */
     void *scratch;             /* 64-byte aligned scratch block */
@@ -55,6 +56,19 @@ int tg_ctx_set_threads(tg_ctx *ctx, int n)
     ctx->n_threads = n;
     return TG_OK;
 }
+
+int tg_ctx_set_codec(tg_ctx *ctx, int codec)
+{
+    if (!ctx) return TG_EINVAL;
+    /* the codecs of search.h: TG_CODEC_F32 0, F16 1, I8 2 */
+    if (codec < -1 || codec > 2)
+        return tg_set_error(ctx, TG_EINVAL, "codec %d: expected -1 (each model's own), 0 (f32), "
+                            "1 (f16) or 2 (int8)", codec);
+    ctx->codec_plus1 = codec + 1;
+    return TG_OK;
+}
+
+int tg_ctx_codec(const tg_ctx *ctx) { return ctx ? ctx->codec_plus1 - 1 : -1; }
 
 int tg_ctx_threads(const tg_ctx *ctx)
 {

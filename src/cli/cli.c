@@ -1,6 +1,7 @@
 /* cli.c - messages, progress bar and option parsing shared by the subcommands. */
 #include "config.h"
 #include "cli.h"
+#include "transgeo/search.h"
 
 #include <errno.h>
 #include <math.h>
@@ -125,6 +126,16 @@ void cli_progress_init_mode(cli_progress *p, const char *label, int quiet, int m
 void cli_progress_init(cli_progress *p, const char *label, int quiet)
 {
     cli_progress_init_mode(p, label, quiet, CLI_PROGRESS_AUTO);
+}
+
+int cli_parse_codec(const char *cmd, const char *s, int *codec)
+{
+    *codec = tg_codec_parse(s);
+    if (*codec < 0) {
+        cli_usage_error(cmd, "--codec: '%s' is not f32, f16 or int8", s);
+        return -1;
+    }
+    return 0;
 }
 
 int cli_parse_progress(const char *cmd, const char *s, int *mode)

@@ -74,14 +74,21 @@ int cli_locate_option(const char *cmd, int c, const char *arg, struct tg_batch_o
 /* --prior gps[=RADIUS_M] and --refine auto|on|off into a batch's options
  * (locate, eval, demo share them). -1 after a usage error was printed. */
 int cli_parse_prior(const char *cmd, const char *s, tg_batch_opts *o);
-/* getopt codes of the long-only options --prior, --refine, --refine-tiles. */
-enum { OPT_PRIOR = 1001, OPT_REFINE, OPT_REFINE_TILES, OPT_BATCH };
+/* getopt codes of the long-only options --prior, --refine, --refine-tiles,
+ * --batch, --codec. */
+enum { OPT_PRIOR = 1001, OPT_REFINE, OPT_REFINE_TILES, OPT_BATCH, OPT_CODEC = 1050 };
 /* --batch N (locate and eval: photos scored per pass over the tiles). */
 #define CLI_BATCH_LONGOPT {"batch", required_argument, NULL, OPT_BATCH}
 #define CLI_BATCH_HELP                                                                      \
     "      --batch N          photos scored in one pass over the tiles (one matrix\n"      \
     "                           product; default 32); 1 scores each photo alone. The\n"  \
     "                           answers are the same for every N\n"
+/* --codec f32|f16|int8 -> *codec (TG_CODEC_*); -1 after a usage error was printed. */
+int cli_parse_codec(const char *cmd, const char *s, int *codec);
+#define CLI_CODEC_HELP                                                                      \
+    "      --codec C          embeddings scanned as f32 (exact), f16 or int8 (scan the\n"   \
+    "                           compact copy, re-rank the best in f32); default: the\n"   \
+    "                           model's codec, set by transgeo index --codec\n"
 int cli_parse_refine(const char *cmd, const char *s, tg_batch_opts *o);
 
 double cli_now(void); /* monotonic seconds */

@@ -55,6 +55,7 @@ static void usage(FILE *f)
             "  -j, --threads N      photos embedded at once (default: all cores)\n"
             CLI_BATCH_HELP
             CLI_CAMERA_HELP
+            CLI_CODEC_HELP
             "  -q, --quiet          no progress bar, no per-photo warnings\n"
             "      --progress=WHEN  auto (a bar when stderr is a terminal; default), json\n"
             "                       (one JSON object per line on stderr, for programs;\n"
@@ -214,10 +215,12 @@ int cmd_eval(int argc, char **argv)
         {"progress", required_argument, NULL, 'P'},
         {"prior", required_argument, NULL, OPT_PRIOR}, {"refine", required_argument, NULL, OPT_REFINE},
         {"refine-tiles", required_argument, NULL, OPT_REFINE_TILES}, CLI_BATCH_LONGOPT,
+        {"codec", required_argument, NULL, OPT_CODEC},
         {"help", no_argument, NULL, 'h'},          CLI_CAMERA_LONGOPTS,
         {NULL, 0, NULL, 0}};
     const char *db = NULL, *truth = NULL;
     int json = 0, quiet = 0, progress = CLI_PROGRESS_AUTO, c;
+    int codec = -1; /* --codec: -1 = the model's own */
     tg_batch_opts o;
     tg_batch_opts_default(&o);
     optind = 1;
@@ -240,6 +243,9 @@ int cmd_eval(int argc, char **argv)
         case OPT_BATCH:
             if (cli_locate_option(CMD, c, optarg, &o)) return TG_EXIT_USAGE;
             break;
+        case OPT_CODEC:
+            if (cli_parse_codec(CMD, optarg, &codec)) return TG_EXIT_USAGE;
+            break;
         case 'h': usage(stdout); return TG_EXIT_OK;
         case ':': return cli_usage_error(CMD, "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
@@ -256,6 +262,7 @@ int cmd_eval(int argc, char **argv)
         cli_error(CMD, "out of memory");
         return TG_EXIT_ERROR;
     }
+    tg_ctx_set_codec(ctx, codec);
     cli_progress bar;
     cli_progress_init_mode(&bar, "photos", quiet, progress);
     cli_sig_install();

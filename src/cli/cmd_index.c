@@ -16,6 +16,7 @@
 
 #include "transgeo/model.h"
 #include "transgeo/store.h"
+#include "transgeo/store_pg.h"
 
 static const char *const CMD = "index";
 
@@ -45,6 +46,9 @@ static void usage(FILE *f)
             "      --gsd-m M        metres per tile pixel (default: the model's aerial_gsd_m)\n"
             "      --embed-group N  tiles per encoder pass, 1-64 (default 1; a resumed run\n"
             "                       stores the same bits as an uninterrupted one)\n"
+            "      --codec C        store the model's embeddings also as f16 or int8 (searched\n"
+            "                       compactly, re-ranked in f32) or f32 only (the default);\n"
+            "                       kept for the model, with its matrix file beside DB\n"
             "  -j, --threads N      threads for the encoder and the warper (default: all cores)\n"
             "  -q, --quiet          no progress bar and no per-raster summary\n"
             "      --progress=WHEN  auto (a bar when stderr is a terminal; default), json\n"
@@ -175,11 +179,12 @@ int cmd_index(int argc, char **argv)
         {"tile-m", required_argument, NULL, 'T'},  {"stride-m", required_argument, NULL, 'S'},
         {"gsd-m", required_argument, NULL, 'G'},   {"embed-group", required_argument, NULL, 'E'},
         {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
-        {"progress", required_argument, NULL, 'P'},
+        {"progress", required_argument, NULL, 'P'}, {"codec", required_argument, NULL, OPT_CODEC},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *db = NULL, *model = NULL;
     double tile_m = 0, stride_m = 0, gsd_m = 0;
     int threads = 0, quiet = 0, embed_group = 0, progress = CLI_PROGRESS_AUTO, c;
+    int codec = -1; /* --codec: -1 = keep the model's */
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":d:m:j:qh", longopts, NULL)) != -1) {
@@ -211,6 +216,9 @@ int cmd_index(int argc, char **argv)
         case 'q': quiet = 1; break;
         case 'P':
             if (cli_parse_progress(CMD, optarg, &progress)) return TG_EXIT_USAGE;
+            break;
+        case OPT_CODEC:
+            if (cli_parse_codec(CMD, optarg, &codec)) return TG_EXIT_USAGE;
             break;
         case 'h': usage(stdout); return TG_EXIT_OK;
         case ':': return cli_usage_error(CMD, "option '%s' needs a value", argv[optind - 1]);
@@ -269,6 +277,21 @@ int cmd_index(int argc, char **argv)
             printf("%s: %lld tiles added, %lld already present, %lld in the database "
                    "(model %s, tile %.2f m, stride %.2f m)\n",
                    path, r.n_added, r.n_present, r.n_tiles, name, r.tile_m, r.stride_m);
+    }
+    /* The tiles' matrix file (store.h) beside DB, with the model's codec, so
+     * that the first locate maps it instead of building it. A PostgreSQL
+     * database has no matrix file: only the codec is stored (each parallel
+     * worker loading every tile here would be wasted). */
+    {
+        tg_store_model m;
+        const tg_tileset *ts = NULL;
+        if (tg_store_model_find(ctx, st, name, &m) != 0 ||
+            (codec >= 0 && tg_store_model_set_codec(ctx, st, &m, codec) != 0) ||
+            (!tg_store_on_pg(st) && tg_store_tileset(ctx, st, &m, &ts) != 0)) {
+            cli_error(CMD, "%s", tg_errmsg(ctx));
+            status = TG_EXIT_ERROR;
+            goto done;
+        }
     }
     if (n_failed) {
         if (n_rasters > 1) cli_error(CMD, "%d of %d rasters failed", n_failed, n_rasters);

@@ -52,6 +52,7 @@ static void usage(FILE *f)
             "  -j, --threads N        photos embedded at once (default: all cores)\n"
             CLI_BATCH_HELP
             CLI_CAMERA_HELP
+            CLI_CODEC_HELP
             "  -q, --quiet            no progress bar and no summary\n"
             "      --progress=WHEN    auto (a bar when stderr is a terminal; default), json\n"
             "                         (one JSON object per line on stderr, for programs;\n"
@@ -95,10 +96,12 @@ int cmd_locate(int argc, char **argv)
         {"progress", required_argument, NULL, 'P'},
         {"prior", required_argument, NULL, OPT_PRIOR}, {"refine", required_argument, NULL, OPT_REFINE},
         {"refine-tiles", required_argument, NULL, OPT_REFINE_TILES}, CLI_BATCH_LONGOPT,
+        {"codec", required_argument, NULL, OPT_CODEC},
         {"help", no_argument, NULL, 'h'},          CLI_CAMERA_LONGOPTS,
         {NULL, 0, NULL, 0}};
     const char *db = NULL, *out = NULL;
     int quiet = 0, has_radius = 0, progress = CLI_PROGRESS_AUTO, c;
+    int codec = -1; /* --codec: -1 = the model's own */
     tg_batch_opts o;
     tg_batch_opts_default(&o);
     optind = 1;
@@ -135,6 +138,9 @@ int cmd_locate(int argc, char **argv)
         case OPT_BATCH:
             if (cli_locate_option(CMD, c, optarg, &o)) return TG_EXIT_USAGE;
             break;
+        case OPT_CODEC:
+            if (cli_parse_codec(CMD, optarg, &codec)) return TG_EXIT_USAGE;
+            break;
         case 'h': usage(stdout); return TG_EXIT_OK;
         case ':': return cli_usage_error(CMD, "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
@@ -155,6 +161,7 @@ int cmd_locate(int argc, char **argv)
         cli_error(CMD, "out of memory");
         return TG_EXIT_ERROR;
     }
+    tg_ctx_set_codec(ctx, codec);
     int to_stdout = tg_batch_format_of(out) == TG_BATCH_STDOUT;
     cli_progress bar;
     cli_progress_init_mode(&bar, "photos", quiet, progress);

@@ -86,6 +86,55 @@ static int load_after(tg_ctx *ctx, tg_store *st, tg_tileset *ts, int64_t after_i
     return rc;
 }
 
+int tgpg_codec_get(tg_ctx *ctx, tg_store *st, const char *key, int *codec)
+{
+    tg_pg_rows *r = NULL;
+    tg_pg_value p[1] = {PG_T(key)};
+    int rc = tgpg_run(ctx, st, "SELECT value FROM tg_meta WHERE key = $1", 1, p, &r);
+    if (rc) return rc;
+    *codec = TG_CODEC_F32;
+    if (tgpg_n(st, r) > 0) {
+        const char *v = tgpg_s(st, r, 0, 0);
+        int c = tg_codec_parse(v);
+        if (c < 0)
+            rc = tg_set_error(ctx, TG_EDB,
+                              "database '%s': tg_meta '%s' = '%s' is not a codec (f32, f16 or "
+                              "int8): set it again with transgeo index --codec",
+                              st->pg->label, key, v ? v : "NULL");
+        else
+            *codec = c;
+    }
+    tgpg_free(st, r);
+    return rc;
+}
+
+int tgpg_codec_set(tg_ctx *ctx, tg_store *st, const char *key, int codec)
+{
+    int rc = tgpg_check_writable(ctx, st, "store the model's codec");
+    if (rc) return rc;
+    tg_pg_value p[2] = {PG_T(key), PG_T(tg_codec_name(codec))};
+    return tgpg_run(ctx, st,
+                    "INSERT INTO tg_meta (key, value) VALUES ($1, $2) "
+                    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    2, p, NULL);
+}
+
+/* The codec the tileset is searched with: the context's (tg_ctx_set_codec),
+ * else the model's stored one. On PostgreSQL there is no matrix file: the
+ * compact copy is built in memory from the float32 rows (tg_index_set_codec;
+ * rows loaded later are encoded as they are added). */
+static int apply_codec(tg_ctx *ctx, tg_store *st, const tg_store_model *m, tg_tileset *ts)
+{
+    int codec = tg_ctx_codec(ctx);
+    if (codec < 0) {
+        int rc = tg_store_model_codec(ctx, st, m, &codec);
+        if (rc) return rc;
+    }
+    ts->codec = codec;
+    if (tg_index_codec(ts->ix) == codec) return TG_OK;
+    return tg_index_set_codec(ctx, ts->ix, codec);
+}
+
 int tgpg_tileset(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int dim,
                  const tg_tileset **out)
 {
@@ -153,6 +202,7 @@ reset:
     tg_index_clear(ts->ix);
     ts->seen_inserted = ts->seen_removed = -1;
 done:
+    if (!rc) rc = apply_codec(ctx, st, m, ts);
     if (rc) tgpg_rollback(st);
     else rc = tgpg_commit(ctx, st);
     if (!rc) *out = ts;

@@ -6,7 +6,8 @@
  * Files of the layer: db.c (connection, schema, sha256, footprints),
  * registry.c (models), files.c (the policy for files the database names),
  * geomblob.c (SpatiaLite geometry BLOBs), tileset.c
- * (tiles in memory, matching), prior.c (spatial prior), search.c (tg_index);
+ * (tiles in memory, matching), matrix.c (the tileset's mapped matrix file),
+ * prior.c (spatial prior), search.c + qscan.c (tg_index and its kernels);
  * the PostgreSQL/PostGIS backend: pg.c (executor, connection, schema),
  * pg_registry.c, pg_query.c, pg_index.c, reached from the public functions
  * by `if (st->pg)`; src/index/index.c (the raster indexer) builds on them. */
@@ -30,6 +31,8 @@ typedef struct model_entry {
     struct model_entry *next;
 } model_entry;
 
+struct tgst_matrix;
+
 struct tg_tileset {
     int64_t model_id;
     int dim;
@@ -37,7 +40,11 @@ struct tg_tileset {
     double *lon, *lat;        /* tile centre per row, degrees */
     double *stride_m;         /* raster stride per row, metres */
     int64_t *raster_id;       /* per row */
-    size_t cap;               /* allocated rows of the arrays above */
+    size_t cap;               /* allocated rows of the arrays above (0 while mapped) */
+    struct tgst_matrix *mx;   /* the mapped matrix file (matrix.h) the index and the
+                                 four arrays above point into (read-only), or NULL
+                                 when they are this tileset's own memory */
+    int codec;                /* TG_CODEC_* of ix */
     long long seen_inserted;  /* tg_models.n_inserted when last loaded (PostgreSQL:
                                  the model's tile count) */
     long long seen_removed;   /* tg_models.n_removed when last loaded (PostgreSQL:
@@ -61,6 +68,7 @@ struct tg_store {
     model_entry *retired;     /* replaced in the cache: callers may still hold them
                                  (valid until tg_store_close, as store.h promises) */
     tg_tileset *tilesets;
+    int no_matrix;            /* 1: never map or write matrix files (tg_store_set_matrix) */
     /* File policy (tg_store_set_files; files.c): database-named files only
      * under trusted_dirs (resolved) or, for models, with a trusted sha256. */
     int files_restricted;
@@ -212,6 +220,10 @@ int tgpg_model_write(tg_ctx *ctx, tg_store *st, const char *name, const char *pa
 int tgpg_model_find(tg_ctx *ctx, tg_store *st, const char *name, tg_store_model *out);
 int tgpg_model_list(tg_ctx *ctx, tg_store *st, tg_store_model **list, size_t *n);
 /* pg_query.c: the read side. */
+/* A model's codec in tg_meta (key 'codec:<name>'), as tg_store_model_codec /
+ * tg_store_model_set_codec on SQLite. */
+int tgpg_codec_get(tg_ctx *ctx, tg_store *st, const char *key, int *codec);
+int tgpg_codec_set(tg_ctx *ctx, tg_store *st, const char *key, int codec);
 int tgpg_tileset(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int dim,
                  const tg_tileset **out);
 int tgpg_candidates(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const void *wkb,

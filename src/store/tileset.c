@@ -2,6 +2,7 @@
  * centres, strides), refreshed incrementally, and matching a query against
  * them with the error radius of each match (see store.h). */
 #include "config.h"
+#include "matrix.h"
 #include "store_int.h"
 
 #include <errno.h>
@@ -13,16 +14,107 @@
 
 #include "transgeo/geo.h"
 
+/* Free the index and the per-row arrays (or the matrix they point into). */
+static void tileset_release(tg_tileset *ts)
+{
+    tg_index_free(ts->ix); /* before the matrix it may wrap */
+    ts->ix = NULL;
+    if (ts->mx) {
+        tgst_matrix_free(ts->mx);
+        ts->mx = NULL;
+    } else {
+        free(ts->lon);
+        free(ts->lat);
+        free(ts->stride_m);
+        free(ts->raster_id);
+    }
+    ts->lon = ts->lat = ts->stride_m = NULL;
+    ts->raster_id = NULL;
+    ts->cap = 0;
+}
+
 void tgst_tileset_free(tg_tileset *ts)
 {
     if (!ts) return;
-    tg_index_free(ts->ix);
-    free(ts->lon);
-    free(ts->lat);
-    free(ts->stride_m);
-    free(ts->raster_id);
+    tileset_release(ts);
     free(ts);
 }
+
+/* Back to an empty in-memory tileset (from a mapped one, or after an error). */
+static int tileset_to_memory(tg_ctx *ctx, tg_tileset *ts)
+{
+    if (!ts->mx && ts->ix) {
+        tg_index_clear(ts->ix);
+        return TG_OK;
+    }
+    tileset_release(ts);
+    return tg_index_create(ctx, ts->dim, &ts->ix);
+}
+
+/* ---- codecs --------------------------------------------------------------- */
+
+/* tg_meta key of a model's codec. */
+static void codec_key(const tg_store_model *m, char *key, size_t n)
+{
+    snprintf(key, n, "codec:%s", m->name);
+}
+
+int tg_store_model_codec(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int *codec)
+{
+    if (!st || !m || !codec) return tg_set_error(ctx, TG_EINVAL, "tg_store_model_codec: NULL argument");
+    *codec = TG_CODEC_F32;
+    char key[300];
+    codec_key(m, key, sizeof key);
+    if (st->pg) return tgpg_codec_get(ctx, st, key, codec); /* pg_query.c */
+    sqlite3_stmt *s = NULL;
+    int rc = tgst_prepare(ctx, st->db, "SELECT value FROM tg_meta WHERE key = ?1", &s);
+    if (rc) return rc;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(s, 0);
+        int c = tg_codec_parse(v);
+        if (c < 0)
+            rc = tg_set_error(ctx, TG_EDB,
+                              "database '%s': tg_meta '%s' = '%s' is not a codec (f32, f16 or int8): "
+                              "set it again with transgeo index --codec",
+                              tgst_label(st->db), key, v ? v : "NULL");
+        else
+            *codec = c;
+    } else if (step != SQLITE_DONE) {
+        rc = tgst_fail(ctx, st->db, "reading the model's codec");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int tg_store_model_set_codec(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int codec)
+{
+    if (!st || !m) return tg_set_error(ctx, TG_EINVAL, "tg_store_model_set_codec: NULL argument");
+    if (tg_codec_parse(tg_codec_name(codec)) != codec)
+        return tg_set_error(ctx, TG_EINVAL, "codec %d unknown (expected f32, f16 or int8)", codec);
+    char key[300];
+    codec_key(m, key, sizeof key);
+    if (st->pg) return tgpg_codec_set(ctx, st, key, codec); /* pg_query.c */
+    int rc = tgst_check_writable(ctx, st->db, "store the model's codec");
+    if (rc) return rc;
+    sqlite3_stmt *s = NULL;
+    rc = tgst_prepare(ctx, st->db, "INSERT OR REPLACE INTO tg_meta (key, value) VALUES (?1, ?2)", &s);
+    if (rc) return rc;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, tg_codec_name(codec), -1, SQLITE_STATIC);
+    if (sqlite3_step(s) != SQLITE_DONE) rc = tgst_fail(ctx, st->db, "storing the model's codec");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+void tg_store_set_matrix(tg_store *st, int on)
+{
+    if (st) st->no_matrix = !on;
+}
+
+int tg_tileset_codec(const tg_tileset *ts) { return ts ? ts->codec : TG_CODEC_F32; }
+int tg_tileset_mapped(const tg_tileset *ts) { return ts && ts->mx; }
 
 /* ---- tilesets ----------------------------------------------------------- */
 
@@ -177,9 +269,53 @@ int tg_store_tileset(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const t
     }
     long long n_ins = sqlite3_column_int64(s, 0), n_rem = sqlite3_column_int64(s, 1);
     sqlite3_finalize(s);
-    if (n_ins == ts->seen_inserted && n_rem == ts->seen_removed) goto done; /* up to date */
+    /* The model's stored codec (the matrix file's), and the one searched:
+     * the context's choice when it has one (tg_ctx_set_codec). */
+    int stored = TG_CODEC_F32;
+    rc = tg_store_model_codec(ctx, st, m, &stored);
+    if (rc) goto done;
+    int codec = tg_ctx_codec(ctx) >= 0 ? tg_ctx_codec(ctx) : stored;
+    if (n_ins == ts->seen_inserted && n_rem == ts->seen_removed && codec == ts->codec)
+        goto done; /* up to date */
+    if (!st->no_matrix) {
+        tgst_matrix *mx = NULL;
+        rc = tgst_matrix_load(ctx, db, m, dim, stored, n_ins, n_rem, &mx);
+        if (rc) goto reset;
+        if (mx) {
+            tg_index *nix = NULL;
+            int same = mx->codec == codec;
+            rc = tg_index_wrap(ctx, dim, mx->n, mx->ids, mx->rows, codec, same ? mx->codes : NULL,
+                               same ? mx->scales : NULL, &nix);
+            if (rc) {
+                tgst_matrix_free(mx);
+                goto reset;
+            }
+            tileset_release(ts);
+            ts->ix = nix;
+            ts->mx = mx;
+            /* read-only: a mapped tileset is never grown (tileset_to_memory first) */
+            ts->lon = (double *)mx->lon;
+            ts->lat = (double *)mx->lat;
+            ts->stride_m = (double *)mx->stride_m;
+            ts->raster_id = (int64_t *)mx->raster_id;
+            ts->codec = codec;
+            ts->seen_inserted = n_ins;
+            ts->seen_removed = n_rem;
+            goto done;
+        }
+    }
+    /* In memory, as before matrix files: incrementally after inserts. */
+    int incremental = !ts->mx && codec == ts->codec;
+    if (ts->mx) {
+        rc = tileset_to_memory(ctx, ts);
+        if (rc) goto reset;
+    }
+    rc = tg_index_set_codec(ctx, ts->ix, codec);
+    if (rc) goto reset;
+    ts->codec = codec;
     long long loaded = 0;
-    if (ts->seen_inserted >= 0 && n_rem == ts->seen_removed && n_ins > ts->seen_inserted) {
+    if (incremental && ts->seen_inserted >= 0 && n_rem == ts->seen_removed &&
+        n_ins >= ts->seen_inserted) {
         rc = tileset_load(ctx, db, ts, tg_index_max_id(ts->ix), &loaded);
         if (rc) goto reset;
         if (loaded == n_ins - ts->seen_inserted) {
@@ -195,8 +331,15 @@ int tg_store_tileset(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const t
     ts->seen_removed = n_rem;
     goto done;
 reset:
-    tg_index_clear(ts->ix);
-    ts->seen_inserted = ts->seen_removed = -1;
+    if (tileset_to_memory(NULL, ts)) { /* out of memory: drop the tileset from the store */
+        tg_tileset **p = &st->tilesets;
+        while (*p != ts) p = &(*p)->next;
+        *p = ts->next;
+        tgst_tileset_free(ts);
+        ts = NULL;
+    } else {
+        ts->seen_inserted = ts->seen_removed = -1;
+    }
 done:
     if (own_txn) tgst_exec(NULL, db, "RELEASE tg_refresh");
     if (!rc) *out = ts;
