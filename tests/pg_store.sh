@@ -118,6 +118,19 @@ done
 check "the answers used the GPS prior and refinement" test \
     "$(awk -F, 'NR > 1 && $17 == "gps" && $18 == "raster"' "$W/p_gps.csv" | wc -l)" -gt 0
 
+# The compact codec on PostgreSQL: kept in tg_meta by index --codec (no matrix
+# file there), applied in memory; the int8 scan's exact re-rank gives the
+# float32 answers of SQLite.
+run "$TG" index "$W/town/aerial.tif" --db "$URI" -m "$MODEL" --codec int8 -q
+expect_rc 0 "index --codec int8 on PostgreSQL (every tile present)"
+check "  ... the codec is stored in tg_meta" test \
+    "$(pq transgeo "SELECT value FROM tg_meta WHERE key LIKE 'codec:%'")" = int8
+run "$TG" locate "$W/town/panos" "$W/town/photos" --db "$URI" -k 3 -o "$W/p_int8.csv" -q
+expect_rc 0 "locate with the int8 codec on PostgreSQL"
+check "  ... same answers as SQLite's float32 search" same_csv "$W/s_plain.csv" "$W/p_int8.csv"
+run "$TG" index "$W/town/aerial.tif" --db "$URI" -m "$MODEL" --codec f32 -q
+expect_rc 0 "index --codec f32: back to the exact scan"
+
 # The --near window (tg_store_candidates): the same tiles as SQLite's and
 # as PROJ's geod on every centre.
 NEAR=$(sql "$W/town.sqlite" "SELECT center_lon || ' ' || center_lat FROM tg_tiles ORDER BY id LIMIT 1 OFFSET 7")
