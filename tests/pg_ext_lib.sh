@@ -56,6 +56,12 @@ pg_ext_install() {
     PG_BINDIR=$b
     LD_LIBRARY_PATH=$PGX/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
     export PG_BINDIR LD_LIBRARY_PATH
+    # A sanitizer build's libtransgeo (configure --enable-sanitizers) needs
+    # its runtime to come first in the process that opens it, the server, which
+    # is not built with it: preload the runtimes it links, and leave leak
+    # checking off (every backend would report postgres's own at exit).
+    rt=$(ldd "$lib" 2>/dev/null | awk '/lib(a|ub)san\.so/ { print $3 }' | paste -sd: -)
+    [ -n "$rt" ] && PG_SERVER_ENV="LD_PRELOAD=$rt ASAN_OPTIONS=detect_leaks=0"
     # the servers' directories (tests/pg_cluster.sh) next to PGX, not in the checkout
     TG_TMPDIR=$TG_PG_TMPDIR
     . "$TOP_SRCDIR/tests/pg_cluster.sh"
