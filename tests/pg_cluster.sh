@@ -30,10 +30,6 @@ PG_CLUSTERS=""
 PG_CLUSTER_ROOT=""
 
 # Run a command as the server's user.
-# PG_SERVER_ENV: NAME=VALUE words added to the servers' environment (e.g. the
-# sanitizer runtime an extension's library needs: tests/pg_ext_lib.sh).
-PG_SERVER_ENV=${PG_SERVER_ENV:-}
-
 pg_as() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
@@ -107,7 +103,7 @@ EOF
     while :; do
         port=$(pg_free_port) || { echo "pg_cluster: no free port" >&2; return 1; }
         eval "PG_${name}_PORT=\$port"
-        pg_as env $PG_SERVER_ENV "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "-p $port" -w -t 60 \
+        pg_as "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "-p $port" -w -t 60 \
             start >/dev/null 2>&1 && break
         tries=$((tries + 1))
         if [ $tries -ge 3 ]; then
@@ -145,7 +141,7 @@ pg_stop() {
 # pg_restart NAME: start a stopped server again on its port.
 pg_restart() {
     eval "dir=\$PG_${1}_DIR port=\$PG_${1}_PORT"
-    pg_as env $PG_SERVER_ENV "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "-p $port" -w -t 60 \
+    pg_as "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "-p $port" -w -t 60 \
         start >/dev/null 2>&1
 }
 

@@ -28,8 +28,29 @@ TOP_BUILDDIR = os.environ.get("TOP_BUILDDIR") or os.path.join(TOP_SRCDIR, "build
 sys.path.insert(0, os.path.join(TOP_SRCDIR, "tools", "reference"))
 from taplib import Tap  # noqa: E402
 
+LIB = os.path.join(TOP_BUILDDIR, ".libs", "libtransgeo.so")
+
+
+def sanitizer_reexec():
+    """A sanitizer build's libtransgeo links the ASan/UBSan runtimes, which
+    must come first in the process that loads it: run this script again with
+    them preloaded (leak checking off: the interpreter's own would be
+    reported at exit)."""
+    if os.environ.get("TG_SANITIZER_REEXEC"):
+        return
+    import subprocess
+    out = subprocess.run(["ldd", LIB], capture_output=True, text=True).stdout
+    rt = [ln.split("=>")[1].split()[0] for ln in out.splitlines()
+          if "=>" in ln and ("libasan.so" in ln or "libubsan.so" in ln)]
+    if rt:
+        env = dict(os.environ, LD_PRELOAD=":".join(rt), ASAN_OPTIONS="detect_leaks=0",
+                   TG_SANITIZER_REEXEC="1")
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
+sanitizer_reexec()
 t = Tap()
-lib = C.CDLL(os.path.join(TOP_BUILDDIR, ".libs", "libtransgeo.so"))
+lib = C.CDLL(LIB)
 
 
 class Hit(C.Structure):
