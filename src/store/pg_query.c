@@ -14,25 +14,6 @@
  * embeddings in the result) whatever the tileset's size. */
 enum { LOAD_PAGE = 16384 };
 
-static int grow(tg_ctx *ctx, tg_tileset *ts, size_t n)
-{
-    if (n <= ts->cap) return TG_OK;
-    size_t cap = ts->cap ? ts->cap : 1024;
-    while (cap < n) cap += cap / 2;
-    double *lon = realloc(ts->lon, cap * sizeof *lon);
-    if (lon) ts->lon = lon;
-    double *lat = realloc(ts->lat, cap * sizeof *lat);
-    if (lat) ts->lat = lat;
-    double *stride = realloc(ts->stride_m, cap * sizeof *stride);
-    if (stride) ts->stride_m = stride;
-    int64_t *rid = realloc(ts->raster_id, cap * sizeof *rid);
-    if (rid) ts->raster_id = rid;
-    if (!lon || !lat || !stride || !rid)
-        return tg_set_error(ctx, TG_ENOMEM, "tiles: out of memory for %zu tiles", n);
-    ts->cap = cap;
-    return tg_index_reserve(ctx, ts->ix, cap);
-}
-
 /* Append the model's tiles with id > after_id, ascending. [out] *n_loaded. */
 static int load_after(tg_ctx *ctx, tg_store *st, tg_tileset *ts, int64_t after_id,
                       long long *n_loaded)
@@ -51,7 +32,7 @@ static int load_after(tg_ctx *ctx, tg_store *st, tg_tileset *ts, int64_t after_i
                       3, p, &r);
         if (rc) break;
         long n = tgpg_n(st, r);
-        rc = grow(ctx, ts, tg_index_count(ts->ix) + (size_t)n);
+        rc = tgst_tileset_grow(ctx, ts, tg_index_count(ts->ix) + (size_t)n);
         for (long i = 0; !rc && i < n; i++) {
             int64_t id = tgpg_i(st, r, i, 0);
             size_t nb = 0;
@@ -138,33 +119,13 @@ static int apply_codec(tg_ctx *ctx, tg_store *st, const tg_store_model *m, tg_ti
 int tgpg_tileset(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int dim,
                  const tg_tileset **out)
 {
-    tg_tileset *ts = st->tilesets;
-    while (ts && ts->model_id != m->id) ts = ts->next;
-    if (ts && ts->dim != dim) { /* the model was re-registered with another size */
-        tg_tileset **p = &st->tilesets;
-        while (*p != ts) p = &(*p)->next;
-        *p = ts->next;
-        tgst_tileset_free(ts);
-        ts = NULL;
-    }
-    if (!ts) {
-        ts = calloc(1, sizeof *ts);
-        if (!ts) return tg_set_error(ctx, TG_ENOMEM, "tiles: out of memory");
-        ts->model_id = m->id;
-        ts->dim = dim;
-        ts->seen_inserted = ts->seen_removed = -1;
-        int rc = tg_index_create(ctx, dim, &ts->ix);
-        if (rc) {
-            free(ts);
-            return rc;
-        }
-        ts->next = st->tilesets;
-        st->tilesets = ts;
-    }
+    tg_tileset *ts = NULL;
+    int rc = tgst_tileset_slot(ctx, st, m, dim, &ts);
+    if (rc) return rc;
     /* One snapshot for the counters and the rows (REPEATABLE READ). Rows of
      * concurrent writers commit out of id order, so the count decides
      * whether loading the ids above ours was enough (schema_pg.sql). */
-    int rc = tgpg_begin(ctx, st, "ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    rc = tgpg_begin(ctx, st, "ISOLATION LEVEL REPEATABLE READ READ ONLY");
     if (rc) return rc;
     tg_pg_rows *r = NULL;
     tg_pg_value p[1] = {PG_I(m->id)};

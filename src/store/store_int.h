@@ -132,6 +132,13 @@ void CPL_SHA256Init(cpl_sha256_ctx *sc);
 void CPL_SHA256Update(cpl_sha256_ctx *sc, const void *data, size_t len);
 void CPL_SHA256Final(cpl_sha256_ctx *sc, unsigned char hash[32]);
 
+/* The store's tileset of model m (dim floats a row), made empty when there is
+ * none or its size differs (a model registered again); both backends then
+ * load rows into it. [out] *out, owned by the store. Returns 0, TG_ENOMEM. */
+int tgst_tileset_slot(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int dim,
+                      tg_tileset **out);
+/* Room for n rows in the tileset's own arrays and index. Returns 0, TG_ENOMEM. */
+int tgst_tileset_grow(tg_ctx *ctx, tg_tileset *ts, size_t n);
 /* Free a tileset (its index and arrays). */
 void tgst_tileset_free(tg_tileset *ts);
 

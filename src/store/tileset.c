@@ -138,7 +138,7 @@ int64_t tg_tileset_raster_id(const tg_tileset *ts, size_t row)
     return ts && row < tg_index_count(ts->ix) ? ts->raster_id[row] : 0;
 }
 
-static int tileset_grow(tg_ctx *ctx, tg_tileset *ts, size_t n)
+int tgst_tileset_grow(tg_ctx *ctx, tg_tileset *ts, size_t n)
 {
     if (n <= ts->cap) return TG_OK;
     size_t cap = ts->cap ? ts->cap : 1024;
@@ -157,6 +157,36 @@ static int tileset_grow(tg_ctx *ctx, tg_tileset *ts, size_t n)
     return tg_index_reserve(ctx, ts->ix, cap);
 }
 
+int tgst_tileset_slot(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int dim,
+                      tg_tileset **out)
+{
+    tg_tileset *ts = st->tilesets;
+    while (ts && ts->model_id != m->id) ts = ts->next;
+    if (ts && ts->dim != dim) { /* the model was re-registered with another size */
+        tg_tileset **p = &st->tilesets;
+        while (*p != ts) p = &(*p)->next;
+        *p = ts->next;
+        tgst_tileset_free(ts);
+        ts = NULL;
+    }
+    if (!ts) {
+        ts = calloc(1, sizeof *ts);
+        if (!ts) return tg_set_error(ctx, TG_ENOMEM, "tiles: out of memory");
+        ts->model_id = m->id;
+        ts->dim = dim;
+        ts->seen_inserted = ts->seen_removed = -1;
+        int rc = tg_index_create(ctx, dim, &ts->ix);
+        if (rc) {
+            free(ts);
+            return rc;
+        }
+        ts->next = st->tilesets;
+        st->tilesets = ts;
+    }
+    *out = ts;
+    return TG_OK;
+}
+
 /* Load rows of the model with id > after_id (all rows: after_id = INT64_MIN).
  * [out] *n_loaded. The caller holds a read transaction. */
 static int tileset_load(tg_ctx *ctx, sqlite3 *db, tg_tileset *ts, int64_t after_id,
@@ -171,7 +201,7 @@ static int tileset_load(tg_ctx *ctx, sqlite3 *db, tg_tileset *ts, int64_t after_
     sqlite3_bind_int64(s, 2, after_id);
     long long n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_finalize(s);
-    rc = tileset_grow(ctx, ts, tg_index_count(ts->ix) + (size_t)n);
+    rc = tgst_tileset_grow(ctx, ts, tg_index_count(ts->ix) + (size_t)n);
     if (rc) return rc;
     rc = tgst_prepare(ctx, db,
                  "SELECT t.id, t.center_lon, t.center_lat, t.raster_id, r.stride_m, t.embedding "
@@ -197,7 +227,7 @@ static int tileset_load(tg_ctx *ctx, sqlite3 *db, tg_tileset *ts, int64_t after_
             break;
         }
         size_t row = tg_index_count(ts->ix);
-        rc = tileset_grow(ctx, ts, row + 1);
+        rc = tgst_tileset_grow(ctx, ts, row + 1);
         if (rc) break;
         if (tmp) {
             memcpy(tmp, emb, bytes);
@@ -231,32 +261,12 @@ int tg_store_tileset(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const t
         dim = tg_model_config_get(model)->out_dim;
     }
     if (st->pg) return tgpg_tileset(ctx, st, m, dim, out); /* pg_query.c */
-    tg_tileset *ts = st->tilesets;
-    while (ts && ts->model_id != m->id) ts = ts->next;
-    if (ts && ts->dim != dim) { /* the model was re-registered with another size */
-        tg_tileset **p = &st->tilesets;
-        while (*p != ts) p = &(*p)->next;
-        *p = ts->next;
-        tgst_tileset_free(ts);
-        ts = NULL;
-    }
-    if (!ts) {
-        ts = calloc(1, sizeof *ts);
-        if (!ts) return tg_set_error(ctx, TG_ENOMEM, "tiles: out of memory");
-        ts->model_id = m->id;
-        ts->dim = dim;
-        ts->seen_inserted = ts->seen_removed = -1;
-        int rc = tg_index_create(ctx, dim, &ts->ix);
-        if (rc) {
-            free(ts);
-            return rc;
-        }
-        ts->next = st->tilesets;
-        st->tilesets = ts;
-    }
+    tg_tileset *ts = NULL;
+    int rc = tgst_tileset_slot(ctx, st, m, dim, &ts);
+    if (rc) return rc;
     /* One read transaction: the counters and the rows come from one snapshot. */
     int own_txn = sqlite3_get_autocommit(db) && !tgst_writer_busy(db);
-    int rc = own_txn ? tgst_exec(ctx, db, "SAVEPOINT tg_refresh") : TG_OK;
+    rc = own_txn ? tgst_exec(ctx, db, "SAVEPOINT tg_refresh") : TG_OK;
     if (rc) return rc;
     sqlite3_stmt *s = NULL;
     rc = tgst_prepare(ctx, db, "SELECT n_inserted, n_removed FROM tg_models WHERE id = ?1", &s);
