@@ -31,7 +31,10 @@ PG_CLUSTER_ROOT=""
 
 # Run a command as the server's user.
 pg_as() {
-    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+    # From /: the caller's directory may be in a 0700 home the postgres user
+    # cannot enter (psql would print "could not change directory" into the
+    # output). Every path passed here is absolute.
+    if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 pg_user() {
