@@ -9,6 +9,7 @@
 #include <string.h>
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define TGQ_X86 1
 #endif
@@ -244,6 +245,15 @@ static const qkernels q_avx512 = {"avx512", i8_avx512, f16_avx512};
 static const qkernels *qk = &q_base;
 static pthread_once_t qk_once = PTHREAD_ONCE_INIT;
 
+#ifdef TGQ_X86
+/* F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports has no "f16c". */
+static int has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 static void qk_pick(void)
 {
 #ifdef TGQ_X86
@@ -251,11 +261,9 @@ static void qk_pick(void)
     const char *force = getenv("TG_KERNELS"); /* as src/engine/tensor.c: base | avx2 | avx512 */
     int want = force && *force ? (!strcmp(force, "base") ? 0 : !strcmp(force, "avx2") ? 1 : 2) : 2;
     if (want >= 2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-        __builtin_cpu_supports("f16c"))
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") && has_f16c())
         qk = &q_avx512;
-    else if (want >= 1 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c"))
+    else if (want >= 1 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c())
         qk = &q_avx2;
 #endif
 }
