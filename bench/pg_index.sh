@@ -35,7 +35,7 @@ trap 'pg_stop_all; rm -rf "$W"' EXIT
 echo "bench/pg_index: world ${SIZE} m (seed 424242), demo model, $THREADS thread(s) per process," \
     "$ROUNDS rounds, $(nproc) cores"
 pq() {
-    pg_as "$PG_BINDIR/psql" -X -q -At -h "$PG_bench_DIR" -p "$PG_bench_PORT" -d "$1" -c "$2"
+    pg_client "$PG_bench_DIR" "$PG_bench_PORT" "$1" -At -c "$2"
 }
 now() { date +%s.%N; }
 db=0

@@ -29,7 +29,7 @@
 PG_CLUSTERS=""
 PG_CLUSTER_ROOT=""
 
-# Run a command as the server's user.
+# Run a command as the server's user (initdb, pg_ctl: the server's files).
 pg_as() {
     # From /: the caller's directory may be in a 0700 home the postgres user
     # cannot enter (psql would print "could not change directory" into the
@@ -39,6 +39,15 @@ pg_as() {
 
 pg_user() {
     if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi
+}
+
+# pg_client DIR PORT DB ARGS...: psql as the caller, connected as the
+# server's user (trust). Not as that user: psql reads the caller's files
+# (-f, \set x `cat f`, \copy), which may be in a 0700 home; root reaches the
+# server's 0700 socket directory.
+pg_client() {
+    pgc_dir=$1 pgc_port=$2 pgc_db=$3; shift 3
+    "$PG_BINDIR/psql" -X -q -h "$pgc_dir" -p "$pgc_port" -U "$(pg_user)" -d "$pgc_db" "$@"
 }
 
 # A TCP port nobody listens on (loopback), from a range tests rarely use.
@@ -114,9 +123,9 @@ EOF
             return 1
         fi
     done
-    pg_as "$PG_BINDIR/psql" -X -q -h "$dir" -p "$port" -d postgres -v ON_ERROR_STOP=1 \
+    pg_client "$dir" "$port" postgres -v ON_ERROR_STOP=1 \
         -c 'CREATE DATABASE transgeo' >/dev/null 2>"$PG_CLUSTER_ROOT/$name.psql.log" &&
-    pg_as "$PG_BINDIR/psql" -X -q -h "$dir" -p "$port" -d transgeo -v ON_ERROR_STOP=1 \
+    pg_client "$dir" "$port" transgeo -v ON_ERROR_STOP=1 \
         -c 'CREATE EXTENSION postgis' >/dev/null 2>>"$PG_CLUSTER_ROOT/$name.psql.log" ||
         { echo "pg_cluster: cannot create database transgeo with PostGIS on '$name' (install postgresql-15-postgis-3):" >&2
           cat "$PG_CLUSTER_ROOT/$name.psql.log" >&2; return 1; }
@@ -124,12 +133,12 @@ EOF
     return 0
 }
 
-# pg_psql NAME ARGS...: psql on the cluster's database transgeo (as the
-# server's user, through its socket).
+# pg_psql NAME ARGS...: psql on the cluster's database transgeo (pg_client,
+# through its socket).
 pg_psql() {
     name=$1; shift
     eval "dir=\$PG_${name}_DIR port=\$PG_${name}_PORT"
-    pg_as "$PG_BINDIR/psql" -X -q -h "$dir" -p "$port" -d transgeo -v ON_ERROR_STOP=1 "$@"
+    pg_client "$dir" "$port" transgeo -v ON_ERROR_STOP=1 "$@"
 }
 
 # pg_stop NAME: stop the server now (immediate: a test server has nothing to

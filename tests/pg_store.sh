@@ -33,15 +33,15 @@ ok "a private PostgreSQL 15 + PostGIS cluster on port $PG_main_PORT"
 URI=$PG_main_URI
 # newdb NAME: a fresh database with PostGIS on the cluster; prints its URI
 newdb() {
-    pg_as "$PG_BINDIR/psql" -X -q -h "$PG_main_DIR" -p "$PG_main_PORT" -d postgres \
+    pg_client "$PG_main_DIR" "$PG_main_PORT" postgres \
         -c "CREATE DATABASE $1" >/dev/null &&
-        pg_as "$PG_BINDIR/psql" -X -q -h "$PG_main_DIR" -p "$PG_main_PORT" -d "$1" \
+        pg_client "$PG_main_DIR" "$PG_main_PORT" "$1" \
             -c 'CREATE EXTENSION postgis' >/dev/null &&
         echo "postgresql://$(pg_user)@127.0.0.1:$PG_main_PORT/$1"
 }
 # pq DB SQL: one query, unaligned
 pq() {
-    pg_as "$PG_BINDIR/psql" -X -q -At -h "$PG_main_DIR" -p "$PG_main_PORT" -d "$1" -c "$2" 2>&1
+    pg_client "$PG_main_DIR" "$PG_main_PORT" "$1" -At -c "$2" 2>&1
 }
 # embeddings of a database as "col|row|HEX" lines, by row and column
 emb_sqlite() { sql "$1" "SELECT col || '|' || row || '|' || hex(embedding) FROM tg_tiles ORDER BY row, col"; }
@@ -180,7 +180,7 @@ wait_piece() {
     i=0
     while [ $i -lt 1000 ]; do
         # (an error, e.g. no tg_jobs yet, is no holder)
-        holder=$(pg_as "$PG_BINDIR/psql" -X -q -At -h "$PG_main_DIR" -p "$PG_main_PORT" -d "$1" \
+        holder=$(pg_client "$PG_main_DIR" "$PG_main_PORT" "$1" -At \
             -c "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE '$2' AND state = 'idle in transaction' AND EXISTS (SELECT 1 FROM tg_jobs WHERE done) LIMIT 1" 2>/dev/null)
         if [ -n "$holder" ]; then
             echo "$holder"
