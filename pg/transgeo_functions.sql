@@ -165,7 +165,7 @@ BEGIN
         ELSE
             parts := parts || format(
                 '(SELECT t.id, (x.h).score AS s, t.raster_id, t.center_lon, t.center_lat, t.geom '
-                'FROM (SELECT unnest(tg_topk(id, embedding, $1, $3)) AS h FROM ONLY %s WHERE %s) x '
+                'FROM (SELECT unnest(tg_topk(id, embedding, $1, ($3)::integer)) AS h FROM ONLY %s WHERE %s) x '
                 'JOIN ONLY %s t ON t.model_id = $2 AND t.id = (x.h).tile_id)',
                 leaf.rel, cond, leaf.rel);
         END IF;

@@ -163,6 +163,25 @@ ok "$(echo "$msg" | grep -q "database 'transgeo' has transgeo schema_version 2, 
     "a newer schema is refused, named: $msg"
 pg_val main "UPDATE tg_meta SET value = '1' WHERE key = 'schema_version'" > /dev/null
 
+# the command line on this one server (libpq), ranking on it (--ranking
+# server: the extension's per-partition top-k over the local partitions),
+# gives the SQLite file's answers (refinement from the raster included)
+TG="$TOP_BUILDDIR/transgeo"
+set -- "$TG_SHARED_DATA/photos/01.jpg" "$TG_SHARED_DATA/photos/02.jpg" "$TG_SHARED_DATA/photos/03.jpg"
+for how in "" "--prior gps=2000"; do
+    # shellcheck disable=SC2086
+    "$TG" locate "$@" --db "$wd/ref.sqlite" -k 3 $how -o "$wd/cli.sq.csv" -q 2> "$wd/cli.sq.err"
+    # shellcheck disable=SC2086
+    "$TG" locate "$@" --db "$PG_main_URI" -k 3 $how --ranking server -o "$wd/cli.pg.csv" -q 2> "$wd/cli.pg.err"
+    rc=$?
+    if [ $rc = 0 ] && out=$(pg_ext_same_csv "$wd/cli.sq.csv" "$wd/cli.pg.csv" 2>&1); then r=1; else r=0; fi
+    ok "$r" "transgeo locate ${how:-(every tile)} --ranking server on one server: the SQLite file's answers"
+    [ "$r" = 1 ] || { echo "${out:-}" | sed 's/^/#   /'; sed 's/^/#   stderr: /' "$wd/cli.pg.err"; }
+done
+"$TG" locate "$@" --db "$PG_main_URI" --ranking nowhere -o - -q > /dev/null 2> "$wd/cli.bad.err"
+ok "$([ $? = 2 ] && grep -q 'ranking nowhere: expected auto, local or server' "$wd/cli.bad.err" && echo 1)" \
+    "--ranking nowhere: a usage error ($(head -c 100 "$wd/cli.bad.err"))"
+
 # an ordinary role: queries, but reads no server file and changes no model
 pg_val main "CREATE ROLE alice LOGIN" > /dev/null
 msg=$(pg_val main "SET ROLE alice; SELECT count(*) FROM tg_matches('\\x$e'::bytea, 3)" 2>&1 | head -n 1)

@@ -182,3 +182,23 @@ pg_ext_matches_pg() {
     [ $# -ge 6 ] && pgm_near=", ST_SetSRID(ST_MakePoint($4, $5), 4326), $6"
     pg_psql "$1" -At -F'|' -c "SELECT rank, tile_id, to_char(score, 'FM0.999999999'), round(lon::numeric, 12), round(lat::numeric, 12), round(error_m::numeric, 9) FROM ${TG_PG_MATCHES:-tg_matches}('\\x$2'::bytea, $3$pgm_near)" 2>&1
 }
+
+# pg_ext_same_csv A B: two CSVs of transgeo locate: the same fields, numbers
+# within 1e-6 (error radii: 1e-6 of themselves); prints the differences.
+pg_ext_same_csv() {
+    awk -F, 'NR == FNR { a[FNR] = $0; n = FNR; next }
+        { if (!(FNR in a)) { print "line " FNR " only in " FILENAME; bad = 1; exit }
+          split(a[FNR], x, ","); m = split($0, y, ",")
+          if (FNR == 1) for (i = 1; i <= m; i++) hdr[i] = y[i]
+          for (i = 1; i <= m; i++) {
+              if (x[i] == y[i]) continue
+              if (x[i] ~ /^-?[0-9.e+-]+$/ && y[i] ~ /^-?[0-9.e+-]+$/) {
+                  d = x[i] - y[i]; if (d < 0) d = -d
+                  t = 1e-6
+                  if (hdr[i] ~ /error_m$/) t = 1e-6 * (x[i] < 0 ? -x[i] : x[i])
+                  if (d <= t) continue
+              }
+              print "line " FNR ", " hdr[i] ": " x[i] " vs " y[i]; bad = 1
+          } }
+        END { if (FNR != n) { print "lines: " n " vs " FNR; bad = 1 }; exit bad }' "$1" "$2"
+}

@@ -106,6 +106,46 @@ for s in shard1 shard2; do
 done
 ok "$(grep -q '^ *->  Append$' "$wd/plan.txt" && ! grep -q 'Merge Append' "$wd/plan.txt" && echo 1)" "the shards' results meet in an Append (not a Merge Append, which would wait for each in turn)"
 
+# ---- the locator ranks on the shards ------------------------------------------------
+# tg_matches above ran the locator in the coordinator (ranking on the server:
+# the default on shards); what shard1 was sent for it, from its own log
+# (log_statement = all): its top-k statement, and tiles only by id, never
+# a load of the whole table.
+pg_psql shard1 -c "ALTER SYSTEM SET log_statement = 'all'" -c 'SELECT pg_reload_conf()' >/dev/null 2>&1
+log1="$PG_shard1_DIR/server.log"
+mark=$(wc -l < "$log1")
+pg_val coord "SELECT count(*) FROM tg_matches('\\x$e'::bytea, 5)" > "$wd/sent.count" 2>&1
+# one line per statement (the log continues a long one on lines of its own)
+tail -n +"$((mark + 1))" "$log1" |
+    awk '/^[0-9][0-9][0-9][0-9]-/ { if (r != "") print r; r = $0; next } { r = r " " $0 } END { if (r != "") print r }' |
+    grep -E '(statement|execute [^:]*): ' > "$wd/sent.sql"
+ok "$(grep -q 'ORDER BY public.tg_score(embedding, .*) DESC.* LIMIT 32' "$wd/sent.sql" && echo 1)" \
+    "coordinator tg_matches: shard1 is sent its own top-k (ORDER BY tg_score(...) DESC ... LIMIT 32)"
+ok "$(grep 'embedding FROM public.tg_tiles' "$wd/sent.sql" | grep -v 'tg_score' | grep -q 'id = ANY' &&
+      ! grep 'embedding FROM public.tg_tiles' "$wd/sent.sql" | grep -v 'tg_score' | grep -qv 'id = ANY' && echo 1)" \
+    "  ... and read embeddings only by id (the ranked tiles and their neighbours), never all of them"
+[ -n "${TG_TEST_VERBOSE:-}" ] && sed 's/^/#   /' "$wd/sent.sql"
+
+# The command line on the coordinator (libpq): the answers of the SQLite file,
+# ranked on the shards (auto) and with every tile read into the process.
+TG="$TOP_BUILDDIR/transgeo"
+photos="$TG_SHARED_DATA/photos/01.jpg $TG_SHARED_DATA/photos/02.jpg $TG_SHARED_DATA/photos/03.jpg"
+for how in "" "--near -99.17,47.02 --radius 1500" "--prior gps=2000"; do
+    # shellcheck disable=SC2086
+    "$TG" locate $photos --db "$wd/ref.sqlite" -k 3 $how -o "$wd/cli.sq.csv" -q 2> "$wd/cli.sq.err"
+    for ranking in auto local; do
+        # shellcheck disable=SC2086
+        "$TG" locate $photos --db "$PG_coord_URI" -k 3 $how --ranking $ranking -o "$wd/cli.$ranking.csv" -q 2> "$wd/cli.$ranking.err"
+        rc=$?
+        if [ $rc = 0 ] && out=$(pg_ext_same_csv "$wd/cli.sq.csv" "$wd/cli.$ranking.csv" 2>&1); then r=1; else r=0; fi
+        ok "$r" "transgeo locate ${how:-(every tile)} --ranking $ranking on the coordinator: the SQLite file's answers"
+        [ "$r" = 1 ] || { echo "${out:-}" | sed 's/^/#   /'; sed 's/^/#   stderr: /' "$wd/cli.$ranking.err"; }
+    done
+done
+"$TG" locate $photos --db "$wd/ref.sqlite" --ranking server -o - -q > /dev/null 2> "$wd/cli.bad.err"
+ok "$([ $? != 0 ] && grep -q 'ranking on the server' "$wd/cli.bad.err" && echo 1)" \
+    "--ranking server on a SQLite file: an error that says so ($(head -c 120 "$wd/cli.bad.err"))"
+
 # ---- a shard down -----------------------------------------------------------------
 before=$(pg_val coord "SELECT string_agg(tile_id::text, ',' ORDER BY rank) FROM tg_search('\\x$e'::bytea, 5)" 2>&1)
 pg_stop shard2

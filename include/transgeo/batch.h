@@ -206,6 +206,8 @@ typedef struct tg_batch_opts {
                             a time (each worker runs tg_locator_run); 0 (default) =
                             TG_BATCH_SCORE_DEFAULT (32). The answers are the same
                             either way */
+    int ranking;         /* tg_locate_opts.ranking: TG_RANKING_AUTO (default; in
+                            evaluation LOCAL), LOCAL or SERVER */
 } tg_batch_opts;
 
 /* Photos per pass by default. bench/locate_batch.sh at 10^5 tiles x 1000

@@ -167,7 +167,34 @@ typedef struct tg_locate_opts {
                               estimate below the tile stride (see "Refinement") */
     int refine_max_tiles;  /* at most this many tiles cut and embedded per photo; 0
                               (default) = TG_REFINE_TILES */
+    int ranking;           /* where every tile is scored: TG_RANKING_AUTO (default),
+                              TG_RANKING_LOCAL, TG_RANKING_SERVER (see "Ranking") */
 } tg_locate_opts;
+
+/* Ranking (tg_locate_opts.ranking). LOCAL: the model's tiles are loaded into
+ * this process (tg_store_tileset) and scored here. SERVER: a PostgreSQL
+ * store with the transgeo extension scores them (store.h
+ * tg_store_top_hits: on a coordinator each shard its own top-k), and the
+ * locator loads only the tiles an answer needs (tg_store_tileset_ids): the
+ * servers' best 32+ per canvas, the tiles of a prior or GPS window, and
+ * the neighbours refinement reads. The answers are the same (a match's
+ * score is the same exact float32 product either way; the servers' ranking
+ * is checked to hold the exact top k under its rounding, else widened).
+ * Evaluation (an input with a true position) ranks the truth among every
+ * tile and needs LOCAL. AUTO: SERVER when the store's tiles are on shards
+ * (foreign partitions) and the extension is installed, else LOCAL. */
+enum {
+    TG_RANKING_AUTO = 0,
+    TG_RANKING_LOCAL = 1,
+    TG_RANKING_SERVER = 2
+};
+/* "auto", "local", "server" ("?" otherwise); tg_ranking_parse: the number,
+ * or -1. */
+TG_API const char *tg_ranking_name(int ranking);
+TG_API int tg_ranking_parse(const char *name);
+/* 1 when the locator ranks on the server (TG_RANKING_SERVER, or AUTO
+ * resolved to it at open). */
+TG_API int tg_locator_ranks_on_server(const tg_locator *loc);
 
 /* Tiles a refinement cuts and embeds per photo at most (two rounds of 8). */
 #define TG_REFINE_TILES 16

@@ -419,6 +419,39 @@ typedef int (*tg_tileset_block_fn)(void *user, size_t row0, size_t nb, const flo
 TG_API int tg_tileset_scores_batch(tg_ctx *ctx, const tg_tileset *ts, const float *queries, int n_q,
                                    tg_tileset_block_fn fn, void *user);
 
+/* ---- ranking on the server (PostgreSQL shards) --------------------------
+ * A PostgreSQL store whose tg_tiles has foreign partitions (postgres_fdw
+ * shards: transgeo-pg(7), SHARDING) and the transgeo extension installed
+ * can rank on the servers: each shard computes its own exact top-k
+ * (tg__topk_sql, ORDER BY tg_score(...) LIMIT k in its Remote SQL) and only
+ * those rows cross the network. The locator (locate.h, tg_locate_opts.ranking)
+ * then loads just the tiles it needs (tg_store_tileset_ids) instead of
+ * every shard's (tg_store_tileset). */
+typedef struct tg_store_ranking {
+    int n_shards;          /* foreign partitions of tg_tiles (0: SQLite, or one server) */
+    int available;         /* 1: the server can rank (the transgeo extension is installed) */
+    long long n_tiles;     /* the model's tiles (0 on SQLite: not counted) */
+} tg_store_ranking;
+/* What the store's server offers for model m. Returns 0, TG_EDB, TG_EIO. */
+TG_API int tg_store_server_ranking(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
+                                   tg_store_ranking *out);
+/* The k best tiles of model m for each of n_q queries (q: n_q x dim,
+ * L2-normalised), ranked by the server: [out] hits[qi * k .. + n_hits[qi]),
+ * best first, scores as the server computes them (tg_score: float32 of a
+ * double sum; within float rounding of tg_index_search's). One statement per
+ * query. PostgreSQL only (TG_EINVAL on SQLite). Returns 0, TG_EDB, TG_EIO
+ * (a shard down: the message names it), TG_ENOTFOUND. */
+TG_API int tg_store_top_hits(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const float *q,
+                             int n_q, int dim, int k, tg_hit *hits, int *n_hits);
+/* A tileset of only the tiles ids[0..n) of model m (ascending; ids that are
+ * not there are left out), owned by the caller (tg_tileset_free). PostgreSQL
+ * only. Returns 0, TG_EMODEL (an embedding of another size), TG_ENOMEM,
+ * TG_EDB, TG_EIO. */
+TG_API int tg_store_tileset_ids(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int dim,
+                                const int64_t *ids, size_t n, tg_tileset **out);
+/* Free a tileset of tg_store_tileset_ids (never the store's own). NULL ok. */
+TG_API void tg_tileset_free(tg_tileset *ts);
+
 /* Tile ids of model m that satisfy the prior. [out] *ids (malloc'ed, free()
  * it; NULL when *n == 0), *n. Returns 0, TG_EINVAL (radius < 0 or not
  * finite, a BLOB that is not a SpatiaLite geometry, SRID other than 4326),

@@ -187,7 +187,9 @@ static int run_stage(tg_ctx *ctx, shared *sh, worker *ws, int n_workers)
  * BLAS call) and finished by the workers. */
 static int run_jobs(tg_ctx *ctx, shared *sh, worker *ws, int n_workers)
 {
-    if (sh->score_batch <= 1) {
+    /* ranking on the server uses the store's connection: the caller's thread
+     * scores (the staged path) however small the passes */
+    if (sh->score_batch <= 1 && !tg_locator_ranks_on_server(sh->loc)) {
         sh->stage = STAGE_RUN;
         return run_stage(ctx, sh, ws, n_workers);
     }
@@ -254,6 +256,8 @@ static int run_open(tg_ctx *ctx, run *r, const char *db_path, const tg_batch_opt
     lo.gps_radius_m = o->gps_radius_m;
     lo.refine = o->refine;
     lo.refine_max_tiles = o->refine_max_tiles;
+    /* evaluation ranks each truth among every tile: local unless asked */
+    lo.ranking = mode == MODE_EVAL && o->ranking == TG_RANKING_AUTO ? TG_RANKING_LOCAL : o->ranking;
     r->sh.gps_prior = o->gps_prior;
     rc = tg_locator_open(ctx, r->st, &lo, &r->loc);
     if (rc) return rc;

@@ -293,6 +293,11 @@ int cli_locate_option(const char *cmd, int c, const char *arg, struct tg_batch_o
         if (o->score_batch < 1 || o->score_batch > 4096)
             return cli_usage_error(cmd, "--batch %s: expected 1..4096 photos per pass", arg);
         return 0;
+    case OPT_RANKING:
+        o->ranking = tg_ranking_parse(arg);
+        if (o->ranking < 0)
+            return cli_usage_error(cmd, "--ranking %s: expected auto, local or server", arg);
+        return 0;
     case OPT_REFINE_TILES:
         if (cli_parse_int(cmd, "--refine-tiles", arg, &o->refine_max_tiles)) return TG_EXIT_USAGE;
         if (o->refine_max_tiles < 1 || o->refine_max_tiles > 64)

@@ -76,7 +76,7 @@ int cli_locate_option(const char *cmd, int c, const char *arg, struct tg_batch_o
 int cli_parse_prior(const char *cmd, const char *s, tg_batch_opts *o);
 /* getopt codes of the long-only options --prior, --refine, --refine-tiles,
  * --batch, --codec. */
-enum { OPT_PRIOR = 1001, OPT_REFINE, OPT_REFINE_TILES, OPT_BATCH, OPT_CODEC = 1050 };
+enum { OPT_PRIOR = 1001, OPT_REFINE, OPT_REFINE_TILES, OPT_BATCH, OPT_RANKING, OPT_CODEC = 1050 };
 /* --batch N (locate and eval: photos scored per pass over the tiles). */
 #define CLI_BATCH_LONGOPT {"batch", required_argument, NULL, OPT_BATCH}
 #define CLI_BATCH_HELP                                                                      \

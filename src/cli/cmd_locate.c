@@ -48,6 +48,10 @@ static void usage(FILE *f)
             "  --refine auto|on|off   estimate below the tile stride from tiles cut from the\n"
             "                         indexed raster (auto: on for a cheap model, the demo's)\n"
             "      --refine-tiles N   tiles cut per photo at most (default 16)\n"
+            "      --ranking WHERE    auto, local or server: where every tile is scored; server:\n"
+            "                         a PostgreSQL database with the transgeo extension ranks\n"
+            "                         (each shard its own top k) and only the tiles an answer\n"
+            "                         needs are read (auto: server on shards, else local)\n"
             "  -m, --model NAME       model registered in DB (default: the only one)\n"
             "  -j, --threads N        photos embedded at once (default: all cores)\n"
             CLI_BATCH_HELP
@@ -96,7 +100,7 @@ int cmd_locate(int argc, char **argv)
         {"progress", required_argument, NULL, 'P'},
         {"prior", required_argument, NULL, OPT_PRIOR}, {"refine", required_argument, NULL, OPT_REFINE},
         {"refine-tiles", required_argument, NULL, OPT_REFINE_TILES}, CLI_BATCH_LONGOPT,
-        {"codec", required_argument, NULL, OPT_CODEC},
+        {"codec", required_argument, NULL, OPT_CODEC}, {"ranking", required_argument, NULL, OPT_RANKING},
         {"help", no_argument, NULL, 'h'},          CLI_CAMERA_LONGOPTS,
         {NULL, 0, NULL, 0}};
     const char *db = NULL, *out = NULL;
@@ -135,7 +139,7 @@ int cmd_locate(int argc, char **argv)
             if (cli_parse_progress(CMD, optarg, &progress)) return TG_EXIT_USAGE;
             break;
         case 'F': case 'H': case 'I': case OPT_PRIOR: case OPT_REFINE: case OPT_REFINE_TILES:
-        case OPT_BATCH:
+        case OPT_BATCH: case OPT_RANKING:
             if (cli_locate_option(CMD, c, optarg, &o)) return TG_EXIT_USAGE;
             break;
         case OPT_CODEC:

@@ -11,6 +11,7 @@
 #include "transgeo/canvas.h"
 #include "transgeo/geo.h"
 #include "transgeo/search.h"
+#include "transgeo/store_pg.h"
 #include "transgeo/transgeo_model.h"
 #include "metre.h"
 
@@ -18,7 +19,9 @@ struct tg_locator {
     tg_store *st;              /* not owned */
     tg_store_model m;          /* the registry row */
     const tg_model *model;     /* owned by the store's cache */
-    const tg_tileset *ts;      /* owned by the store's cache */
+    const tg_tileset *ts;      /* owned by the store's cache; NULL when the server ranks */
+    int server;                /* 1: every tile is ranked on the server (locate.h "Ranking") */
+    long long n_server_tiles;  /* server: the model's tiles there */
     int dim;                   /* embedding size, floats */
     int k;
     int has_prior;             /* 1: only cand[0..n_cand) are candidates */
@@ -43,6 +46,54 @@ typedef struct cands {
     const int64_t *ids;        /* ascending */
     size_t n;
 } cands;
+
+/* The model's tiles, wherever they are ranked. */
+static size_t n_tiles(const tg_locator *loc)
+{
+    return loc->server ? (size_t)loc->n_server_tiles : tg_tileset_count(loc->ts);
+}
+
+const char *tg_ranking_name(int ranking)
+{
+    switch (ranking) {
+    case TG_RANKING_AUTO: return "auto";
+    case TG_RANKING_LOCAL: return "local";
+    case TG_RANKING_SERVER: return "server";
+    default: return "?";
+    }
+}
+
+int tg_ranking_parse(const char *name)
+{
+    for (int r = TG_RANKING_AUTO; name && r <= TG_RANKING_SERVER; r++)
+        if (!strcmp(name, tg_ranking_name(r))) return r;
+    return -1;
+}
+
+int tg_locator_ranks_on_server(const tg_locator *loc) { return loc ? loc->server : 0; }
+
+/* Where the tiles are ranked (locate.h "Ranking"). */
+static int ranking_open(tg_locator *loc, tg_ctx *ctx, const tg_locate_opts *o)
+{
+    if (o->ranking < TG_RANKING_AUTO || o->ranking > TG_RANKING_SERVER)
+        return tg_set_error(ctx, TG_EINVAL,
+                            "ranking = %d: expected auto, local or server", o->ranking);
+    if (o->ranking == TG_RANKING_LOCAL) return TG_OK;
+    tg_store_ranking r;
+    int rc = tg_store_server_ranking(ctx, loc->st, &loc->m, &r);
+    if (rc) return rc;
+    if (o->ranking == TG_RANKING_SERVER && !r.available)
+        return tg_set_error(ctx, TG_EINVAL,
+                            "ranking on the server: '%s' %s: rank locally (ranking local), or "
+                            "use a PostgreSQL database with the transgeo extension (CREATE "
+                            "EXTENSION transgeo; transgeo-pg(7))",
+                            tg_store_label(loc->st),
+                            tg_store_on_pg(loc->st) ? "has no transgeo extension"
+                                                    : "is a SQLite file, ranked in this process");
+    loc->server = r.available && (o->ranking == TG_RANKING_SERVER || r.n_shards > 0);
+    loc->n_server_tiles = r.n_tiles;
+    return TG_OK;
+}
 
 void tg_locate_opts_default(tg_locate_opts *o)
 {
@@ -128,7 +179,7 @@ static int metre_open(tg_ctx *ctx, tg_locator *loc, const tg_locate_opts *o)
     loc->refine = o->refine == TG_REFINE_ON ||
                   (o->refine == TG_REFINE_AUTO && tg_locator_refine_cheap(loc->model));
     loc->refine_max_tiles = o->refine_max_tiles > 0 ? o->refine_max_tiles : TG_REFINE_TILES;
-    {
+    if (loc->ts) {
         /* tg_index_search_subset builds the index's id table on first use (a
          * write): do it now, while one thread holds the locator. Every run
          * uses it (exact scores of the narrowed tiles, the GPS window). */
@@ -167,10 +218,11 @@ int tg_locator_open(tg_ctx *ctx, tg_store *st, const tg_locate_opts *o, tg_locat
     int rc = tg_store_model_find(ctx, st, o->model, &loc->m);
     if (!rc) rc = tg_store_model_get(ctx, st, &loc->m, &loc->model);
     if (!rc) rc = heading_open(loc, ctx, o);
-    if (!rc) rc = tg_store_tileset(ctx, st, &loc->m, &loc->ts);
+    if (!rc) rc = ranking_open(loc, ctx, o);
+    if (!rc && !loc->server) rc = tg_store_tileset(ctx, st, &loc->m, &loc->ts);
     if (rc) goto fail;
     const char *db = tg_store_label(st);
-    if (tg_tileset_count(loc->ts) == 0) {
+    if (n_tiles(loc) == 0) {
         rc = tg_set_error(ctx, TG_ENOTFOUND,
                           "model '%s' has no tiles: index a raster with it first (transgeo "
                           "index RASTER --model %s, or in SQL tg_index_raster('ortho.tif', '%s'))",
@@ -181,7 +233,7 @@ int tg_locator_open(tg_ctx *ctx, tg_store *st, const tg_locate_opts *o, tg_locat
      * (tg_store_model_get checked the model against the registry row the
      * tileset is sized from: this is the last line of defence). */
     loc->dim = tg_model_config_get(loc->model)->out_dim;
-    if (tg_tileset_dim(loc->ts) != loc->dim) {
+    if (loc->ts && tg_tileset_dim(loc->ts) != loc->dim) {
         rc = tg_set_error(ctx, TG_EMODEL,
                           "model '%s' makes %d-float embeddings but its tiles in '%s' have %d: "
                           "they were made with another configuration; register the model file "
@@ -197,7 +249,7 @@ int tg_locator_open(tg_ctx *ctx, tg_store *st, const tg_locate_opts *o, tg_locat
         if (rc) goto fail;
         /* tg_index_search_subset builds the index's id table on first use (a
          * write): do it now, while one thread holds the locator. */
-        if (loc->n_cand > 0 && !loc->gps_prior) {
+        if (loc->n_cand > 0 && !loc->gps_prior && loc->ts) {
             size_t row;
             tg_index_find(ctx, (tg_index *)tg_tileset_index(loc->ts), loc->cand[0], &row);
             tg_clear_error(ctx);
@@ -220,11 +272,11 @@ void tg_locator_free(tg_locator *loc)
 
 const tg_store_model *tg_locator_model(const tg_locator *loc) { return loc ? &loc->m : NULL; }
 int tg_locator_dim(const tg_locator *loc) { return loc ? loc->dim : 0; }
-size_t tg_locator_n_tiles(const tg_locator *loc) { return loc ? tg_tileset_count(loc->ts) : 0; }
+size_t tg_locator_n_tiles(const tg_locator *loc) { return loc ? n_tiles(loc) : 0; }
 size_t tg_locator_n_candidates(const tg_locator *loc)
 {
     if (!loc) return 0;
-    return loc->has_prior ? loc->n_cand : tg_tileset_count(loc->ts);
+    return loc->has_prior ? loc->n_cand : n_tiles(loc);
 }
 
 void tg_locate_answer_clear(tg_locate_answer *ans)
@@ -434,16 +486,30 @@ static void report_headings(const tg_locate_input *in, tg_locate_answer *ans, co
 
 /* The candidates of this run: the photo's GPS window (gps_prior, a photo
  * with a position whose window holds a tile), else the global prior, else
- * every tile. [out] *own: the window's ids (malloc'ed) or NULL. */
+ * every tile. [out] *own: the window's ids (malloc'ed) or NULL. With
+ * `window` (ranking on the server) the window's ids are the store's, else
+ * the tileset's; *pending = 1 when the window is to be asked of the store
+ * (in tg_locator_score: the only stage that uses the connection). */
 static int choose_candidates(const tg_locator *loc, tg_ctx *ctx, tg_locate_answer *ans,
-                             cands *cs, int64_t **own)
+                             cands *cs, int64_t **own, int window, int *pending)
 {
-    ans->prior = loc->has_prior ? TG_PRIOR_NEAR : TG_PRIOR_NONE;
-    ans->n_candidates = loc->has_prior ? loc->n_cand : tg_tileset_count(loc->ts);
+    if (!window) {
+        ans->prior = loc->has_prior ? TG_PRIOR_NEAR : TG_PRIOR_NONE;
+        ans->n_candidates = loc->has_prior ? loc->n_cand : n_tiles(loc);
+    }
     if (!loc->gps_prior || !ans->has_meta || !ans->meta.has_gps) return TG_OK;
     double r = tg_metre_gps_radius(loc->gps_radius_m, &ans->meta);
     size_t n = 0;
-    int rc = tg_metre_window(ctx, loc->ts, ans->meta.lon_deg, ans->meta.lat_deg, r, own, &n);
+    int rc;
+    if (loc->server && !window) {
+        *pending = 1;
+        return TG_OK;
+    } else if (loc->server) {
+        tg_store_prior pr = {NULL, 0, ans->meta.lon_deg, ans->meta.lat_deg, r};
+        rc = tg_store_candidates(ctx, loc->st, &loc->m, &pr, own, &n);
+    } else {
+        rc = tg_metre_window(ctx, loc->ts, ans->meta.lon_deg, ans->meta.lat_deg, r, own, &n);
+    }
     if (rc) return rc;
     if (n == 0) { /* outside every raster: the documented fallback */
         ans->gps_outside = 1;
@@ -460,16 +526,15 @@ static int choose_candidates(const tg_locator *loc, tg_ctx *ctx, tg_locate_answe
 
 /* The estimate: matches[0]'s centre, refined below the stride when the
  * locator refines, and its 68 % error radius. */
-static int estimate(const tg_locator *loc, tg_ctx *ctx, const float *q, const cands *cs,
-                    tg_locate_answer *ans)
+static int estimate(const tg_locator *loc, const tg_tileset *ts, tg_ctx *ctx, const float *q,
+                    const cands *cs, tg_locate_answer *ans)
 {
     const tg_match *b = &ans->matches[0];
     ans->lon = b->lon;
     ans->lat = b->lat;
     ans->error_m = b->error_m;
     if (!loc->refine) return TG_OK;
-    tg_metre_refine rf = {loc->model, loc->ts, loc->rasters, loc->n_rasters,
-                          loc->refine_max_tiles};
+    tg_metre_refine rf = {loc->model, ts, loc->rasters, loc->n_rasters, loc->refine_max_tiles};
     return tg_metre_refine_run(ctx, &rf, q, b, cs->has ? cs->ids : NULL, cs->n, ans);
 }
 
@@ -512,6 +577,8 @@ struct tg_locate_job {
     double truth_heading_deg;
     cands cs;                  /* the candidates (cs.ids: the locator's or own_cand) */
     int64_t *own_cand;         /* the GPS window's ids (malloc'ed) */
+    int gps_pending;           /* server ranking: the GPS window is asked of the store in score */
+    tg_tileset *ts;            /* server ranking: the tiles this photo needs (owned), else NULL */
     /* filled by tg_locator_score: */
     int64_t *narrow;           /* every tile (cs.has = 0): ids that can be in the top k */
     size_t n_narrow;
@@ -529,6 +596,7 @@ void tg_locate_job_free(tg_locate_job *job)
     free(job->own_cand);
     free(job->narrow);
     free(job->band);
+    tg_tileset_free(job->ts);
     free(job);
 }
 
@@ -611,13 +679,19 @@ int tg_locator_prepare(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input
             ans->truth_lat = in->truth_lat;
         }
     }
+    if (ans->has_truth && loc->server) {
+        rc = tg_set_error(ctx, TG_EINVAL,
+                          "evaluation ranks the true position among every tile: it needs the "
+                          "tiles in this process (ranking local), not ranked on the server");
+        goto fail;
+    }
     ans->matches = calloc((size_t)loc->k, sizeof *ans->matches);
     if (!ans->matches) {
         rc = tg_set_error(ctx, TG_ENOMEM, "locate: out of memory for %d matches", loc->k);
         goto fail;
     }
     job->cs = (cands){loc->has_prior, loc->cand, loc->n_cand};
-    rc = choose_candidates(loc, ctx, ans, &job->cs, &job->own_cand);
+    rc = choose_candidates(loc, ctx, ans, &job->cs, &job->own_cand, 0, &job->gps_pending);
     if (rc) goto fail;
     if (job->cs.has && job->cs.n == 0) { /* the prior selects nothing */
         job->done = 1;
@@ -647,7 +721,7 @@ fail:
 static int narrow_take(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *job,
                        const tg_hit *hits, const int *nh, int kk, int want, int *ok)
 {
-    size_t n_tiles = tg_tileset_count(loc->ts);
+    size_t n_all = n_tiles(loc);
     double lim = -INFINITY;
     for (int q = 0; q < job->n_q; q++)
         if (nh[q] >= want && hits[(size_t)q * kk + want - 1].score > lim)
@@ -655,7 +729,7 @@ static int narrow_take(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *job,
     /* a tile of the exact top `want` has an approximate score >= lim - 2 tol */
     lim -= 2 * score_tol(loc->dim);
     *ok = 1;
-    for (int q = 0; q < job->n_q && (size_t)kk < n_tiles; q++)
+    for (int q = 0; q < job->n_q && (size_t)kk < n_all; q++)
         if (nh[q] == kk && !(hits[(size_t)q * kk + kk - 1].score < lim)) *ok = 0;
     if (!*ok) return TG_OK;
     size_t m = 0;
@@ -850,10 +924,101 @@ done:
     return rc;
 }
 
+/* ---- score: ranking on the server ------------------------------------------ */
+
+/* ids[0..n) and add[0..na) (both ascending), merged without repeats into
+ * *out (malloc'ed). [out] *n_out. */
+static int merge_ids(tg_ctx *ctx, const int64_t *ids, size_t n, const int64_t *add, size_t na,
+                     int64_t **out, size_t *n_out)
+{
+    int64_t *m = malloc((n + na ? n + na : 1) * sizeof *m);
+    if (!m) return tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
+    size_t i = 0, j = 0, u = 0;
+    while (i < n || j < na) {
+        int64_t v = j >= na || (i < n && ids[i] <= add[j]) ? ids[i++] : add[j++];
+        if (u == 0 || m[u - 1] != v) m[u++] = v;
+    }
+    *out = m;
+    *n_out = u;
+    return TG_OK;
+}
+
+/* The every-tile photo j: the servers' best kk per canvas, widened as
+ * narrow_jobs widens, into j->narrow. */
+static int server_narrow(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *j)
+{
+    int want = loc->k > TG_STORE_ERROR_K ? loc->k : TG_STORE_ERROR_K;
+    size_t all = n_tiles(loc), kk = (size_t)want + NARROW_EXTRA;
+    int rc = TG_OK, ok = 0;
+    while (!rc && !ok) {
+        if (kk > all) kk = all;
+        tg_hit *h = malloc((size_t)j->n_q * kk * sizeof *h);
+        int *nh = malloc((size_t)j->n_q * sizeof *nh);
+        if (!h || !nh) rc = tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
+        if (!rc) rc = tg_store_top_hits(ctx, loc->st, &loc->m, j->emb, j->n_q, loc->dim, (int)kk, h, nh);
+        if (!rc) rc = narrow_take(loc, ctx, j, h, nh, (int)kk, want, &ok);
+        free(h);
+        free(nh);
+        kk *= 4; /* rare: many tiles within the rounding tolerance */
+    }
+    return rc;
+}
+
+/* Server ranking: each photo's tiles into j->ts. A prior or GPS window:
+ * its tiles. Every tile: the servers' narrowed set, and when the locator
+ * refines, the tiles around the best of them (the neighbours refinement
+ * reads: within 1.5 strides, metre.c). */
+static int server_jobs(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *const *jobs, size_t n)
+{
+    int rc = TG_OK;
+    for (size_t i = 0; !rc && i < n; i++) {
+        tg_locate_job *j = jobs[i];
+        if (!j || j->done) continue;
+        if (j->gps_pending) {
+            j->gps_pending = 0;
+            rc = choose_candidates(loc, ctx, &j->ans, &j->cs, &j->own_cand, 1, &j->gps_pending);
+            if (rc) break;
+        }
+        tg_tileset_free(j->ts);
+        j->ts = NULL;
+        if (j->cs.has) {
+            rc = tg_store_tileset_ids(ctx, loc->st, &loc->m, loc->dim, j->cs.ids, j->cs.n, &j->ts);
+            continue;
+        }
+        rc = server_narrow(loc, ctx, j);
+        if (!rc)
+            rc = tg_store_tileset_ids(ctx, loc->st, &loc->m, loc->dim, j->narrow, j->n_narrow,
+                                      &j->ts);
+        if (rc || !loc->refine || tg_tileset_count(j->ts) == 0) continue;
+        /* the best tile as finish will find it (the same exact scores) */
+        tg_match best;
+        int nb = 0;
+        rc = tg_tileset_match_n(ctx, j->ts, j->emb, j->n_q, 1, j->narrow, j->n_narrow, &best,
+                                &nb, NULL);
+        if (rc || nb == 0) continue;
+        /* metre.c keeps neighbours within 1.5 strides (geodesic, ours); the
+         * server's geodesic may differ in the last millimetres */
+        tg_store_prior pr = {NULL, 0, best.lon, best.lat, 1.5 * best.stride_m + 1.0};
+        int64_t *near = NULL, *all = NULL;
+        size_t n_near = 0, n_all = 0;
+        rc = tg_store_candidates(ctx, loc->st, &loc->m, &pr, &near, &n_near);
+        if (!rc) rc = merge_ids(ctx, j->narrow, j->n_narrow, near, n_near, &all, &n_all);
+        if (!rc && n_all > tg_tileset_count(j->ts)) {
+            tg_tileset_free(j->ts);
+            j->ts = NULL;
+            rc = tg_store_tileset_ids(ctx, loc->st, &loc->m, loc->dim, all, n_all, &j->ts);
+        }
+        free(near);
+        free(all);
+    }
+    return rc;
+}
+
 int tg_locator_score(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *const *jobs, size_t n)
 {
     if (!loc || (!jobs && n))
         return tg_set_error(ctx, TG_EINVAL, "tg_locator_score: NULL argument");
+    if (loc->server) return server_jobs(loc, ctx, jobs, n);
     int rc = narrow_jobs(loc, ctx, jobs, n);
     if (!rc) rc = rank_jobs(loc, ctx, jobs, n);
     return rc;
@@ -945,6 +1110,12 @@ int tg_locator_finish(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *job,
     const float *q = job->emb;
     const float *qm = q; /* the queries ranked: every heading, or the chosen one */
     const cands *cs = &job->cs;
+    const tg_tileset *ts = loc->server ? job->ts : loc->ts;
+    if (!ts) {
+        rc = tg_set_error(ctx, TG_EINVAL, "tg_locator_finish: the photo was not scored "
+                                          "(tg_locator_score)");
+        goto done;
+    }
     query_of = calloc((size_t)loc->k, sizeof *query_of);
     if (!query_of) {
         rc = tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
@@ -955,18 +1126,18 @@ int tg_locator_finish(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *job,
         if (job->n_q > 1) {
             /* several headings: the best (tile, heading) in the window picks the
              * heading, and the posterior ranks with that heading's embedding */
-            rc = tg_tileset_match_n(ctx, loc->ts, q, job->n_q, 1, cs->ids, cs->n, a->matches,
+            rc = tg_tileset_match_n(ctx, ts, q, job->n_q, 1, cs->ids, cs->n, a->matches,
                                     &a->n_matches, query_of);
             if (rc) goto done;
             best_q = a->n_matches > 0 ? query_of[0] : 0;
             qm = q + (size_t)best_q * (size_t)loc->dim;
         }
-        rc = tg_metre_gps_match(ctx, loc->ts, qm, cs->ids, cs->n, a->meta.lon_deg,
+        rc = tg_metre_gps_match(ctx, ts, qm, cs->ids, cs->n, a->meta.lon_deg,
                                 a->meta.lat_deg, a->prior_radius_m / TG_METRE_GPS_SIGMA_DIV,
                                 loc->k, a->matches, &a->n_matches);
         for (int i = 0; i < loc->k; i++) query_of[i] = best_q;
     } else if (cs->has) { /* a global prior: its candidates, exactly */
-        rc = tg_tileset_match_n(ctx, loc->ts, q, job->n_q, loc->k, cs->ids, cs->n, a->matches,
+        rc = tg_tileset_match_n(ctx, ts, q, job->n_q, loc->k, cs->ids, cs->n, a->matches,
                                 &a->n_matches, query_of);
     } else { /* every tile: the exact scores of the set the pass narrowed them to */
         if (!job->narrow) {
@@ -974,7 +1145,7 @@ int tg_locator_finish(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *job,
                                               "(tg_locator_score)");
             goto done;
         }
-        rc = tg_tileset_match_n(ctx, loc->ts, q, job->n_q, loc->k, job->narrow, job->n_narrow,
+        rc = tg_tileset_match_n(ctx, ts, q, job->n_q, loc->k, job->narrow, job->n_narrow,
                                 a->matches, &a->n_matches, query_of);
     }
     if (rc) goto done;
@@ -987,7 +1158,7 @@ int tg_locator_finish(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *job,
         goto done;
     }
     /* refined with the embedding of the best match's heading */
-    rc = estimate(loc, ctx, q + (size_t)query_of[0] * (size_t)loc->dim, cs, a);
+    rc = estimate(loc, ts, ctx, q + (size_t)query_of[0] * (size_t)loc->dim, cs, a);
     if (rc) goto done;
     if (a->has_meta && a->meta.has_gps) {
         rc = tg_geo_distance_m(ctx, a->meta.lon_deg, a->meta.lat_deg, a->lon, a->lat,

@@ -14,56 +14,68 @@
  * embeddings in the result) whatever the tileset's size. */
 enum { LOAD_PAGE = 16384 };
 
+/* The columns every tile query below selects, in this order. */
+#define TILE_COLUMNS                                                                           \
+    "SELECT t.id, t.center_lon, t.center_lat, t.raster_id, r.stride_m, t.embedding "          \
+    "FROM tg_tiles t JOIN tg_rasters r ON r.id = t.raster_id "
+
+/* Append the rows of r (TILE_COLUMNS, ascending ids above the tileset's)
+ * to ts. [out] *n_added, *last_id (unchanged when r is empty). */
+static int append_rows(tg_ctx *ctx, tg_store *st, tg_tileset *ts, tg_pg_rows *r,
+                       long long *n_added, int64_t *last_id)
+{
+    size_t bytes = (size_t)ts->dim * sizeof(float);
+    long n = tgpg_n(st, r);
+    float *tmp = tgst_little_endian() ? NULL : malloc(bytes);
+    int rc = tgst_tileset_grow(ctx, ts, tg_index_count(ts->ix) + (size_t)n);
+    for (long i = 0; !rc && i < n; i++) {
+        int64_t id = tgpg_i(st, r, i, 0);
+        size_t nb = 0;
+        const void *emb = tgpg_b(st, r, i, 5, &nb);
+        if (nb != bytes || !emb) {
+            rc = tg_set_error(ctx, TG_EMODEL,
+                              "tile %lld: its embedding has %zu bytes, the model makes %d "
+                              "floats (%zu bytes): the tile was made by another model or is "
+                              "damaged; delete it and index its raster again",
+                              (long long)id, nb, ts->dim, bytes);
+            break;
+        }
+        if (tmp) {
+            memcpy(tmp, emb, bytes);
+            tgst_swap_floats(tmp, ts->dim);
+            emb = tmp;
+        }
+        size_t row = tg_index_count(ts->ix);
+        rc = tg_index_add(ctx, ts->ix, id, emb);
+        if (rc) break;
+        ts->lon[row] = tgpg_d(st, r, i, 1);
+        ts->lat[row] = tgpg_d(st, r, i, 2);
+        ts->raster_id[row] = tgpg_i(st, r, i, 3);
+        ts->stride_m[row] = tgpg_d(st, r, i, 4);
+        (*n_added)++;
+        *last_id = id;
+    }
+    free(tmp);
+    return rc;
+}
+
 /* Append the model's tiles with id > after_id, ascending. [out] *n_loaded. */
 static int load_after(tg_ctx *ctx, tg_store *st, tg_tileset *ts, int64_t after_id,
                       long long *n_loaded)
 {
     *n_loaded = 0;
-    size_t bytes = (size_t)ts->dim * sizeof(float);
-    float *tmp = tgst_little_endian() ? NULL : malloc(bytes);
     int rc = TG_OK;
     for (;;) {
         tg_pg_rows *r = NULL;
         tg_pg_value p[3] = {PG_I(ts->model_id), PG_I(after_id), PG_I(LOAD_PAGE)};
-        rc = tgpg_run(ctx, st,
-                      "SELECT t.id, t.center_lon, t.center_lat, t.raster_id, r.stride_m, t.embedding "
-                      "FROM tg_tiles t JOIN tg_rasters r ON r.id = t.raster_id "
-                      "WHERE t.model_id = $1 AND t.id > $2 ORDER BY t.id LIMIT $3",
+        rc = tgpg_run(ctx, st, TILE_COLUMNS "WHERE t.model_id = $1 AND t.id > $2 ORDER BY t.id LIMIT $3",
                       3, p, &r);
         if (rc) break;
         long n = tgpg_n(st, r);
-        rc = tgst_tileset_grow(ctx, ts, tg_index_count(ts->ix) + (size_t)n);
-        for (long i = 0; !rc && i < n; i++) {
-            int64_t id = tgpg_i(st, r, i, 0);
-            size_t nb = 0;
-            const void *emb = tgpg_b(st, r, i, 5, &nb);
-            if (nb != bytes || !emb) {
-                rc = tg_set_error(ctx, TG_EMODEL,
-                                  "tile %lld: its embedding has %zu bytes, the model makes %d "
-                                  "floats (%zu bytes): the tile was made by another model or is "
-                                  "damaged; delete it and index its raster again",
-                                  (long long)id, nb, ts->dim, bytes);
-                break;
-            }
-            if (tmp) {
-                memcpy(tmp, emb, bytes);
-                tgst_swap_floats(tmp, ts->dim);
-                emb = tmp;
-            }
-            size_t row = tg_index_count(ts->ix);
-            rc = tg_index_add(ctx, ts->ix, id, emb);
-            if (rc) break;
-            ts->lon[row] = tgpg_d(st, r, i, 1);
-            ts->lat[row] = tgpg_d(st, r, i, 2);
-            ts->raster_id[row] = tgpg_i(st, r, i, 3);
-            ts->stride_m[row] = tgpg_d(st, r, i, 4);
-            (*n_loaded)++;
-            after_id = id;
-        }
+        rc = append_rows(ctx, st, ts, r, n_loaded, &after_id);
         tgpg_free(st, r);
         if (rc || n < LOAD_PAGE) break;
     }
-    free(tmp);
     return rc;
 }
 
@@ -352,4 +364,146 @@ int tgpg_tile_covers(tg_ctx *ctx, tg_store *st, int64_t tile_id, double lon, dou
         *hit = tgpg_i(st, r, 0, 0) == 1;
     tgpg_free(st, r);
     return rc;
+}
+
+/* ---- counting tiles on shards ---------------------------------------------- */
+
+char *tgpg_count_expr(tg_ctx *ctx, tg_store *st, const char *cond)
+{
+    /* count(*) over the partitioned table runs on this server, which fetches
+     * a row per tile from every shard (a million rows for a million tiles);
+     * over one foreign table postgres_fdw sends the count itself. So: the
+     * sum of one count per leaf partition. */
+    tg_pg_rows *r = NULL;
+    if (tgpg_run(ctx, st,
+                 "SELECT format('%s', p.relid::regclass) FROM pg_partition_tree('tg_tiles'::regclass) p "
+                 "WHERE p.isleaf ORDER BY 1",
+                 0, NULL, &r))
+        return NULL;
+    long n = tgpg_n(st, r);
+    size_t cap = 64, len = 0;
+    for (long i = 0; i < n; i++) cap += strlen(tgpg_s(st, r, i, 0)) + strlen(cond) + 64;
+    char *e = malloc(cap);
+    if (!e) {
+        tgpg_free(st, r);
+        tg_set_error(ctx, TG_ENOMEM, "PostgreSQL: out of memory");
+        return NULL;
+    }
+    len += (size_t)snprintf(e + len, cap - len, "(0");
+    for (long i = 0; i < n; i++)
+        len += (size_t)snprintf(e + len, cap - len, " + (SELECT count(*) FROM ONLY %s t WHERE %s)",
+                                tgpg_s(st, r, i, 0), cond);
+    snprintf(e + len, cap - len, ")");
+    tgpg_free(st, r);
+    return e;
+}
+
+/* ---- ranking on the server (store.h) ----------------------------------------- */
+
+int tgpg_server_ranking(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
+                        tg_store_ranking *out)
+{
+    /* Foreign leaves of tg_tiles are shards (postgres_fdw); the transgeo
+     * extension's tg__topk_sql writes the per-partition top-k statement. */
+    tg_pg_rows *r = NULL;
+    tg_pg_value p[1] = {PG_I(m->id)};
+    char *count = tgpg_count_expr(ctx, st, "t.model_id = $1");
+    if (!count) return tg_errcode(ctx);
+    static const char head[] =
+        "SELECT (SELECT count(*) FROM pg_partition_tree('tg_tiles'::regclass) p "
+        "        JOIN pg_class c ON c.oid = p.relid WHERE p.isleaf AND c.relkind = 'f'), "
+        "to_regprocedure('tg__topk_sql(integer, boolean, boolean)') IS NOT NULL, ";
+    char *sql = malloc(sizeof head + strlen(count));
+    if (!sql) {
+        free(count);
+        return tg_set_error(ctx, TG_ENOMEM, "PostgreSQL: out of memory");
+    }
+    memcpy(sql, head, sizeof head - 1);
+    strcpy(sql + sizeof head - 1, count);
+    free(count);
+    int rc = tgpg_run(ctx, st, sql, 1, p, &r);
+    free(sql);
+    if (rc) return rc;
+    out->n_shards = (int)tgpg_i(st, r, 0, 0);
+    out->available = tgpg_i(st, r, 0, 1) != 0;
+    out->n_tiles = tgpg_i(st, r, 0, 2);
+    tgpg_free(st, r);
+    return TG_OK;
+}
+
+int tgpg_top_hits(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const float *q, int n_q,
+                  int dim, int k, tg_hit *hits, int *n_hits)
+{
+    tg_pg_rows *r = NULL;
+    tg_pg_value pk[1] = {PG_I(k)};
+    int rc = tgpg_run(ctx, st, "SELECT tg__topk_sql(($1)::integer, false, false)", 1, pk, &r);
+    if (rc) return rc;
+    const char *t = tgpg_s(st, r, 0, 0);
+    char *sql = t ? strdup(t) : NULL;
+    tgpg_free(st, r);
+    if (!t)
+        return tg_set_error(ctx, TG_ENOTFOUND, "database '%s': tg_tiles has no partition to rank",
+                            st->pg->label);
+    if (!sql) return tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
+    size_t bytes = (size_t)dim * sizeof(float);
+    float *tmp = malloc(bytes);
+    if (!tmp) rc = tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
+    for (int qi = 0; !rc && qi < n_q; qi++) {
+        /* tg_score reads little-endian float32, as the tiles are stored */
+        memcpy(tmp, q + (size_t)qi * dim, bytes);
+        if (!tgst_little_endian()) tgst_swap_floats(tmp, dim);
+        tg_pg_value p[3] = {PG_B(tmp, bytes), PG_I(m->id), PG_I(k)};
+        rc = tgpg_run(ctx, st, sql, 3, p, &r); /* rows: id, s, ...; best first */
+        if (rc) break;
+        long n = tgpg_n(st, r);
+        if (n > k) n = k;
+        for (long i = 0; i < n; i++) {
+            hits[(size_t)qi * k + i].id = tgpg_i(st, r, i, 0);
+            hits[(size_t)qi * k + i].score = tgpg_null(st, r, i, 1) ? NAN : (float)tgpg_d(st, r, i, 1);
+        }
+        n_hits[qi] = (int)n;
+        tgpg_free(st, r);
+    }
+    free(tmp);
+    free(sql);
+    return rc;
+}
+
+int tgpg_tileset_ids(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int dim,
+                     const int64_t *ids, size_t n, tg_tileset **out)
+{
+    tg_tileset *ts = NULL;
+    int rc = tgst_tileset_new(ctx, m->id, dim, &ts);
+    if (rc) return rc;
+    /* The ids go into the statement as an array constant ('{1,2}'::bigint[]),
+     * made here from integers: postgres_fdw sends a constant to the shards
+     * with the query, where a text parameter cast to bigint[] would stay on
+     * the coordinator and have each shard send all its tiles. */
+    static const char head[] = TILE_COLUMNS "WHERE t.model_id = $1 AND t.id = ANY ('{";
+    static const char tail[] = "}'::bigint[]) ORDER BY t.id";
+    size_t page = 4096;
+    char *sql = malloc(sizeof head + page * 21 + sizeof tail);
+    if (!sql) rc = tg_set_error(ctx, TG_ENOMEM, "locate: out of memory");
+    int64_t last = INT64_MIN;
+    long long added = 0;
+    for (size_t o = 0; !rc && o < n; o += page) {
+        size_t e = o + page < n ? o + page : n, len = sizeof head - 1;
+        memcpy(sql, head, len);
+        for (size_t i = o; i < e; i++)
+            len += (size_t)snprintf(sql + len, 22, i > o ? ",%lld" : "%lld", (long long)ids[i]);
+        memcpy(sql + len, tail, sizeof tail);
+        tg_pg_rows *r = NULL;
+        tg_pg_value p[1] = {PG_I(m->id)};
+        rc = tgpg_run(ctx, st, sql, 1, p, &r);
+        if (rc) break;
+        rc = append_rows(ctx, st, ts, r, &added, &last);
+        tgpg_free(st, r);
+    }
+    free(sql);
+    if (rc) {
+        tgst_tileset_free(ts);
+        return rc;
+    }
+    *out = ts;
+    return TG_OK;
 }

@@ -9,9 +9,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const model_select =
-    "SELECT m.id, m.name, m.path, m.sha256, m.config_json, "
-    "(SELECT count(*) FROM tg_tiles t WHERE t.model_id = m.id) FROM tg_models m ";
+/* "SELECT <a model row> FROM tg_models m " + tail (printf-style, one %s:
+ * arg), malloc'ed; NULL on an error (set in ctx). The tile count is summed
+ * over the partitions (tgpg_count_expr: on shards each counts its own). */
+static char *model_select(tg_ctx *ctx, tg_store *st, const char *tail, const char *arg)
+{
+    char *count = tgpg_count_expr(ctx, st, "t.model_id = m.id");
+    if (!count) return NULL;
+    size_t cap = strlen(count) + strlen(tail) + (arg ? strlen(arg) : 0) + 160;
+    char *sql = malloc(cap);
+    if (!sql) {
+        free(count);
+        tg_set_error(ctx, TG_ENOMEM, "PostgreSQL: out of memory");
+        return NULL;
+    }
+    int n = snprintf(sql, cap, "SELECT m.id, m.name, m.path, m.sha256, m.config_json, %s AS count "
+                               "FROM tg_models m ", count);
+    snprintf(sql + n, cap - (size_t)n, tail, arg ? arg : "");
+    free(count);
+    return sql;
+}
 
 static void model_from_row(const tg_store *st, const tg_pg_rows *r, long i, tg_store_model *m)
 {
@@ -54,10 +71,14 @@ int tgpg_model_write(tg_ctx *ctx, tg_store *st, const char *name, const char *pa
         rc = tgpg_run(ctx, st, "LOCK TABLE tg_models IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL);
         if (rc) goto done;
     }
-    char sql[512];
-    snprintf(sql, sizeof sql, "%s WHERE m.name = $1", model_select);
+    char *sql = model_select(ctx, st, "WHERE m.name = $1", NULL);
+    if (!sql) {
+        rc = tg_errcode(ctx) ? tg_errcode(ctx) : TG_ENOMEM;
+        goto done;
+    }
     tg_pg_value p[4] = {PG_T(name)};
     rc = tgpg_run(ctx, st, sql, 1, p, &r);
+    free(sql);
     if (rc) goto done;
     if (tgpg_n(st, r) == 1) {
         tg_store_model old;
@@ -114,13 +135,14 @@ int tgpg_model_find(tg_ctx *ctx, tg_store *st, const char *name, tg_store_model 
                             "PostgreSQL server '%s' has no transgeo tables: register a model and "
                             "index a raster first (transgeo index RASTER --db URI)",
                             label);
-    char sql[640], names[1024];
+    char names[1024], *sql;
     tg_pg_rows *r = NULL;
     int rc;
     if (name && *name) {
-        snprintf(sql, sizeof sql, "%s WHERE m.name = $1", model_select);
+        if (!(sql = model_select(ctx, st, "WHERE m.name = $1", NULL))) return tg_errcode(ctx);
         tg_pg_value p[1] = {PG_T(name)};
         rc = tgpg_run(ctx, st, sql, 1, p, &r);
+        free(sql);
         if (rc) return rc;
         long n = tgpg_n(st, r);
         if (n == 1) model_from_row(st, r, 0, out);
@@ -134,10 +156,17 @@ int tgpg_model_find(tg_ctx *ctx, tg_store *st, const char *name, tg_store_model 
     }
     /* No name: the only model with tiles, else the only model. */
     for (int pass = 0; pass < 2; pass++) {
-        snprintf(sql, sizeof sql,
-                 "SELECT * FROM (%s) AS x WHERE %s ORDER BY 1 LIMIT 2", model_select,
-                 pass == 0 ? "x.count > 0" : "true");
+        /* the models with tiles first (pass 0), then any */
+        char *ms = model_select(ctx, st, "", NULL);
+        if (!ms) return tg_errcode(ctx);
+        sql = malloc(strlen(ms) + 80);
+        if (sql)
+            sprintf(sql, "SELECT * FROM (%s) AS x WHERE %s ORDER BY 1 LIMIT 2", ms,
+                    pass == 0 ? "x.count > 0" : "true");
+        free(ms);
+        if (!sql) return tg_set_error(ctx, TG_ENOMEM, "PostgreSQL: out of memory");
         rc = tgpg_run(ctx, st, sql, 0, NULL, &r);
+        free(sql);
         if (rc) return rc;
         long n = tgpg_n(st, r);
         if (n >= 1) model_from_row(st, r, 0, out);
@@ -158,12 +187,13 @@ int tgpg_model_find(tg_ctx *ctx, tg_store *st, const char *name, tg_store_model 
 
 int tgpg_model_list(tg_ctx *ctx, tg_store *st, tg_store_model **list, size_t *n)
 {
-    char sql[512];
-    snprintf(sql, sizeof sql, "%sORDER BY m.name", model_select);
     tg_pg_rows *r = NULL;
     int has = tgpg_has_schema(ctx, st);
     if (has <= 0) return has; /* no tables: no models */
+    char *sql = model_select(ctx, st, "ORDER BY m.name", NULL);
+    if (!sql) return tg_errcode(ctx);
     int rc = tgpg_run(ctx, st, sql, 0, NULL, &r);
+    free(sql);
     if (rc) return rc;
     long cnt = tgpg_n(st, r);
     tg_store_model *out = cnt > 0 ? calloc((size_t)cnt, sizeof *out) : NULL;

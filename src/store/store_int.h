@@ -139,6 +139,9 @@ int tgst_tileset_slot(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int di
                       tg_tileset **out);
 /* Room for n rows in the tileset's own arrays and index. Returns 0, TG_ENOMEM. */
 int tgst_tileset_grow(tg_ctx *ctx, tg_tileset *ts, size_t n);
+/* A new empty tileset of its own (not the store's): [out] *out. Returns 0,
+ * TG_ENOMEM. */
+int tgst_tileset_new(tg_ctx *ctx, int64_t model_id, int dim, tg_tileset **out);
 /* Free a tileset (its index and arrays). */
 void tgst_tileset_free(tg_tileset *ts);
 
@@ -233,6 +236,19 @@ int tgpg_codec_get(tg_ctx *ctx, tg_store *st, const char *key, int *codec);
 int tgpg_codec_set(tg_ctx *ctx, tg_store *st, const char *key, int codec);
 int tgpg_tileset(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int dim,
                  const tg_tileset **out);
+/* The number of tg_tiles rows where cond holds (SQL over the alias t, may
+ * name outer columns), as an SQL expression: one count per leaf partition,
+ * which postgres_fdw runs on each shard. malloc'ed; NULL on an error (set in
+ * ctx). */
+char *tgpg_count_expr(tg_ctx *ctx, tg_store *st, const char *cond);
+/* Ranking on the server (store.h tg_store_server_ranking, tg_store_top_hits,
+ * tg_store_tileset_ids). */
+int tgpg_server_ranking(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
+                        tg_store_ranking *out);
+int tgpg_top_hits(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const float *q, int n_q,
+                  int dim, int k, tg_hit *hits, int *n_hits);
+int tgpg_tileset_ids(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int dim,
+                     const int64_t *ids, size_t n, tg_tileset **out);
 int tgpg_candidates(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const void *wkb,
                     size_t wkb_size, const double frame[6], double radius_m, int64_t **ids,
                     size_t *n);

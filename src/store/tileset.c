@@ -157,6 +157,22 @@ int tgst_tileset_grow(tg_ctx *ctx, tg_tileset *ts, size_t n)
     return tg_index_reserve(ctx, ts->ix, cap);
 }
 
+int tgst_tileset_new(tg_ctx *ctx, int64_t model_id, int dim, tg_tileset **out)
+{
+    tg_tileset *ts = calloc(1, sizeof *ts);
+    if (!ts) return tg_set_error(ctx, TG_ENOMEM, "tiles: out of memory");
+    ts->model_id = model_id;
+    ts->dim = dim;
+    ts->seen_inserted = ts->seen_removed = -1;
+    int rc = tg_index_create(ctx, dim, &ts->ix);
+    if (rc) {
+        free(ts);
+        return rc;
+    }
+    *out = ts;
+    return TG_OK;
+}
+
 int tgst_tileset_slot(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int dim,
                       tg_tileset **out)
 {
@@ -170,16 +186,8 @@ int tgst_tileset_slot(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int di
         ts = NULL;
     }
     if (!ts) {
-        ts = calloc(1, sizeof *ts);
-        if (!ts) return tg_set_error(ctx, TG_ENOMEM, "tiles: out of memory");
-        ts->model_id = m->id;
-        ts->dim = dim;
-        ts->seen_inserted = ts->seen_removed = -1;
-        int rc = tg_index_create(ctx, dim, &ts->ix);
-        if (rc) {
-            free(ts);
-            return rc;
-        }
+        int rc = tgst_tileset_new(ctx, m->id, dim, &ts);
+        if (rc) return rc;
         ts->next = st->tilesets;
         st->tilesets = ts;
     }
@@ -484,3 +492,44 @@ done:
     free(qof);
     return rc;
 }
+
+/* ---- ranking on the server ------------------------------------------------- */
+
+int tg_store_server_ranking(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
+                            tg_store_ranking *out)
+{
+    if (!st || !m || !out)
+        return tg_set_error(ctx, TG_EINVAL, "tg_store_server_ranking: NULL argument");
+    memset(out, 0, sizeof *out);
+    if (!st->pg) return TG_OK; /* SQLite: the tiles are ranked in this process */
+    return tgpg_server_ranking(ctx, st, m, out);
+}
+
+static int no_server(tg_ctx *ctx, tg_store *st, const char *what)
+{
+    return tg_set_error(ctx, TG_EINVAL,
+                        "%s: database '%s' is a SQLite file: its tiles are ranked in this "
+                        "process (tg_store_tileset), not on a server",
+                        what, tgst_label(st->db));
+}
+
+int tg_store_top_hits(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const float *q,
+                      int n_q, int dim, int k, tg_hit *hits, int *n_hits)
+{
+    if (!st || !m || !q || !hits || !n_hits || n_q < 1 || dim < 1 || k < 1)
+        return tg_set_error(ctx, TG_EINVAL, "tg_store_top_hits: bad argument");
+    if (!st->pg) return no_server(ctx, st, "tg_store_top_hits");
+    return tgpg_top_hits(ctx, st, m, q, n_q, dim, k, hits, n_hits);
+}
+
+int tg_store_tileset_ids(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int dim,
+                         const int64_t *ids, size_t n, tg_tileset **out)
+{
+    if (out) *out = NULL;
+    if (!st || !m || (!ids && n) || !out || dim < 1)
+        return tg_set_error(ctx, TG_EINVAL, "tg_store_tileset_ids: bad argument");
+    if (!st->pg) return no_server(ctx, st, "tg_store_tileset_ids");
+    return tgpg_tileset_ids(ctx, st, m, dim, ids, n, out);
+}
+
+void tg_tileset_free(tg_tileset *ts) { tgst_tileset_free(ts); }
