@@ -89,6 +89,7 @@ one=$($py time-pg "$PG_single_PORT" "$dim" 10 "$runs") || exit 1
 ones=$($py time-pg "$PG_single_PORT" "$dim" 10 "$runs" serial) || exit 1
 two=$($py time-pg "$PG_coord_PORT" "$dim" 10 "$runs") || exit 1
 loc=$($py time-pg "$PG_single_PORT" "$dim" 10 "$runs" locator) || exit 1
+cloc=$($py time-pg "$PG_coord_PORT" "$dim" 10 "$runs" locator) || exit 1
 plan=$(pg_val single "SELECT * FROM tg_search_explain((SELECT embedding FROM tg_tiles WHERE id = 1), 10)" | grep -c 'Partial Aggregate')
 cplan=$(pg_val coord "SELECT * FROM tg_search_explain((SELECT embedding FROM tg_tiles WHERE id = 1), 10)")
 nasync=$(echo "$cplan" | grep -c 'Async Foreign Scan')
@@ -100,9 +101,12 @@ echo "  1 server, parallel workers   median ${one% *} ms (min ${one#* })  [Parti
 echo "  1 server, no parallel worker median ${ones% *} ms (min ${ones#* })"
 echo "  coordinator + 2 shards       median ${two% *} ms (min ${two#* })"
 echo "  1 server, tg_matches (the locator, tiles in the backend's memory) median ${loc% *} ms (min ${loc#* })"
+echo "  coordinator + 2 shards, tg_matches (the locator ranking on the shards: each its top-k," \
+    "then the ranked tiles and their neighbours by id) median ${cloc% *} ms (min ${cloc#* })"
 # the distribution's overhead against the faster of the two single-server runs
-awk -v a="${one% *}" -v a0="${ones% *}" -v b="${two% *}" -v s="${sq% *}" 'BEGIN {
+awk -v a="${one% *}" -v a0="${ones% *}" -v b="${two% *}" -v s="${sq% *}" -v c="${cloc% *}" 'BEGIN {
     best = a < a0 ? a : a0
     printf "  ratio 2 shards / 1 server (the faster of the two): %.2f (target <= 1.5)\n", b / best
     printf "  ratio 1 server (parallel) / 1 server (no worker): %.2f\n", a / a0
-    printf "  ratio 1 server (the faster) / mod_transgeo: %.2f\n", best / s }'
+    printf "  ratio 1 server (the faster) / mod_transgeo: %.2f\n", best / s
+    printf "  ratio coordinator locator (ranking on the shards) / 1 server top-k (the faster): %.2f\n", c / best }'

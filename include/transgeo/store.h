@@ -430,7 +430,8 @@ TG_API int tg_tileset_scores_batch(tg_ctx *ctx, const tg_tileset *ts, const floa
 typedef struct tg_store_ranking {
     int n_shards;          /* foreign partitions of tg_tiles (0: SQLite, or one server) */
     int available;         /* 1: the server can rank (the transgeo extension is installed) */
-    long long n_tiles;     /* the model's tiles (0 on SQLite: not counted) */
+    long long n_tiles;     /* the model's tiles: m->n_tiles, as tg_store_model_find
+                              counted them (0 on SQLite) */
 } tg_store_ranking;
 /* What the store's server offers for model m. Returns 0, TG_EDB, TG_EIO. */
 TG_API int tg_store_server_ranking(tg_ctx *ctx, tg_store *st, const tg_store_model *m,

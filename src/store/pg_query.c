@@ -404,29 +404,19 @@ int tgpg_server_ranking(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
                         tg_store_ranking *out)
 {
     /* Foreign leaves of tg_tiles are shards (postgres_fdw); the transgeo
-     * extension's tg__topk_sql writes the per-partition top-k statement. */
+     * extension's tg__topk_sql writes the per-partition top-k statement. The
+     * tile count is the registry row's (tgpg_model_find counted it, one
+     * count per partition): counting again would scan every shard. */
     tg_pg_rows *r = NULL;
-    tg_pg_value p[1] = {PG_I(m->id)};
-    char *count = tgpg_count_expr(ctx, st, "t.model_id = $1");
-    if (!count) return tg_errcode(ctx);
-    static const char head[] =
-        "SELECT (SELECT count(*) FROM pg_partition_tree('tg_tiles'::regclass) p "
-        "        JOIN pg_class c ON c.oid = p.relid WHERE p.isleaf AND c.relkind = 'f'), "
-        "to_regprocedure('tg__topk_sql(integer, boolean, boolean)') IS NOT NULL, ";
-    char *sql = malloc(sizeof head + strlen(count));
-    if (!sql) {
-        free(count);
-        return tg_set_error(ctx, TG_ENOMEM, "PostgreSQL: out of memory");
-    }
-    memcpy(sql, head, sizeof head - 1);
-    strcpy(sql + sizeof head - 1, count);
-    free(count);
-    int rc = tgpg_run(ctx, st, sql, 1, p, &r);
-    free(sql);
+    int rc = tgpg_run(ctx, st,
+                      "SELECT (SELECT count(*) FROM pg_partition_tree('tg_tiles'::regclass) p "
+                      "        JOIN pg_class c ON c.oid = p.relid WHERE p.isleaf AND c.relkind = 'f'), "
+                      "to_regprocedure('tg__topk_sql(integer, boolean, boolean)') IS NOT NULL",
+                      0, NULL, &r);
     if (rc) return rc;
     out->n_shards = (int)tgpg_i(st, r, 0, 0);
     out->available = tgpg_i(st, r, 0, 1) != 0;
-    out->n_tiles = tgpg_i(st, r, 0, 2);
+    out->n_tiles = m->n_tiles;
     tgpg_free(st, r);
     return TG_OK;
 }
