@@ -251,12 +251,18 @@ END
 $tg$;
 
 -- The k best tiles for a photo (image bytes or an embedding), best first.
+-- jit = off in tg_search, tg_matches and tg_locate: PostGIS's and
+-- tg_score's costs make the planner's estimates over the tiles (foreign
+-- partitions above all) reach millions, and JIT compilation then costs
+-- 90-250 ms per statement of a query that runs in a few ms (measured on a
+-- coordinator with 10^5 tiles): the setting is the function's, restored
+-- after it.
 CREATE FUNCTION tg_search(photo bytea, k integer, near geometry DEFAULT NULL,
                            radius_m double precision DEFAULT NULL, model text DEFAULT NULL)
 RETURNS TABLE (rank integer, tile_id bigint, raster_id bigint, score double precision,
                lon double precision, lat double precision, error_m double precision,
                geom geometry)
-LANGUAGE plpgsql STABLE AS $tg$
+LANGUAGE plpgsql STABLE SET jit = off AS $tg$
 DECLARE
     q record;
 BEGIN
@@ -296,7 +302,7 @@ CREATE FUNCTION tg_matches(photo bytea, k integer, near geometry DEFAULT NULL,
 RETURNS TABLE (rank integer, tile_id bigint, raster_id bigint, score double precision,
                lon double precision, lat double precision, error_m double precision,
                geom geometry, heading_deg double precision, heading_source text)
-LANGUAGE plpgsql STABLE AS $tg$
+LANGUAGE plpgsql STABLE SET jit = off AS $tg$
 DECLARE
     ms tg_match[];
     ids bigint[];
@@ -334,7 +340,8 @@ $tg$;
 -- mod_transgeo's tg_locate, in its order.
 CREATE FUNCTION tg_locate(photo bytea, model text DEFAULT NULL, fov_deg double precision DEFAULT NULL,
                           heading_search integer DEFAULT NULL, prior text DEFAULT NULL)
-    RETURNS json AS 'MODULE_PATHNAME', 'tg_locate_pg' LANGUAGE C STABLE PARALLEL RESTRICTED;
+    RETURNS json AS 'MODULE_PATHNAME', 'tg_locate_pg' LANGUAGE C STABLE PARALLEL RESTRICTED
+    SET jit = off;
 
 -- Server-side files: the photo is read by pg_read_binary_file (its
 -- privilege applies), and PUBLIC may not execute these (SECURITY).

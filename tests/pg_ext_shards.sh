@@ -128,7 +128,7 @@ ok "$(grep 'embedding FROM public.tg_tiles' "$wd/sent.sql" | grep -v 'tg_score' 
 
 # The command line on the coordinator (libpq): the answers of the SQLite file,
 # ranked on the shards (auto) and with every tile read into the process.
-TG="$TOP_BUILDDIR/transgeo"
+TG="${TG_CLI:-$TOP_BUILDDIR/transgeo}" # TG_CLI: e.g. a sanitizer build's, against this build's servers
 photos="$TG_SHARED_DATA/photos/01.jpg $TG_SHARED_DATA/photos/02.jpg $TG_SHARED_DATA/photos/03.jpg"
 for how in "" "--near -99.17,47.02 --radius 1500" "--prior gps=2000"; do
     # shellcheck disable=SC2086

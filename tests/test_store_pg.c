@@ -126,6 +126,42 @@ int main(int argc, char **argv)
                       (size_t)dim * sizeof(float)) != 0;
     }
     TAP_EQ(bad, 0, "  ... rows equal: id, centre, stride, raster, embedding bits");
+    /* a tileset of some tiles only (ranking on the server reads these): rows
+     * 3, 7, 8 and the last, by id, plus an id that is not there */
+    {
+        int64_t want[5];
+        size_t rows[4] = {3, 7, 8, n - 1};
+        for (int i = 0; i < 4; i++) tg_tileset_tile(tp, rows[i], &want[i], NULL, NULL, NULL);
+        want[4] = want[3] + 1000000;
+        tg_tileset *sub = NULL;
+        rc = tg_store_tileset_ids(ctx, p, &mp[0], dim, want, 5, &sub);
+        TAP_EQ(rc, 0, "tg_store_tileset_ids of 4 tiles and a missing id %s", rc ? tg_errmsg(ctx) : "");
+        int sbad = !sub || tg_tileset_count(sub) != 4;
+        for (size_t i = 0; !sbad && i < 4; i++) {
+            int64_t a2, b2;
+            double x[3], y[3];
+            tg_tileset_tile(tp, rows[i], &a2, &x[0], &x[1], &x[2]);
+            tg_tileset_tile(sub, i, &b2, &y[0], &y[1], &y[2]);
+            sbad += a2 != b2 || memcmp(x, y, sizeof x) != 0 ||
+                    tg_tileset_raster_id(tp, rows[i]) != tg_tileset_raster_id(sub, i) ||
+                    memcmp(tg_index_row(tg_tileset_index(tp), rows[i]),
+                           tg_index_row(tg_tileset_index(sub), i), (size_t)dim * sizeof(float)) != 0;
+        }
+        TAP_EQ(sbad, 0, "  ... those 4 rows of the whole tileset, bit for bit, the missing id left out");
+        tg_tileset_free(sub);
+        tg_store_ranking rk;
+        TAP_EQ(tg_store_server_ranking(ctx, p, &mp[0], &rk), 0, "tg_store_server_ranking");
+        TAP_OK(rk.n_shards == 0 && rk.available == 0 && rk.n_tiles == (long long)n,
+               "  ... one server, no extension: nothing to rank there, %lld tiles", rk.n_tiles);
+        tg_hit h[4];
+        int nh[1];
+        rc = tg_store_top_hits(ctx, p, &mp[0], tg_index_row(tg_tileset_index(tp), 0), 1, dim, 4, h, nh);
+        TAP_OK(rc == TG_EDB && strstr(tg_errmsg(ctx), "has no transgeo extension"),
+               "  ... and tg_store_top_hits says so: %s", tg_errmsg(ctx));
+        rc = tg_store_tileset_ids(ctx, s, &ms[0], dim, want, 5, &sub);
+        TAP_OK(rc == TG_EINVAL && strstr(tg_errmsg(ctx), "SQLite file"),
+               "tg_store_tileset_ids on SQLite: %s", tg_errmsg(ctx));
+    }
     const tg_tileset *again = NULL;
     TAP_EQ(tg_store_tileset(ctx, p, &mp[0], &again), 0, "refresh with nothing new");
     TAP_OK(again == tp && tg_tileset_count(again) == n, "  ... the same tileset, not reloaded");

@@ -427,6 +427,12 @@ int tgpg_top_hits(tg_ctx *ctx, tg_store *st, const tg_store_model *m, const floa
     tg_pg_rows *r = NULL;
     tg_pg_value pk[1] = {PG_I(k)};
     int rc = tgpg_run(ctx, st, "SELECT tg__topk_sql(($1)::integer, false, false)", 1, pk, &r);
+    if (rc && strstr(tg_errmsg(ctx), "tg__topk_sql") && strstr(tg_errmsg(ctx), "does not exist"))
+        return tg_set_error(ctx, TG_EDB,
+                            "PostgreSQL server '%s' has no transgeo extension: ranking on the "
+                            "server needs it (CREATE EXTENSION transgeo; transgeo-pg(7)); or "
+                            "rank in this process (transgeo locate --ranking local)",
+                            st->pg->label);
     if (rc) return rc;
     const char *t = tgpg_s(st, r, 0, 0);
     char *sql = t ? strdup(t) : NULL;
