@@ -351,11 +351,11 @@ Datum tg_locate_pg(PG_FUNCTION_ARGS)
 
 /* ---- tg_matches ------------------------------------------------------------- */
 
-/* tg__matches_locate(photo bytea, k int, near_lon, near_lat, radius_m float8,
+/* tg__matches_locate(photo bytea, k int, near_wkb bytea, radius_m float8,
  * model text, fov_deg float8, heading_search int, prior text)
  * -> setof (rank, tile_id, raster_id, score, lon, lat, error_m, heading_deg,
  * heading_source): the k best tiles by the locator (the photo's headings,
- * its GPS prior, or the window of radius_m around (near_lon, near_lat)).
+ * its GPS prior, or the tiles whose centre is within radius_m of near_wkb).
  * tg_matches (SQL) checks the arguments and adds the footprints. */
 PGDLLEXPORT PG_FUNCTION_INFO_V1(tg_matches_locate_pg);
 Datum tg_matches_locate_pg(PG_FUNCTION_ARGS)
@@ -374,22 +374,23 @@ Datum tg_matches_locate_pg(PG_FUNCTION_ARGS)
     o.k = k;
     tg_store_prior prior;
     memset(&prior, 0, sizeof prior);
-    if (!PG_ARGISNULL(2) && !PG_ARGISNULL(3)) {
-        prior.lon = PG_GETARG_FLOAT8(2);
-        prior.lat = PG_GETARG_FLOAT8(3);
-        prior.radius_m = PG_ARGISNULL(4) ? 0 : PG_GETARG_FLOAT8(4);
+    if (!PG_ARGISNULL(2)) { /* near as WKB (ST_AsBinary; EPSG:4326, checked by tg_matches) */
+        bytea *wkb = PG_GETARG_BYTEA_PP(2);
+        prior.wkb = VARDATA_ANY(wkb);
+        prior.wkb_size = VARSIZE_ANY_EXHDR(wkb);
+        prior.radius_m = PG_ARGISNULL(3) ? 0 : PG_GETARG_FLOAT8(3);
         o.prior = &prior;
     }
-    o.model = !PG_ARGISNULL(5) ? text_to_cstring(PG_GETARG_TEXT_PP(5)) : NULL;
-    if (!PG_ARGISNULL(6)) o.fov_deg = PG_GETARG_FLOAT8(6);
-    if (!PG_ARGISNULL(7)) {
-        int32 h = PG_GETARG_INT32(7);
+    o.model = !PG_ARGISNULL(4) ? text_to_cstring(PG_GETARG_TEXT_PP(4)) : NULL;
+    if (!PG_ARGISNULL(5)) o.fov_deg = PG_GETARG_FLOAT8(5);
+    if (!PG_ARGISNULL(6)) {
+        int32 h = PG_GETARG_INT32(6);
         if (h < 0 || h > 360)
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                             errmsg("%s(): heading_search: 0..360 expected, got %d", fn, h)));
         o.heading_search = h;
     }
-    if (!PG_ARGISNULL(8)) parse_prior(fn, text_to_cstring(PG_GETARG_TEXT_PP(8)), &o);
+    if (!PG_ARGISNULL(7)) parse_prior(fn, text_to_cstring(PG_GETARG_TEXT_PP(7)), &o);
 
     InitMaterializedSRF(fcinfo, 0);
     MemoryContext callerctx = CurrentMemoryContext;

@@ -286,15 +286,16 @@ $tg$;
 CREATE TYPE tg_match AS (rank integer, tile_id bigint, raster_id bigint, score double precision,
                          lon double precision, lat double precision, error_m double precision,
                          heading_deg double precision, heading_source text);
-CREATE FUNCTION tg__matches_locate(photo bytea, k integer, near_lon double precision,
-                                   near_lat double precision, radius_m double precision,
+CREATE FUNCTION tg__matches_locate(photo bytea, k integer, near_wkb bytea,
+                                   radius_m double precision,
                                    model text, fov_deg double precision, heading_search integer,
                                    prior text)
     RETURNS SETOF tg_match AS 'MODULE_PATHNAME', 'tg_matches_locate_pg' LANGUAGE C STABLE;
 
 -- The k best tiles for a photo (image bytes or an embedding): the one
--- locator, as tg_locate (the photo's headings, its GPS prior), with near a
--- POINT and radius_m the window of candidates; the footprints from tg_tiles.
+-- locator, as tg_locate (the photo's headings, its GPS prior), with the
+-- candidates the tiles whose centre is within radius_m of near (any
+-- geometry in EPSG:4326; 0 inside a polygon); the footprints from tg_tiles.
 CREATE FUNCTION tg_matches(photo bytea, k integer, near geometry DEFAULT NULL,
                            radius_m double precision DEFAULT NULL, model text DEFAULT NULL,
                            fov_deg double precision DEFAULT NULL, heading_search integer DEFAULT NULL,
@@ -318,12 +319,12 @@ BEGIN
         RAISE EXCEPTION 'tg_matches(): radius_m = %: expected a finite number of metres >= 0', radius_m
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF near IS NOT NULL AND (ST_SRID(near) <> 4326 OR GeometryType(near) <> 'POINT') THEN
-        RAISE EXCEPTION 'tg_matches(): near_geom: a POINT in EPSG:4326 expected, got % with SRID % (use ST_Centroid, ST_Transform(geom, 4326), or tg_search for any geometry)',
-            GeometryType(near), ST_SRID(near) USING ERRCODE = 'invalid_parameter_value';
+    IF near IS NOT NULL AND ST_SRID(near) <> 4326 THEN
+        RAISE EXCEPTION 'tg_matches(): near_geom must be in EPSG:4326, got SRID % (use ST_Transform(geom, 4326))',
+            ST_SRID(near) USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT array_agg(m ORDER BY (m).rank) INTO ms
-    FROM tg__matches_locate(photo, k, ST_X(near), ST_Y(near), coalesce(radius_m, 0), model,
+    FROM tg__matches_locate(photo, k, ST_AsBinary(near), coalesce(radius_m, 0), model,
                             fov_deg, heading_search, prior) m;
     ids := ARRAY(SELECT (m).tile_id FROM unnest(ms) m);
     RETURN QUERY

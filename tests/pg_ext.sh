@@ -78,6 +78,15 @@ for p in $photos; do
             [ "$r" = 1 ] || { echo "$out" | sed 's/^/#   /'; sed 's/^/#   pg: /' "$wd/m$p.$f.pg" | head -n 5; }
         done
     done
+    # near a polygon (centres inside it, or within 300 m of it)
+    poly='POLYGON((-99.18 47.01,-99.16 47.01,-99.16 47.025,-99.18 47.025,-99.18 47.01))'
+    pg_ext_matches_sq "$wd/ref.sqlite" "$e" 12 "$poly" 300 > "$wd/m$p.poly.sqlite"
+    for f in tg_matches tg_search; do
+        TG_PG_MATCHES=$f pg_ext_matches_pg main "$e" 12 "$poly" 300 > "$wd/m$p.poly.$f.pg"
+        if out=$(pg_ext_compare "$wd/m$p.poly.sqlite" "$wd/m$p.poly.$f.pg"); then r=1; else r=0; fi
+        ok "$r" "$f(embedding of $p.jpg, 12), within 300 m of a polygon: mod_transgeo's answer ($(wc -l < "$wd/m$p.poly.$f.pg") rows)"
+        [ "$r" = 1 ] || { echo "$out" | sed 's/^/#   /'; sed 's/^/#   pg: /' "$wd/m$p.poly.$f.pg" | head -n 5; }
+    done
     # tg_locate: the best tile and its score (mod_transgeo also refines the point)
     sl=$(printf "SELECT json_extract(j, '\$.tile_id') || '|' || printf('%%.7f', json_extract(j, '\$.score')) || '|' || printf('%%.9f', json_extract(j, '\$.tile_lon')) FROM (SELECT tg_locate(x'%s') AS j);\n" "$e" | sq)
     pl=$(pg_val main "SELECT (j->>'tile_id') || '|' || to_char((j->>'score')::float8, 'FM0.0000000') || '|' || round((j->>'tile_lon')::numeric, 9) FROM (SELECT tg_locate('\\x$e'::bytea) AS j) s" 2>&1 | head -n 1)

@@ -167,19 +167,21 @@ pg_ext_compare() {
         END { if (na != nb || na == 0) { print "rows: " na " vs " nb; bad = 1 }; exit bad }' "$1" "$2"
 }
 
-# pg_ext_matches_sq DB EMB_HEX K [NEAR_LON NEAR_LAT RADIUS_M] and
+# pg_ext_matches_sq DB EMB_HEX K [NEAR_LON NEAR_LAT RADIUS_M | WKT RADIUS_M] and
 # pg_ext_matches_pg NAME EMB_HEX K [...]: the rows pg_ext_compare reads;
 # PostgreSQL's function is $TG_PG_MATCHES (tg_matches: the locator, or
 # tg_search: the per-partition top-k).
 pg_ext_matches_sq() {
     pgm_near=""
     [ $# -ge 6 ] && pgm_near=", MakePoint($4, $5, 4326), $6"
+    [ $# = 5 ] && pgm_near=", GeomFromText('$4', 4326), $5" # [WKT RADIUS_M]
     printf "SELECT rank, tile_id, printf('%%.9f', score), printf('%%.12f', lon), printf('%%.12f', lat), printf('%%.9f', error_m) FROM tg_matches(x'%s', %s%s);\n" \
         "$2" "$3" "$pgm_near" | pg_ext_sq "$1"
 }
 pg_ext_matches_pg() {
     pgm_near=""
     [ $# -ge 6 ] && pgm_near=", ST_SetSRID(ST_MakePoint($4, $5), 4326), $6"
+    [ $# = 5 ] && pgm_near=", ST_GeomFromText('$4', 4326), $5"
     pg_psql "$1" -At -F'|' -c "SELECT rank, tile_id, to_char(score, 'FM0.999999999'), round(lon::numeric, 12), round(lat::numeric, 12), round(error_m::numeric, 9) FROM ${TG_PG_MATCHES:-tg_matches}('\\x$2'::bytea, $3$pgm_near)" 2>&1
 }
 

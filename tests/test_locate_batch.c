@@ -226,7 +226,7 @@ int main(void)
     loc = NULL;
     double clon, clat;
     tg_tileset_tile(ts, n_tiles / 2, NULL, &clon, &clat, NULL);
-    tg_store_prior pr = {NULL, 0, clon, clat, 800};
+    tg_store_prior pr = {.lon = clon, .lat = clat, .radius_m = 800};
     tg_locate_opts_default(&lo);
     lo.k = K;
     lo.refine = TG_REFINE_OFF;

@@ -481,7 +481,7 @@ int main(void)
     /* ---- spatial prior: tiles whose centre is within 1000 m of a point */
     {
         double plon = ref.t[40].lon + 0.001, plat = ref.t[40].lat;
-        tg_store_prior prior = {NULL, 0, plon, plat, 1000};
+        tg_store_prior prior = {.lon = plon, .lat = plat, .radius_m = 1000};
         int64_t *ids = NULL;
         size_t n_ids = 0;
         TAP_EQ(tg_store_candidates(ctx, st, &m, &prior, &ids, &n_ids), 0, "candidates near a point");
@@ -513,7 +513,7 @@ int main(void)
         TAP_EQ(tg_store_candidates(ctx, st, &m, &prior, &ids, &n_ids), TG_EINVAL, "not a geometry");
         TAP_OK(has(tg_errmsg(ctx), "not a SpatiaLite geometry"), "message says so");
         /* far away: empty set, and locate with it returns nothing */
-        tg_store_prior far = {NULL, 0, 13.4, 52.5, 100};
+        tg_store_prior far = {.lon = 13.4, .lat = 52.5, .radius_m = 100};
         TAP_EQ(tg_store_candidates(ctx, st, &m, &far, &ids, &n_ids), 0, "prior in Berlin");
         TAP_EQ(n_ids, 0, "no tile near Berlin");
         TAP_EQ(locate_path(ctx, st, NULL, photo, 5, &far, mt, &n, NULL), 0, "locate with it");

@@ -191,7 +191,7 @@ int main(int argc, char **argv)
         double lon, lat;
         tg_tileset_tile(ts, t * n / 3 + 1, NULL, &lon, &lat, NULL);
         for (size_t r = 0; r < sizeof radii / sizeof *radii; r++) {
-            tg_store_prior pr = {NULL, 0, lon + 0.0001, lat - 0.0001, radii[r]};
+            tg_store_prior pr = {.lon = lon + 0.0001, .lat = lat - 0.0001, .radius_m = radii[r]};
             int64_t *ia = NULL, *ib = NULL;
             size_t ka = 0, kb = 0;
             if (tg_store_candidates(ctx, s, &ms[0], &pr, &ia, &ka) ||
@@ -212,7 +212,7 @@ int main(int argc, char **argv)
     TAP_EQ(tg_store_tile_geom(ctx, s, id5, &blob, &bsize), 0, "a footprint as a SpatiaLite BLOB");
     bad = 0;
     for (size_t r = 0; blob && r < 4; r++) {
-        tg_store_prior pr = {blob, (size_t)bsize, 0, 0, radii[r]};
+        tg_store_prior pr = {.geom = blob, .geom_size = (size_t)bsize, .radius_m = radii[r]};
         int64_t *ia = NULL, *ib = NULL;
         size_t ka = 0, kb = 0;
         if (tg_store_candidates(ctx, s, &ms[0], &pr, &ia, &ka) ||
@@ -225,7 +225,7 @@ int main(int argc, char **argv)
     }
     TAP_EQ(bad, 0, "polygon priors (a footprint, 0 to 60 m): the same candidates");
     free(blob);
-    tg_store_prior neg = {NULL, 0, 0, 0, -1};
+    tg_store_prior neg = {.lon = 0, .lat = 0, .radius_m = -1};
     int64_t *ids = NULL;
     size_t nids = 0;
     TAP_EQ(tg_store_candidates(ctx, p, &mp[0], &neg, &ids, &nids), TG_EINVAL, "a negative radius: TG_EINVAL");

@@ -334,9 +334,11 @@ typedef struct tg_match {
  * (geodesic; 0 inside a polygon) of a geometry are candidates. */
 typedef struct tg_store_prior {
     const void *geom;      /* SpatiaLite geometry BLOB in EPSG:4326 (any type), or NULL: */
-    size_t geom_size;      /*   then the point (lon, lat) below is used */
-    double lon, lat;       /* degrees WGS84, when geom is NULL */
+    size_t geom_size;      /*   then wkb, else the point (lon, lat) below is used */
+    double lon, lat;       /* degrees WGS84, when geom and wkb are NULL */
     double radius_m;       /* metres, >= 0 */
+    const void *wkb;       /* OGC WKB of a geometry in EPSG:4326 (PostGIS ST_AsBinary), */
+    size_t wkb_size;       /*   when geom is NULL, or NULL */
 } tg_store_prior;
 
 /* The tiles of model_id (mapped from the matrix file, or in memory),

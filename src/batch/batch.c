@@ -250,7 +250,7 @@ static int run_open(tg_ctx *ctx, run *r, const char *db_path, const tg_batch_opt
     lo.fov_deg = o->fov_deg;
     lo.heading_search = o->heading_search;
     lo.ignore_heading = o->ignore_heading;
-    tg_store_prior prior = {NULL, 0, o->near_lon, o->near_lat, o->radius_m};
+    tg_store_prior prior = {.lon = o->near_lon, .lat = o->near_lat, .radius_m = o->radius_m};
     if (mode == MODE_LOCATE && o->has_near) lo.prior = &prior;
     lo.gps_prior = o->gps_prior;
     lo.gps_radius_m = o->gps_radius_m;

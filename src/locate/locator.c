@@ -505,7 +505,7 @@ static int choose_candidates(const tg_locator *loc, tg_ctx *ctx, tg_locate_answe
         *pending = 1;
         return TG_OK;
     } else if (loc->server) {
-        tg_store_prior pr = {NULL, 0, ans->meta.lon_deg, ans->meta.lat_deg, r};
+        tg_store_prior pr = {.lon = ans->meta.lon_deg, .lat = ans->meta.lat_deg, .radius_m = r};
         rc = tg_store_candidates(ctx, loc->st, &loc->m, &pr, own, &n);
     } else {
         rc = tg_metre_window(ctx, loc->ts, ans->meta.lon_deg, ans->meta.lat_deg, r, own, &n);
@@ -998,7 +998,7 @@ static int server_jobs(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *const 
         if (rc || nb == 0) continue;
         /* metre.c keeps neighbours within 1.5 strides (geodesic, ours); the
          * server's geodesic may differ in the last millimetres */
-        tg_store_prior pr = {NULL, 0, best.lon, best.lat, 1.5 * best.stride_m + 1.0};
+        tg_store_prior pr = {.lon = best.lon, .lat = best.lat, .radius_m = 1.5 * best.stride_m + 1.0};
         int64_t *near = NULL, *all = NULL;
         size_t n_near = 0, n_all = 0;
         rc = tg_store_candidates(ctx, loc->st, &loc->m, &pr, &near, &n_near);

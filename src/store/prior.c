@@ -66,7 +66,18 @@ int tg_store_candidates(tg_ctx *ctx, tg_store *st, const tg_store_model *m,
     unsigned char *own = NULL;
     const unsigned char *blob = prior->geom;
     int size = (int)prior->geom_size;
-    if (!blob) {
+    if (!blob && prior->wkb) { /* WKB (PostGIS): made a SpatiaLite BLOB, SRID 4326 */
+        gaiaGeomCollPtr gw = prior->wkb_size <= INT32_MAX
+                                 ? gaiaFromWkb(prior->wkb, (unsigned int)prior->wkb_size)
+                                 : NULL;
+        if (!gw)
+            return tg_set_error(ctx, TG_EINVAL, "prior: the bytes are not a WKB geometry");
+        gw->Srid = 4326;
+        gaiaToSpatiaLiteBlobWkb(gw, &own, &size);
+        gaiaFreeGeomColl(gw);
+        if (!own) return tg_set_error(ctx, TG_ENOMEM, "prior: out of memory");
+        blob = own;
+    } else if (!blob) {
         if (!isfinite(prior->lon) || !isfinite(prior->lat) || fabs(prior->lat) > 90)
             return tg_set_error(ctx, TG_EINVAL, "prior point (%g, %g): not a lon/lat position",
                                 prior->lon, prior->lat);
