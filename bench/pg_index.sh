@@ -9,12 +9,13 @@
 # SQLite and to 1 worker. Not part of make check (timings are not
 # assertions).
 #
-# Measured 2026-12-05 (2 cores shared with other jobs, load average 5-6;
-# medians of 3 rounds, 3965 tiles): SQLite 274.9 tiles/s; PostgreSQL 1
-# worker 263.7 (0.96x SQLite); 2 workers 313.4 (1.19x 1 worker, 1.14x
-# SQLite; 1.50x in the least loaded round). Without free cores the second
-# worker can add little; each process also pays about 0.8 s of fixed cost
-# (model load and check, the raster's sha256).
+# Measured 2026-12-05, 2 cores, medians of 3 rounds, 3965 tiles. With the
+# cores free (load average 1.5): SQLite 632 tiles/s; PostgreSQL 1 worker 608
+# (0.96x SQLite); 2 workers 955 (1.57x 1 worker, 1.51x SQLite). With the
+# cores shared by other jobs (load average 5-6): 275, 264 and 313 (1.19x):
+# without free cores the second worker adds little. Each process also pays
+# about 0.8 s of fixed cost (model load and check, the raster's sha256),
+# which is why 2 workers on 2 cores stay under 2x on a raster this small.
 #
 #   bench/pg_index.sh BUILDDIR            (make bench-pg-index)
 #   TG_BENCH_SIZE_M=2000 TG_BENCH_ROUNDS=3 TG_BENCH_WORKERS="1 2" TG_BENCH_THREADS=1
