@@ -24,34 +24,16 @@ enum { LOAD_PAGE = 16384 };
 static int append_rows(tg_ctx *ctx, tg_store *st, tg_tileset *ts, tg_pg_rows *r,
                        long long *n_added, int64_t *last_id)
 {
-    size_t bytes = (size_t)ts->dim * sizeof(float);
     long n = tgpg_n(st, r);
-    float *tmp = tgst_little_endian() ? NULL : malloc(bytes);
+    float *tmp = tgst_little_endian() ? NULL : malloc((size_t)ts->dim * sizeof(float));
     int rc = tgst_tileset_grow(ctx, ts, tg_index_count(ts->ix) + (size_t)n);
     for (long i = 0; !rc && i < n; i++) {
         int64_t id = tgpg_i(st, r, i, 0);
         size_t nb = 0;
         const void *emb = tgpg_b(st, r, i, 5, &nb);
-        if (nb != bytes || !emb) {
-            rc = tg_set_error(ctx, TG_EMODEL,
-                              "tile %lld: its embedding has %zu bytes, the model makes %d "
-                              "floats (%zu bytes): the tile was made by another model or is "
-                              "damaged; delete it and index its raster again",
-                              (long long)id, nb, ts->dim, bytes);
-            break;
-        }
-        if (tmp) {
-            memcpy(tmp, emb, bytes);
-            tgst_swap_floats(tmp, ts->dim);
-            emb = tmp;
-        }
-        size_t row = tg_index_count(ts->ix);
-        rc = tg_index_add(ctx, ts->ix, id, emb);
+        rc = tgst_tileset_append(ctx, ts, id, tgpg_d(st, r, i, 1), tgpg_d(st, r, i, 2),
+                                 tgpg_i(st, r, i, 3), tgpg_d(st, r, i, 4), emb, nb, tmp);
         if (rc) break;
-        ts->lon[row] = tgpg_d(st, r, i, 1);
-        ts->lat[row] = tgpg_d(st, r, i, 2);
-        ts->raster_id[row] = tgpg_i(st, r, i, 3);
-        ts->stride_m[row] = tgpg_d(st, r, i, 4);
         (*n_added)++;
         *last_id = id;
     }

@@ -142,6 +142,13 @@ int tgst_tileset_grow(tg_ctx *ctx, tg_tileset *ts, size_t n);
 /* A new empty tileset of its own (not the store's): [out] *out. Returns 0,
  * TG_ENOMEM. */
 int tgst_tileset_new(tg_ctx *ctx, int64_t model_id, int dim, tg_tileset **out);
+/* Append one tile row to ts (ids ascending): its embedding (nb bytes of
+ * little-endian float32, checked against ts->dim: TG_EMODEL) swapped through
+ * tmp (dim floats; NULL on a little-endian host). Both backends' loaders
+ * call it. Returns 0, TG_EMODEL, TG_ENOMEM. */
+int tgst_tileset_append(tg_ctx *ctx, tg_tileset *ts, int64_t id, double lon, double lat,
+                        int64_t raster_id, double stride_m, const void *emb, size_t nb,
+                        float *tmp);
 /* Free a tileset (its index and arrays). */
 void tgst_tileset_free(tg_tileset *ts);
 

@@ -195,6 +195,34 @@ int tgst_tileset_slot(tg_ctx *ctx, tg_store *st, const tg_store_model *m, int di
     return TG_OK;
 }
 
+int tgst_tileset_append(tg_ctx *ctx, tg_tileset *ts, int64_t id, double lon, double lat,
+                        int64_t raster_id, double stride_m, const void *emb, size_t nb,
+                        float *tmp)
+{
+    size_t bytes = (size_t)ts->dim * sizeof(float);
+    if (nb != bytes || !emb)
+        return tg_set_error(ctx, TG_EMODEL,
+                            "tile %lld: its embedding has %zu bytes, the model makes %d floats "
+                            "(%zu bytes): the tile was made by another model or is damaged; "
+                            "delete it and index its raster again",
+                            (long long)id, nb, ts->dim, bytes);
+    size_t row = tg_index_count(ts->ix);
+    int rc = tgst_tileset_grow(ctx, ts, row + 1);
+    if (rc) return rc;
+    if (tmp) { /* stored little-endian */
+        memcpy(tmp, emb, bytes);
+        tgst_swap_floats(tmp, ts->dim);
+        emb = tmp;
+    }
+    rc = tg_index_add(ctx, ts->ix, id, emb);
+    if (rc) return rc;
+    ts->lon[row] = lon;
+    ts->lat[row] = lat;
+    ts->raster_id[row] = raster_id;
+    ts->stride_m[row] = stride_m;
+    return TG_OK;
+}
+
 /* Load rows of the model with id > after_id (all rows: after_id = INT64_MIN).
  * [out] *n_loaded. The caller holds a read transaction. */
 static int tileset_load(tg_ctx *ctx, sqlite3 *db, tg_tileset *ts, int64_t after_id,
@@ -219,35 +247,14 @@ static int tileset_load(tg_ctx *ctx, sqlite3 *db, tg_tileset *ts, int64_t after_
     if (rc) return rc;
     sqlite3_bind_int64(s, 1, ts->model_id);
     sqlite3_bind_int64(s, 2, after_id);
-    size_t bytes = (size_t)ts->dim * sizeof(float);
-    float *tmp = tgst_little_endian() ? NULL : malloc(bytes);
+    float *tmp = tgst_little_endian() ? NULL : malloc((size_t)ts->dim * sizeof(float));
     int step;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(s, 0);
-        const void *emb = sqlite3_column_blob(s, 5);
-        size_t nb = (size_t)sqlite3_column_bytes(s, 5);
-        if (nb != bytes || !emb) {
-            rc = tg_set_error(ctx, TG_EMODEL,
-                              "tile %lld: its embedding has %zu bytes, the model makes %d floats "
-                              "(%zu bytes): the tile was made by another model or is damaged; "
-                              "delete it and index its raster again",
-                              (long long)id, nb, ts->dim, bytes);
-            break;
-        }
-        size_t row = tg_index_count(ts->ix);
-        rc = tgst_tileset_grow(ctx, ts, row + 1);
+        rc = tgst_tileset_append(ctx, ts, sqlite3_column_int64(s, 0), sqlite3_column_double(s, 1),
+                                 sqlite3_column_double(s, 2), sqlite3_column_int64(s, 3),
+                                 sqlite3_column_double(s, 4), sqlite3_column_blob(s, 5),
+                                 (size_t)sqlite3_column_bytes(s, 5), tmp);
         if (rc) break;
-        if (tmp) {
-            memcpy(tmp, emb, bytes);
-            tgst_swap_floats(tmp, ts->dim);
-            emb = tmp;
-        }
-        rc = tg_index_add(ctx, ts->ix, id, emb);
-        if (rc) break;
-        ts->lon[row] = sqlite3_column_double(s, 1);
-        ts->lat[row] = sqlite3_column_double(s, 2);
-        ts->raster_id[row] = sqlite3_column_int64(s, 3);
-        ts->stride_m[row] = sqlite3_column_double(s, 4);
         (*n_loaded)++;
     }
     if (!rc && step != SQLITE_DONE) rc = tgst_fail(ctx, db, "reading the tiles");
