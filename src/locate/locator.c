@@ -484,44 +484,47 @@ static void report_headings(const tg_locate_input *in, tg_locate_answer *ans, co
     }
 }
 
-/* The candidates of this run: the photo's GPS window (gps_prior, a photo
- * with a position whose window holds a tile), else the global prior, else
- * every tile. [out] *own: the window's ids (malloc'ed) or NULL. With
- * `window` (ranking on the server) the window's ids are the store's, else
- * the tileset's; *pending = 1 when the window is to be asked of the store
- * (in tg_locator_score: the only stage that uses the connection). */
-static int choose_candidates(const tg_locator *loc, tg_ctx *ctx, tg_locate_answer *ans,
-                             cands *cs, int64_t **own, int window, int *pending)
+/* [out] *r, the radius of the photo's GPS window, and 1 when the run has
+ * one (gps_prior and a photo with a position), else 0. */
+static int gps_window(const tg_locator *loc, const tg_locate_answer *ans, double *r)
 {
-    if (!window) {
-        ans->prior = loc->has_prior ? TG_PRIOR_NEAR : TG_PRIOR_NONE;
-        ans->n_candidates = loc->has_prior ? loc->n_cand : n_tiles(loc);
-    }
-    if (!loc->gps_prior || !ans->has_meta || !ans->meta.has_gps) return TG_OK;
-    double r = tg_metre_gps_radius(loc->gps_radius_m, &ans->meta);
-    size_t n = 0;
-    int rc;
-    if (loc->server && !window) {
-        *pending = 1;
-        return TG_OK;
-    } else if (loc->server) {
-        tg_store_prior pr = {.lon = ans->meta.lon_deg, .lat = ans->meta.lat_deg, .radius_m = r};
-        rc = tg_store_candidates(ctx, loc->st, &loc->m, &pr, own, &n);
-    } else {
-        rc = tg_metre_window(ctx, loc->ts, ans->meta.lon_deg, ans->meta.lat_deg, r, own, &n);
-    }
-    if (rc) return rc;
-    if (n == 0) { /* outside every raster: the documented fallback */
+    if (!loc->gps_prior || !ans->has_meta || !ans->meta.has_gps) return 0;
+    *r = tg_metre_gps_radius(loc->gps_radius_m, &ans->meta);
+    return 1;
+}
+
+/* The window's tiles ids[0..n) of radius r become the run's candidates; none
+ * (outside every raster) leaves the documented fallback. */
+static void take_window(tg_locate_answer *ans, cands *cs, const int64_t *ids, size_t n, double r)
+{
+    if (n == 0) {
         ans->gps_outside = 1;
-        return TG_OK;
+        return;
     }
     cs->has = 1;
-    cs->ids = *own;
+    cs->ids = ids;
     cs->n = n;
     ans->prior = TG_PRIOR_GPS;
     ans->prior_radius_m = r;
     ans->n_candidates = n;
-    return TG_OK;
+}
+
+/* The candidates of this run: the photo's GPS window (gps_prior, a photo
+ * with a position whose window holds a tile), else the global prior, else
+ * every tile. [out] *own: the window's ids (malloc'ed) or NULL. When the
+ * server ranks, the window is asked of the store later, in server_jobs
+ * (tg_locator_score: the only stage that uses the connection). */
+static int choose_candidates(const tg_locator *loc, tg_ctx *ctx, tg_locate_answer *ans,
+                             cands *cs, int64_t **own)
+{
+    ans->prior = loc->has_prior ? TG_PRIOR_NEAR : TG_PRIOR_NONE;
+    ans->n_candidates = loc->has_prior ? loc->n_cand : n_tiles(loc);
+    double r;
+    if (loc->server || !gps_window(loc, ans, &r)) return TG_OK;
+    size_t n = 0;
+    int rc = tg_metre_window(ctx, loc->ts, ans->meta.lon_deg, ans->meta.lat_deg, r, own, &n);
+    if (!rc) take_window(ans, cs, *own, n, r);
+    return rc;
 }
 
 /* The estimate: matches[0]'s centre, refined below the stride when the
@@ -577,7 +580,6 @@ struct tg_locate_job {
     double truth_heading_deg;
     cands cs;                  /* the candidates (cs.ids: the locator's or own_cand) */
     int64_t *own_cand;         /* the GPS window's ids (malloc'ed) */
-    int gps_pending;           /* server ranking: the GPS window is asked of the store in score */
     tg_tileset *ts;            /* server ranking: the tiles this photo needs (owned), else NULL */
     /* filled by tg_locator_score: */
     int64_t *narrow;           /* every tile (cs.has = 0): ids that can be in the top k */
@@ -691,7 +693,7 @@ int tg_locator_prepare(const tg_locator *loc, tg_ctx *ctx, const tg_locate_input
         goto fail;
     }
     job->cs = (cands){loc->has_prior, loc->cand, loc->n_cand};
-    rc = choose_candidates(loc, ctx, ans, &job->cs, &job->own_cand, 0, &job->gps_pending);
+    rc = choose_candidates(loc, ctx, ans, &job->cs, &job->own_cand);
     if (rc) goto fail;
     if (job->cs.has && job->cs.n == 0) { /* the prior selects nothing */
         job->done = 1;
@@ -974,10 +976,13 @@ static int server_jobs(const tg_locator *loc, tg_ctx *ctx, tg_locate_job *const 
     for (size_t i = 0; !rc && i < n; i++) {
         tg_locate_job *j = jobs[i];
         if (!j || j->done) continue;
-        if (j->gps_pending) {
-            j->gps_pending = 0;
-            rc = choose_candidates(loc, ctx, &j->ans, &j->cs, &j->own_cand, 1, &j->gps_pending);
+        double r;
+        if (!j->own_cand && gps_window(loc, &j->ans, &r)) { /* the window, from the store */
+            tg_store_prior pr = {.lon = j->ans.meta.lon_deg, .lat = j->ans.meta.lat_deg, .radius_m = r};
+            size_t nw = 0;
+            rc = tg_store_candidates(ctx, loc->st, &loc->m, &pr, &j->own_cand, &nw);
             if (rc) break;
+            take_window(&j->ans, &j->cs, j->own_cand, nw, r);
         }
         tg_tileset_free(j->ts);
         j->ts = NULL;
